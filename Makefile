@@ -1,0 +1,39 @@
+# bpfvpn build and test entry points. `make test` is the one test command.
+GO      ?= go
+BIN     ?= bin/bpfvpn
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build generate vet unit vmtest test demo bench interop e2e clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bpfvpn
+
+# Regenerates the bpf2go bindings in loader/ from bpf/*.c (needs clang).
+generate:
+	$(GO) generate ./loader/...
+
+vet:
+	$(GO) vet ./...
+
+# Unit, BPF_PROG_TEST_RUN and network-namespace tests on the running kernel
+# (the BPF and namespace tests need root and skip with a reason otherwise).
+unit:
+	$(GO) test -count=1 ./...
+
+# Tests named TestVM… inside qemu on Debian's 6.1 and 6.12 kernels.
+vmtest:
+	$(GO) run ./vm/cmd/vmrun -kernel all -tests ./...
+
+test: vet unit vmtest
+
+# The two-site lab of the reference (filled by the lab issue).
+demo: build
+	./$(BIN) lab up
+
+bench:
+	$(GO) run ./bench/cmd/bench
+
+clean:
+	rm -rf bin
