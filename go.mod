@@ -1,9 +1,10 @@
 module github.com/bpfvpn/bpfvpn
 
-go 1.26
+go 1.26.0
+
+require github.com/cilium/ebpf v0.22.0
 
 require (
-	github.com/cilium/ebpf v0.22.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect
