@@ -50,6 +50,7 @@ struct {
 /* zone_info: per-zone host-inbound services (bit numbers in hostin.h). */
 struct zone_info {
 	__u64 hi_allow;
+	__u8 name[32]; /* zone name: keeps zone ids stable across applies */
 };
 
 struct {
@@ -186,7 +187,10 @@ struct policy {
 	__u8 action; /* enum policy_action */
 	__u8 flags;
 	__u16 pad;
-	__u32 id;    /* stable policy id shown by the control plane */
+	__u32 id;    /* position of the policy in its zone pair */
+	__u8 name[32];
+	__u16 from_zone;
+	__u16 to_zone;
 };
 
 struct {

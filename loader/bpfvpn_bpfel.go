@@ -180,11 +180,14 @@ type BpfvpnLpmVal struct {
 }
 
 type BpfvpnPolicy struct {
-	_      structs.HostLayout
-	Action uint8
-	Flags  uint8
-	Pad    uint16
-	Id     uint32
+	_        structs.HostLayout
+	Action   uint8
+	Flags    uint8
+	Pad      uint16
+	Id       uint32
+	Name     [32]uint8
+	FromZone uint16
+	ToZone   uint16
 }
 
 type BpfvpnPolicyAction uint32
@@ -249,6 +252,7 @@ const (
 type BpfvpnZoneInfo struct {
 	_       structs.HostLayout
 	HiAllow uint64
+	Name    [32]uint8
 }
 
 type BpfvpnZonePair struct {
