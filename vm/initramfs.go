@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -44,6 +45,10 @@ mkdir -p "/newroot/lib/modules/$VMRUN_RELEASE"
 mount --bind "/host$VMRUN_MODULES_DIR" "/newroot/lib/modules/$VMRUN_RELEASE" || fail "bind modules"
 mount -t tmpfs -o mode=1777 tmp /newroot/tmp || fail "mount /tmp"
 mount -t tmpfs -o mode=0755 run /newroot/run || fail "mount /run"
+while IFS= read -r d; do
+	[ -n "$d" ] || continue
+	mkdir -p "/newroot$d" && mount --bind "/host$d" "/newroot$d" || fail "bind $d"
+done </etc/vmrun.binds
 mkdir -p /newroot/run/vmrun
 cp /bin/busybox /etc/vmrun.conf /etc/stage2 /etc/run.sh /newroot/run/vmrun/ || fail "copy stage2"
 for d in dev proc sys; do
@@ -94,9 +99,30 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// guestTmpfs are the directories the guest covers with a fresh tmpfs.
+var guestTmpfs = []string{"/tmp", "/run"}
+
+// BindsFor returns the paths that lie under a directory the guest covers
+// with its own tmpfs (/tmp, /run); the guest binds them read-only from the
+// host root so that they stay visible.
+func BindsFor(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		for _, t := range guestTmpfs {
+			if strings.HasPrefix(p+"/", t+"/") && p != t {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // WriteInitramfs writes the initramfs that boots k and runs runScript
-// (a sh script, run with stdout/stderr on the output port) to w.
-func WriteInitramfs(w io.Writer, k *Kernel, runScript string) error {
+// (a sh script, run with stdout/stderr on the output port) to w. binds
+// are host directories the guest mounts over its tmpfs (see BindsFor).
+func WriteInitramfs(w io.Writer, k *Kernel, runScript string, binds []string) error {
 	idx, err := loadModuleIndex(k.ModulesDir())
 	if err != nil {
 		return err
@@ -135,6 +161,7 @@ func WriteInitramfs(w io.Writer, k *Kernel, runScript string) error {
 		{"etc/stage2", stage2, 0o644},
 		{"etc/vmrun.conf", conf, 0o644},
 		{"etc/run.sh", runScript, 0o644},
+		{"etc/vmrun.binds", strings.Join(binds, "\n") + "\n", 0o644},
 	} {
 		if err := c.File(f.name, f.perm, []byte(f.data)); err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 type Config struct {
 	Kernel    *Kernel
 	RunScript string        // sh script run in the guest; see CommandScript
+	Binds     []string      // host directories under /tmp or /run to keep visible; see BindsFor
 	Memory    string        // qemu -m, default "2G"
 	CPUs      int           // qemu -smp, default 2
 	Accel     string        // qemu -accel, default "tcg"
@@ -75,7 +76,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vm run: %w", err)
 	}
-	err = WriteInitramfs(f, cfg.Kernel, cfg.RunScript)
+	err = WriteInitramfs(f, cfg.Kernel, cfg.RunScript, cfg.Binds)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

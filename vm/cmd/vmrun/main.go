@@ -76,6 +76,7 @@ func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []
 		cfg := base
 		cfg.Kernel = k
 		cfg.RunScript = vm.CommandScript(dir, vm.GuestEnviron(), argv)
+		cfg.Binds = vm.BindsFor(dir)
 		cfg.Output = os.Stdout
 		if len(series) > 1 {
 			cfg.Output = vm.NewPrefixWriter(os.Stdout, "["+s.Name+"] ")
