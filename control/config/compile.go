@@ -16,7 +16,7 @@ type compiler struct {
 	units  map[string]*Unit
 	zones  map[string]*Zone
 
-	zoneOfUnit map[string]*Zone
+	zoneOfUnit  map[string]*Zone
 	unitZonePos map[string]pos
 
 	globalBook   map[string][]netip.Prefix

@@ -7,10 +7,10 @@ import (
 
 // st0 unit limits (reference §1).
 const (
-	st0MaxUnit         = 15999
-	st0ReservedFirst   = 16000
-	st0ReservedLast    = 16385
-	maxUnit            = 16385
+	st0MaxUnit       = 15999
+	st0ReservedFirst = 16000
+	st0ReservedLast  = 16385
+	maxUnit          = 16385
 )
 
 func (c *compiler) interfaces(n *node) {

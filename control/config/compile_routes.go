@@ -173,4 +173,3 @@ func (c *compiler) crossChecks() {
 		}
 	}
 }
-

@@ -49,14 +49,16 @@ func (s *spec) index() *spec {
 	return s
 }
 
-func cont(kw string, ch ...*spec) *spec  { return &spec{kw: kw, kind: kContainer, children: ch} }
-func named(kw string, ch ...*spec) *spec { return &spec{kw: kw, kind: kContainer, named: true, children: ch} }
-func leaf(kw string) *spec               { return &spec{kw: kw, kind: kLeaf} }
-func list(kw string) *spec               { return &spec{kw: kw, kind: kLeaf, list: true} }
-func flag(kw string) *spec               { return &spec{kw: kw, kind: kFlag} }
-func namedLeaf(kw string) *spec          { return &spec{kw: kw, kind: kLeaf, named: true} }
-func wild(ch ...*spec) *spec             { return &spec{kind: kContainer, children: ch} }
-func wildLeaf() *spec                    { return &spec{kind: kLeaf} }
+func cont(kw string, ch ...*spec) *spec { return &spec{kw: kw, kind: kContainer, children: ch} }
+func named(kw string, ch ...*spec) *spec {
+	return &spec{kw: kw, kind: kContainer, named: true, children: ch}
+}
+func leaf(kw string) *spec      { return &spec{kw: kw, kind: kLeaf} }
+func list(kw string) *spec      { return &spec{kw: kw, kind: kLeaf, list: true} }
+func flag(kw string) *spec      { return &spec{kw: kw, kind: kFlag} }
+func namedLeaf(kw string) *spec { return &spec{kw: kw, kind: kLeaf, named: true} }
+func wild(ch ...*spec) *spec    { return &spec{kind: kContainer, children: ch} }
+func wildLeaf() *spec           { return &spec{kind: kLeaf} }
 
 func (s *spec) withCompact() *spec { s.compact = true; return s }
 func (s *spec) withSecret() *spec  { s.secret = true; return s }
