@@ -48,9 +48,28 @@ func (p ProxyID) String() string {
 	return fmt.Sprintf("%s_subnet(%s:%d,[0..%d]=%s)", kind, proto, p.Port, 2*bytes-1, pfx)
 }
 
+// SPI is an IPsec security parameter index; it prints as 8 hex digits in
+// text and JSON alike.
+type SPI uint32
+
+func (s SPI) String() string { return fmt.Sprintf("%08x", uint32(s)) }
+
+// MarshalText gives the 8 hex digits.
+func (s SPI) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses hex digits.
+func (s *SPI) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseUint(string(b), 16, 32)
+	if err != nil {
+		return fmt.Errorf("spi %q: %w", b, err)
+	}
+	*s = SPI(v)
+	return nil
+}
+
 // IPsecSADirection is one half of an IPsec SA pair.
 type IPsecSADirection struct {
-	SPI                 uint32 `json:"spi"`
+	SPI                 SPI    `json:"spi"`
 	AuxSPI              uint32 `json:"aux-spi"`
 	HardLifetimeSeconds int64  `json:"hard-lifetime-seconds"`
 	SoftLifetimeSeconds int64  `json:"soft-lifetime-seconds"`
@@ -116,7 +135,7 @@ func (v IPsecSAs) WriteText(w io.Writer) error {
 			mark string
 			dir  IPsecSADirection
 		}{{"<", sa.Inbound}, {">", sa.Outbound}} {
-			ew.printf("  %s%d %s %08x %d/ %s %s root %d %s\n", d.mark, sa.ID, alg, d.dir.SPI,
+			ew.printf("  %s%d %s %s %d/ %s %s root %d %s\n", d.mark, sa.ID, alg, d.dir.SPI,
 				d.dir.HardLifetimeSeconds, lifesizeShort(d.dir.LifesizeRemainingKB), monitor(sa.Monitoring),
 				sa.Port, addrString(sa.RemoteGateway))
 		}
@@ -147,7 +166,7 @@ func (v IPsecSADetails) WriteText(w io.Writer) error {
 			name string
 			dir  IPsecSADirection
 		}{{"inbound", sa.Inbound}, {"outbound", sa.Outbound}} {
-			ew.printf("  Direction: %s, SPI: %08x, AUX-SPI: %d, VPN Monitoring: %s\n", d.name, d.dir.SPI, d.dir.AuxSPI, monitor(sa.Monitoring))
+			ew.printf("  Direction: %s, SPI: %s, AUX-SPI: %d, VPN Monitoring: %s\n", d.name, d.dir.SPI, d.dir.AuxSPI, monitor(sa.Monitoring))
 			ew.printf("    Hard lifetime: Expires in %d seconds\n", d.dir.HardLifetimeSeconds)
 			ew.printf("    Lifesize Remaining:  %s\n", lifesizeLong(d.dir.LifesizeRemainingKB))
 			ew.printf("    Soft lifetime: Expires in %d seconds\n", d.dir.SoftLifetimeSeconds)
