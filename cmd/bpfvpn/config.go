@@ -92,6 +92,7 @@ only in $9$ form (text) or redacted (json).`,
 			case "json":
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
 				return enc.Encode(cfg)
 			default:
 				return tree.WriteHierarchical(out)

@@ -38,7 +38,7 @@ func appendIndent(b []byte, depth int) []byte {
 
 // appendHead appends the keyword and identifiers of n.
 func appendHead(b []byte, n *node) []byte {
-	b = append(b, n.kw...)
+	b = appendKeyword(b, n.kw)
 	if n.sp == nil {
 		for _, v := range n.vals {
 			b = append(b, ' ')
@@ -189,4 +189,13 @@ func writeSet(w *bufio.Writer, n *node, path, b []byte) []byte {
 		_, _ = w.Write(b)
 	}
 	return b
+}
+
+// appendKeyword appends a statement keyword, quoted when it would not read
+// back as the same keyword (a word ending in ':' would read as a tag).
+func appendKeyword(b []byte, kw string) []byte {
+	if len(kw) > 0 && kw[len(kw)-1] == ':' {
+		return append(b, `"`+kw+`"`...)
+	}
+	return append(b, quote(kw)...)
 }
