@@ -16,15 +16,15 @@ func mustParse(t *testing.T, text string) *Tree {
 
 func TestDetectFormat(t *testing.T) {
 	for text, want := range map[string]Format{
-		"set a b":                       FormatSet,
-		"# comment\n\ndelete a":         FormatSet,
-		"/* c */ deactivate x":          FormatSet,
-		"security { }":                  FormatHierarchical,
-		"## Last commit\nsystem { }":    FormatHierarchical,
-		"":                              FormatHierarchical,
-		"inactive: security { }":        FormatHierarchical,
-		"insert security policies x y":  FormatSet,
-		"activate security policies":    FormatSet,
+		"set a b":                      FormatSet,
+		"# comment\n\ndelete a":        FormatSet,
+		"/* c */ deactivate x":         FormatSet,
+		"security { }":                 FormatHierarchical,
+		"## Last commit\nsystem { }":   FormatHierarchical,
+		"":                             FormatHierarchical,
+		"inactive: security { }":       FormatHierarchical,
+		"insert security policies x y": FormatSet,
+		"activate security policies":   FormatSet,
 	} {
 		if got := DetectFormat([]byte(text)); got != want {
 			t.Errorf("DetectFormat(%q) = %v, want %v", text, got, want)
