@@ -88,7 +88,7 @@ func TestIKEListOverflowAndEmpty(t *testing.T) {
 
 func TestIKEDetailAlgorithms(t *testing.T) {
 	sa := ops.IKESA{Index: 7, Mode: ops.ModeIKEv2, Role: "Responder", State: ops.StateUp,
-		Algorithms: ops.IKEAlgorithms{Authentication: "sha-384", Encryption: "aes-128-cbc", DHGroup: "group20"},
+		Algorithms:   ops.IKEAlgorithms{Authentication: "sha-384", Encryption: "aes-128-cbc", DHGroup: "group20"},
 		LocalAddress: netip.MustParseAddrPort("172.16.13.1:4500"), RemoteAddress: netip.MustParseAddrPort("[2001:db8::2]:4500")}
 	got := text(t, ops.IKESADetails{SAs: []ops.IKESA{sa, sa}})
 	for _, line := range []string{
