@@ -126,11 +126,11 @@ func TestMalformed(t *testing.T) {
 		return c
 	}
 	cases := map[string][]byte{
-		"empty":            nil,
-		"short header":     good[:20],
-		"truncated":        good[:len(good)-3],
-		"length mismatch":  append(append([]byte(nil), good...), 0),
-		"payload too long": set(good, HeaderLen+2, 0xffff),
+		"empty":             nil,
+		"short header":      good[:20],
+		"truncated":         good[:len(good)-3],
+		"length mismatch":   append(append([]byte(nil), good...), 0),
+		"payload too long":  set(good, HeaderLen+2, 0xffff),
 		"payload too short": set(good, HeaderLen+2, 2),
 		"bad version": func() []byte {
 			c := append([]byte(nil), good...)

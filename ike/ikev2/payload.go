@@ -402,7 +402,7 @@ type Raw struct {
 	Data  []byte
 }
 
-func (r *Raw) Type() PayloadType      { return r.PType }
+func (r *Raw) Type() PayloadType    { return r.PType }
 func (r *Raw) body(b []byte) []byte { return append(b, r.Data...) }
 
 // Encrypted is the SK payload, or an SKF fragment when Total > 0. Body is IV,
