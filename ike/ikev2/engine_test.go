@@ -147,6 +147,8 @@ func (p *pair) establish() {
 	checkChildrenMatch(p.t, p.sinkA, p.sinkB, 1)
 }
 
+const timeLimit = time.Minute
+
 func TestEstablishPSK(t *testing.T) {
 	p := newPair(t, nil, nil)
 	p.establish()
