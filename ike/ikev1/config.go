@@ -295,8 +295,8 @@ func orAny(p netip.Prefix) netip.Prefix {
 	return p.Masked()
 }
 
-func (p *Peer) remotePort() uint16   { return or16(p.RemotePort, 500) }
-func (p *Peer) localPort() uint16    { return or16(p.LocalPort, 500) }
+func (p *Peer) remotePort() uint16    { return or16(p.RemotePort, 500) }
+func (p *Peer) localPort() uint16     { return or16(p.LocalPort, 500) }
 func (p *Peer) localNATTPort() uint16 { return or16(p.LocalNATTPort, 4500) }
 
 func or16(v, d uint16) uint16 {
