@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -38,23 +39,22 @@ func parseAddrMsg(m []byte) (obsAddr, bool) {
 		return obsAddr{}, false
 	}
 	msg := nl.DeserializeIfAddrmsg(m)
-	attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfAddrmsg:])
-	if err != nil {
-		return obsAddr{}, false
-	}
 	var local, address []byte
 	var proto uint8
-	for _, a := range attrs {
-		switch a.Attr.Type {
+	ok := walkAttrs(m[unix.SizeofIfAddrmsg:], func(typ uint16, v []byte) {
+		switch typ {
 		case unix.IFA_LOCAL:
-			local = a.Value
+			local = v
 		case unix.IFA_ADDRESS:
-			address = a.Value
+			address = v
 		case ifaProto:
-			if len(a.Value) >= 1 {
-				proto = a.Value[0]
+			if len(v) >= 1 {
+				proto = v[0]
 			}
 		}
+	})
+	if !ok {
+		return obsAddr{}, false
 	}
 	raw := local // IPv4: IFA_LOCAL is the address, IFA_ADDRESS the peer
 	if raw == nil {
@@ -112,4 +112,27 @@ func (r *Reconciler) addrDel(index int, p netip.Prefix) error {
 	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, ip))
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
+}
+
+// walkAttrs calls fn for each netlink attribute in b (type without the
+// nested/byte-order flags) and reports whether b was well formed. Unlike
+// nl.ParseRouteAttr it does not panic on a truncated attribute.
+func walkAttrs(b []byte, fn func(typ uint16, v []byte)) bool {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return false
+		}
+		l := int(binary.NativeEndian.Uint16(b))
+		typ := binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+		if l < 4 || l > len(b) {
+			return false
+		}
+		fn(typ, b[4:l])
+		next := (l + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
+		if next >= len(b) {
+			return true
+		}
+		b = b[next:]
+	}
+	return true
 }

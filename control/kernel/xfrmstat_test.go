@@ -97,6 +97,8 @@ func FuzzParseAddrMsg(f *testing.F) {
 	f.Add([]byte{})
 	// ifaddrmsg (AF_INET, /24, index 2) + IFA_LOCAL 10.0.0.1 + IFA_PROTO 246
 	f.Add([]byte{2, 24, 0, 0, 2, 0, 0, 0, 8, 0, 2, 0, 10, 0, 0, 1, 5, 0, 11, 0, 246, 0, 0, 0})
+	// A truncated attribute (length 2) that makes nl.ParseRouteAttr panic.
+	f.Add([]byte{2, 24, 0, 0, 2, 0, 0, 0, 2, 0, 2, 0, 10, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if a, ok := parseAddrMsg(b); ok && a.Prefix.Bits() > a.Prefix.Addr().BitLen() {
 			t.Fatalf("prefix %v", a.Prefix)
