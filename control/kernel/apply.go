@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -51,16 +52,6 @@ func (r *Reconciler) applyOne(c Change) error {
 			x.ParentIndex = i
 		}
 		return r.h.LinkAdd(x)
-	case OpModifyLink:
-		x := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: c.Link}, Ifid: IfID(c.Unit)}
-		if c.Underlay != "" {
-			i, err := r.linkIndex(c.Underlay)
-			if err != nil {
-				return fmt.Errorf("underlay: %w", err)
-			}
-			x.ParentIndex = i
-		}
-		return r.h.LinkModify(x)
 	case OpSetMTU:
 		l, err := r.h.LinkByName(c.Link)
 		if err != nil {
@@ -82,6 +73,14 @@ func (r *Reconciler) applyOne(c Change) error {
 		}
 		return r.addrAdd(i, c.Prefix)
 	case OpDeleteAddress:
+		if c.promote {
+			// Without it the kernel deletes the subnet's other (maybe
+			// foreign) addresses along with a primary address.
+			p := "/proc/sys/net/ipv4/conf/" + c.Link + "/promote_secondaries"
+			if err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte("1\n"), 0) }); err != nil {
+				return fmt.Errorf("enable promote_secondaries: %w", err)
+			}
+		}
 		return ignoreNotFound(r.addrDel(c.linkIndex, c.Prefix))
 	case OpAddRoute, OpReplaceRoute:
 		rt, err := r.kernelRoute(c.Route)

@@ -13,7 +13,6 @@ type Op int
 // replaced route or address never leaves a gap.
 const (
 	OpAddLink Op = iota
-	OpModifyLink
 	OpSetMTU
 	OpSetUp
 	OpAddAddress
@@ -31,7 +30,7 @@ const (
 )
 
 var opNames = [...]string{
-	OpAddLink: "add link", OpModifyLink: "modify link", OpSetMTU: "set mtu", OpSetUp: "set up",
+	OpAddLink: "add link", OpSetMTU: "set mtu", OpSetUp: "set up",
 	OpAddAddress: "add address", OpAddRoute: "add route", OpReplaceRoute: "replace route",
 	OpDeleteRoute: "delete route", OpDeleteAddress: "delete address", OpDeletePolicy: "delete policy",
 	OpDeleteSA: "delete sa", OpDeleteLink: "delete link", OpAddSA: "add sa", OpAddPolicy: "add policy",
@@ -68,6 +67,7 @@ type Change struct {
 	Detail string
 
 	early     bool      // applied before everything else (a link in the way)
+	promote   bool      // address deletion: keep the subnet's other addresses
 	linkIndex int       // observed index, for deletes
 	obsRoute  obsRoute  // observed route, for deletes
 	sa        obsSA     // observed SA, for deletes
@@ -85,12 +85,6 @@ func (c Change) String() string {
 			s += fmt.Sprintf(", mtu %d", c.MTU)
 		}
 		return s + ")"
-	case OpModifyLink:
-		u := c.Underlay
-		if u == "" {
-			u = "none"
-		}
-		return fmt.Sprintf("modify link %s (dev %s)", c.Link, u)
 	case OpSetMTU:
 		return fmt.Sprintf("set mtu %d on %s", c.MTU, c.Link)
 	case OpSetUp:

@@ -10,9 +10,9 @@ func testSA() ChildSA {
 	return ChildSA{
 		Unit: 0, Local: ip("172.16.13.1"), Remote: ip("172.16.23.1"),
 		InboundSPI: 0x8f3a21c4, OutboundSPI: 0x5b0c77e1,
-		Encryption: "rfc4106(gcm(aes))",
-		Inbound:    Keys{Encryption: Key(strings.Repeat("\x11", 36))},
-		Outbound:   Keys{Encryption: Key(strings.Repeat("\x22", 36))},
+		Encryption:   "rfc4106(gcm(aes))",
+		Inbound:      Keys{Encryption: Key(strings.Repeat("\x11", 36))},
+		Outbound:     Keys{Encryption: Key(strings.Repeat("\x22", 36))},
 		ReplayWindow: 64,
 	}
 }

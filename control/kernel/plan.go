@@ -35,14 +35,14 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 			gone[l.Index] = true
 		case !want:
 			// A non-xfrm link named like a unit is not bpfvpn's.
-		case l.Kind != "xfrm" || l.IfID != IfID(unit):
+		case l.Kind != "xfrm" || l.IfID != IfID(unit) || l.Underlay != underlayIndex(t.Underlay):
+			// Wrong shape, or another underlay: the kernel cannot change
+			// an xfrm interface's link in place (changelink fails with
+			// EINVAL on 6.1 and 6.12), so the unit is recreated.
 			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, linkIndex: l.Index, early: true})
 			gone[l.Index] = true
 			fresh[name] = true
 		default:
-			if l.Underlay != underlayIndex(t.Underlay) {
-				out = append(out, Change{Op: OpModifyLink, Link: name, Unit: unit, Underlay: t.Underlay})
-			}
 			if t.MTU != 0 && l.MTU != t.MTU {
 				out = append(out, Change{Op: OpSetMTU, Link: name, Unit: unit, MTU: t.MTU})
 			}
@@ -97,7 +97,8 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		owned := a.Proto == uint8(RouteProtocol) ||
 			(isUnit && l.Kind == "xfrm" && !a.Prefix.Addr().IsLinkLocalUnicast())
 		if owned {
-			out = append(out, Change{Op: OpDeleteAddress, Link: l.Name, Prefix: a.Prefix, linkIndex: a.LinkIndex})
+			out = append(out, Change{Op: OpDeleteAddress, Link: l.Name, Prefix: a.Prefix, linkIndex: a.LinkIndex,
+				promote: hasSecondary(obs.addrs, a)})
 		}
 	}
 	for k := range want {
@@ -185,4 +186,20 @@ func dirName(d uint8) string {
 		return "fwd"
 	}
 	return "dir?"
+}
+
+// hasSecondary reports whether deleting IPv4 address a would take other
+// addresses of its subnet on its link with it (the kernel deletes the
+// secondaries of a deleted primary unless promote_secondaries is set).
+func hasSecondary(addrs []obsAddr, a obsAddr) bool {
+	if !a.Prefix.Addr().Is4() {
+		return false
+	}
+	for _, o := range addrs {
+		if o.LinkIndex == a.LinkIndex && o.Prefix != a.Prefix && o.Prefix.Bits() == a.Prefix.Bits() &&
+			o.Prefix.Masked() == a.Prefix.Masked() {
+			return true
+		}
+	}
+	return false
 }

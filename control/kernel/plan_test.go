@@ -8,7 +8,7 @@ import (
 )
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
-func ip(s string) netip.Addr     { return netip.MustParseAddr(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 // refState is SRX1 of the reference: st0.0 on eth1, the LAN/WAN addresses
 // and the two static routes.
@@ -127,13 +127,11 @@ func TestPlanPrimaryBackupByGatewayInTunnel(t *testing.T) {
 func TestPlanUpdatesInPlace(t *testing.T) {
 	s := refState()
 	s.Tunnels[0].MTU = 1400
-	s.Tunnels[0].Underlay = ""
 	s.Tunnels[0].IPv4 = pfx("10.100.200.9/24")
 	s.Tunnels[0].IPv6 = pfx("fd00::1/64")
 	s.Routes[1].Gateway = ip("172.16.13.3")
 	got := strs(plan(s, map[int]bool{0: true}, refObserved()))
 	want := []string{
-		"modify link st0.0 (dev none)",
 		"set mtu 1400 on st0.0",
 		"add address 10.100.200.9/24 on st0.0",
 		"add address fd00::1/64 on st0.0",
@@ -142,6 +140,41 @@ func TestPlanUpdatesInPlace(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The kernel cannot move an xfrm interface to another underlay: the unit is
+// recreated with its addresses and routes.
+func TestPlanUnderlayChangeRecreates(t *testing.T) {
+	s := refState()
+	s.Tunnels[0].Underlay = ""
+	got := strs(plan(s, map[int]bool{0: true}, refObserved()))
+	want := []string{
+		"delete link st0.0",
+		"add link st0.0 (xfrm if_id 1, mtu 1436)",
+		"set st0.0 up",
+		"add address 10.100.200.1/24 on st0.0",
+		"add route 10.100.22.0/24 dev st0.0 metric 5",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Deleting bpfvpn's primary IPv4 address must not take a foreign secondary
+// of the same subnet with it.
+func TestPlanDeletePrimaryKeepsSecondaries(t *testing.T) {
+	obs := refObserved()
+	obs.addrs = append(obs.addrs, obsAddr{LinkIndex: 3, Prefix: pfx("172.16.13.77/24")})
+	s := refState()
+	s.Addresses = s.Addresses[:1]
+	got := plan(s, map[int]bool{0: true}, obs)
+	if len(got) != 1 || got[0].Op != OpDeleteAddress || !got[0].promote {
+		t.Errorf("plan = %q (promote %v), want one deletion with promote_secondaries", strs(got), len(got) == 1 && got[0].promote)
+	}
+	obs.addrs = obs.addrs[:len(obs.addrs)-1]
+	if got := plan(s, map[int]bool{0: true}, obs); len(got) != 1 || got[0].promote {
+		t.Errorf("without secondaries: promote set")
 	}
 }
 

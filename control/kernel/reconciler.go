@@ -139,7 +139,7 @@ func (r *Reconciler) Plan(desired State) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return plan(desired, r.upMap(obs), obs), nil
+	return plan(desired, r.upMap(desired, obs), obs), nil
 }
 
 // SetTunnelUp records that unit's tunnel went up or down and withdraws or
@@ -173,15 +173,15 @@ func (r *Reconciler) reconcileLocked(ctx context.Context) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	changes := plan(r.desired, r.upMap(obs), obs)
+	changes := plan(r.desired, r.upMap(r.desired, obs), obs)
 	return r.apply(ctx, changes)
 }
 
 // upMap returns the tunnel states, learning the ones not known yet from the
 // kernel: a unit with an installed SA pair is up (adoption after restart).
-func (r *Reconciler) upMap(obs *observed) map[int]bool {
+func (r *Reconciler) upMap(desired State, obs *observed) map[int]bool {
 	pairs := obs.unitsWithSAPair()
-	for _, t := range r.desired.Tunnels {
+	for _, t := range desired.Tunnels {
 		if _, known := r.up[t.Unit]; !known {
 			r.up[t.Unit] = pairs[t.Unit]
 		}

@@ -38,6 +38,18 @@ type retirement struct {
 // SA; RetireChildSA removes the old pair. The tunnel is marked up and its
 // routes are restored.
 func (r *Reconciler) InstallChildSA(ctx context.Context, c ChildSA) ([]Change, error) {
+	return r.install(ctx, c, true)
+}
+
+// InstallInbound installs only the inbound SA of c (and the tunnel's
+// policies). A rekey between two gateways loses nothing when both install
+// the new inbound SA before either installs the new outbound one
+// (InstallChildSA with the same pair then adds only the outbound SA).
+func (r *Reconciler) InstallInbound(ctx context.Context, c ChildSA) ([]Change, error) {
+	return r.install(ctx, c, false)
+}
+
+func (r *Reconciler) install(ctx context.Context, c ChildSA, outbound bool) ([]Change, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -46,8 +58,12 @@ func (r *Reconciler) InstallChildSA(ctx context.Context, c ChildSA) ([]Change, e
 	if r.closed {
 		return nil, errors.New("install child SA: reconciler closed")
 	}
+	dirs := []bool{true}
+	if outbound {
+		dirs = append(dirs, false)
+	}
 	var changes []Change
-	for _, inbound := range []bool{true, false} {
+	for _, inbound := range dirs {
 		ch, err := r.ensureSA(c, inbound)
 		if err != nil {
 			return changes, fmt.Errorf("install child SA %s: %w", c, err)
@@ -58,6 +74,9 @@ func (r *Reconciler) InstallChildSA(ctx context.Context, c ChildSA) ([]Change, e
 	changes = append(changes, ch...)
 	if err != nil {
 		return changes, fmt.Errorf("install child SA %s: %w", c, err)
+	}
+	if !outbound {
+		return changes, nil
 	}
 	stored := c
 	stored.Inbound, stored.Outbound = Keys{}, Keys{}
