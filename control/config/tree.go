@@ -1,0 +1,155 @@
+package config
+
+import "strings"
+
+// word is a value with the position it was read at.
+type word struct {
+	s string
+	p pos
+}
+
+// nodeKey identifies a child among its siblings.
+type nodeKey struct{ kw, name, name2 string }
+
+// indexThreshold is the number of children above which a node keeps a map
+// from key to child; below it a linear scan is cheaper than a map.
+const indexThreshold = 16
+
+// node is one statement of the configuration tree. Children keep their
+// configuration order (policy order matters). A node without spec is an
+// unknown statement: kw is its first word and vals the rest.
+type node struct {
+	kw       string
+	name     string
+	name2    string
+	vals     []word
+	kids     []*node
+	parent   *node
+	sp       *spec
+	p        pos
+	inactive bool
+	dflt     bool // filled in from the defaults table, not configured
+	index    map[nodeKey]*node
+	// hierFile is 1+the file index of the hierarchical block that defined the
+	// node, so that a second definition in a hierarchical file is caught.
+	hierFile uint32
+}
+
+func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2} }
+
+// unknown reports whether the schema does not know the statement.
+func (n *node) unknown() bool { return n.sp == nil }
+
+func (n *node) find(k nodeKey) *node {
+	if n.index != nil {
+		return n.index[k]
+	}
+	for _, c := range n.kids {
+		if c.kw == k.kw && c.name == k.name && c.name2 == k.name2 {
+			return c
+		}
+	}
+	return nil
+}
+
+func (n *node) add(c *node) {
+	c.parent = n
+	n.kids = append(n.kids, c)
+	if n.index != nil {
+		n.index[c.key()] = c
+	} else if len(n.kids) > indexThreshold {
+		n.index = make(map[nodeKey]*node, 2*len(n.kids))
+		for _, k := range n.kids {
+			n.index[k.key()] = k
+		}
+	}
+}
+
+func (n *node) remove(c *node) {
+	for i, k := range n.kids {
+		if k == c {
+			n.kids = append(n.kids[:i:i], n.kids[i+1:]...)
+			break
+		}
+	}
+	if n.index != nil {
+		delete(n.index, c.key())
+	}
+	c.parent = nil
+}
+
+// moveRelative moves child c right before or after sibling ref.
+func (n *node) moveRelative(c, ref *node, after bool) {
+	if c == ref {
+		return
+	}
+	kids := make([]*node, 0, len(n.kids))
+	for _, k := range n.kids {
+		if k == c {
+			continue
+		}
+		if k == ref && !after {
+			kids = append(kids, c)
+		}
+		kids = append(kids, k)
+		if k == ref && after {
+			kids = append(kids, c)
+		}
+	}
+	n.kids = kids
+}
+
+// child returns the first active child with keyword kw.
+func (n *node) child(kw string) *node {
+	for _, c := range n.kids {
+		if c.kw == kw && !c.inactive {
+			return c
+		}
+	}
+	return nil
+}
+
+// val returns the first value of the node, or "".
+func (n *node) val() string {
+	if len(n.vals) == 0 {
+		return ""
+	}
+	return n.vals[0].s
+}
+
+// path returns the statement path of n for messages, e.g.
+// "security ike gateway IKE-GW".
+func (n *node) path() string {
+	var parts []string
+	for x := n; x != nil && x.parent != nil; x = x.parent {
+		s := x.kw
+		if x.name != "" {
+			s += " " + x.name
+		}
+		if x.sp != nil && x.sp.kw2 != "" {
+			s += " " + x.sp.kw2 + " " + x.name2
+		}
+		parts = append(parts, s)
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, " ")
+}
+
+// Tree is a parsed configuration: every statement of every file, in order,
+// with positions, including inactive and unknown statements.
+type Tree struct {
+	root  *node
+	files []string
+}
+
+// NewTree returns an empty configuration tree.
+func NewTree() *Tree {
+	return &Tree{root: &node{sp: schema}}
+}
+
+func (t *Tree) fileIndex(name string) uint32 {
+	t.files = append(t.files, name)
+	return uint32(len(t.files) - 1)
+}
