@@ -42,6 +42,7 @@ func TestProgTransit(t *testing.T) {
 		{name: "ICMP echo permitted", pkt: icmp("10.1.0.2", "10.2.0.2", 8, 77), want: xdpRedirect},
 		{name: "ICMP echo reply via session", iface: "untr0", pkt: icmp("10.2.0.2", "10.1.0.2", 0, 77), want: xdpRedirect},
 		{name: "ICMP echo reply without session", iface: "untr0", pkt: icmp("10.2.0.2", "10.1.0.2", 0, 78), want: xdpDrop},
+		{name: "echo request from the other side with the same id is a new flow", iface: "untr0", pkt: icmp("10.2.0.2", "10.1.0.2", 8, 77), want: xdpDrop},
 		{name: "IPv6 TCP permitted", pkt: tcp("2001:db8:1::2", "2001:db8:2::2", 1234, 80, tp.SYN), want: xdpRedirect, check: redirected(f, 63)},
 		{name: "IPv6 reply", iface: "untr0", pkt: tcp("2001:db8:2::2", "2001:db8:1::2", 80, 1234, tp.SYN|tp.ACK), want: xdpRedirect},
 		{name: "ICMPv6 echo permitted", pkt: icmp("2001:db8:1::2", "2001:db8:2::2", 128, 5), want: xdpRedirect},
