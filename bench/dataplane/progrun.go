@@ -78,4 +78,3 @@ func clearSessions(m *maps.Set) error {
 	}
 	return maps.DeleteKeys(m.Sessions, keys)
 }
-

@@ -48,8 +48,11 @@ func addTunnel(t *testing.T, ns netns.NsHandle, addr string, local, peer net.IP,
 		any4 := &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
 		must(netlink.XfrmPolicyAdd(&netlink.XfrmPolicy{Src: any4, Dst: any4, Dir: netlink.XFRM_DIR_OUT, Ifid: vmIfID,
 			Tmpls: []netlink.XfrmPolicyTmpl{{Src: local, Dst: peer, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: 1}}}))
-		must(netlink.XfrmPolicyAdd(&netlink.XfrmPolicy{Src: any4, Dst: any4, Dir: netlink.XFRM_DIR_IN, Ifid: vmIfID,
-			Tmpls: []netlink.XfrmPolicyTmpl{{Src: peer, Dst: local, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: 1}}}))
+		for _, dir := range []netlink.Dir{netlink.XFRM_DIR_IN, netlink.XFRM_DIR_FWD} {
+			// forwarded decrypted traffic needs the fwd policy too
+			must(netlink.XfrmPolicyAdd(&netlink.XfrmPolicy{Src: any4, Dst: any4, Dir: dir, Ifid: vmIfID,
+				Tmpls: []netlink.XfrmPolicyTmpl{{Src: peer, Dst: local, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: 1}}}))
+		}
 	})
 }
 
