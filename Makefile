@@ -37,3 +37,9 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Data-plane benchmarks (root): BPF_PROG_TEST_RUN per-packet cost, SYN flood
+# of the session table, forwarding pps against nftables. Rows go to bench/RESULTS.md.
+.PHONY: bench-dataplane
+bench-dataplane:
+	$(GO) run ./bench/dataplane -what prog,flood,fwd
