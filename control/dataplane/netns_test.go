@@ -464,6 +464,9 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 	if !found {
 		t.Errorf("status maps %+v lack ifaces with 2 entries", st.Maps)
 	}
+	if len(st.Policies) != 2 || st.Policies[1].Name != "web" || st.Policies[1].From != "trust" || st.Policies[1].Action != "permit" {
+		t.Errorf("status policies %+v", st.Policies)
+	}
 	// a second attach updates in place: same pins, other generation
 	r2 := l.attach(t, labSpec())
 	if r1.Compiled.Gen == r2.Compiled.Gen {
@@ -474,6 +477,12 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 		t.Errorf("traffic after the re-attach: %v", err)
 	} else {
 		c.Close()
+	}
+	if st, err = dataplane.ReadStatus(l.instance); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Policies) != 2 || st.Policies[1].Hits == 0 {
+		t.Errorf("policy web has no hit after a permitted connection: %+v", st.Policies)
 	}
 	var n int
 	inNS(t, l.rt, func() { n, err = dataplane.Detach(l.instance, []string{"rtt", "rtu"}) })
