@@ -261,7 +261,7 @@ static __always_inline int flow(void *ctx, int xdp, struct pkt *p, struct iface_
 	struct config *cfg = get_config();
 	if (!cfg)
 		return V_PASS; /* not programmed yet */
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns(); /* CLOCK_MONOTONIC_COARSE: timeouts need no finer clock */
 	struct zone_stats *zs = zone_stats_of(in->zone);
 	if (zs) {
 		zs->rx_pkts++;
