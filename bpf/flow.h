@@ -148,7 +148,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 	}
 	if (s) {
 		int dir = (src_is_a == !!(s->flags & SF_INIT_IS_A)) ? DIR_ORIG : DIR_REPLY;
-		if (s->gen != cfg->gen) {
+		if (s->gen != cfg->gen && !(s->flags & SF_SELF)) {
 			struct match_in *m = &sc->m;
 			m->proto = key.proto;
 			m->family = key.family;

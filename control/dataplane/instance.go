@@ -88,6 +88,11 @@ func Attach(o AttachOptions) (*AttachResult, error) {
 			return res, err
 		}
 		res.Attachments = append(res.Attachments, a)
+		// sessions for the router's own connections
+		if a, err = loader.AttachTC(dir, objs.TcZoneEgress, n, loader.HookTCEgress); err != nil {
+			return res, err
+		}
+		res.Attachments = append(res.Attachments, a)
 	}
 	return res, nil
 }
