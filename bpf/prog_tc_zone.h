@@ -32,6 +32,12 @@ int tc_zone_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (is_multicast(p) || !is_local_src(p))
 		return TC_ACT_OK; /* forwarded traffic was judged at ingress */
+	/* ESP and IKE keep their own admission (known SPIs, ike service and
+	 * rate limit): a session must not open them to the peer. */
+	if (p->proto == IPPROTO_ESP)
+		return TC_ACT_OK;
+	if (p->proto == IPPROTO_UDP && (PORT_EITHER(p, 500) || PORT_EITHER(p, 4500)))
+		return TC_ACT_OK;
 	struct config *cfg = get_config();
 	if (!cfg)
 		return TC_ACT_OK;

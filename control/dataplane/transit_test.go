@@ -318,3 +318,30 @@ func TestProgTunnelRebuiltMAC(t *testing.T) {
 		t.Errorf("vpn→untrust (no policy): %d", ret)
 	}
 }
+
+// TestProgSelfSessions: tc egress on a zone interface opens a session for
+// the router's own flows (their replies pass host-inbound), but never for
+// ESP or IKE, which keep the SPI filter and the ike service.
+func TestProgSelfSessions(t *testing.T) {
+	f := newProgFixture(t)
+	f.apply(t, baseSpec())
+	out := func(p tp.Packet) {
+		t.Helper()
+		if ret, _ := f.runTC(t, f.objs.TcZoneEgress, "untr0", p.Bytes()); ret != tcOK {
+			t.Fatalf("tc_zone_egress returned %d", ret)
+		}
+	}
+	out(tcp("10.2.0.1", "10.2.0.2", 40000, 443, tp.SYN))
+	out(tp.Packet{Src: addr("10.2.0.1"), Dst: addr("10.2.0.2"), Proto: tp.ESP, SPI: 0x999})
+	out(udp("10.2.0.1", "10.2.0.2", 500, 500))
+	f.runCases(t, []pcase{
+		{name: "reply to the router's own TCP connection", iface: "untr0", pkt: tcp("10.2.0.2", "10.2.0.1", 443, 40000, tp.SYN|tp.ACK), want: xdpPass},
+		{name: "unsolicited TCP to the router", iface: "untr0", pkt: tcp("10.2.0.2", "10.2.0.1", 443, 40001, tp.SYN|tp.ACK), want: xdpDrop},
+		{name: "ESP with an unknown SPI after the router sent ESP", iface: "untr0", pkt: tp.Packet{Src: addr("10.2.0.2"), Dst: addr("10.2.0.1"), Proto: tp.ESP, SPI: 0x998}, want: xdpDrop},
+	})
+	// a forwarded packet (source not local) opens nothing
+	out(tcp("10.1.0.2", "10.2.0.2", 40002, 8080, tp.SYN))
+	f.runCases(t, []pcase{
+		{name: "forwarded flow got no session at egress", iface: "untr0", pkt: tcp("10.2.0.2", "10.1.0.2", 8080, 40002, tp.SYN|tp.ACK), want: xdpDrop},
+	})
+}
