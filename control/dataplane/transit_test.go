@@ -192,6 +192,12 @@ func TestProgTunnelIngress(t *testing.T) {
 	if f.counter(t, loader.BpfvpnCounterIdCNT_TUNNEL_OUT) <= before {
 		t.Error("tunnel-out counter did not grow")
 	}
+	// a SYN the router itself sends into the tunnel is clamped at tc egress
+	syn := tcp("10.9.0.1", "10.3.0.9", 7001, 179, tp.SYN, mss(1460)...)
+	ret, out := f.runTC(t, f.objs.TcSt0Egress, "st0x", syn.Bytes())
+	if d, err := tp.Decode(out, false); ret != tcOK || err != nil || d.MSS != 1350 || !d.ChecksumsOK {
+		t.Errorf("egress SYN: verdict %d, %+v, %v", ret, d, err)
+	}
 }
 
 func TestProgFragments(t *testing.T) {
