@@ -60,8 +60,16 @@ type Kernel struct {
 	Dir     string // cache directory of the package
 }
 
-// Image is the path of the bootable kernel image.
-func (k *Kernel) Image() string { return filepath.Join(k.Dir, "vmlinuz") }
+// Image is the path of the kernel qemu boots: the uncompressed vmlinux
+// (PVH entry) when it could be extracted, else the bzImage.
+func (k *Kernel) Image() string {
+	if p := filepath.Join(k.Dir, "vmlinux"); fileExists(p) {
+		return p
+	}
+	return filepath.Join(k.Dir, "vmlinuz")
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // ModulesDir is the path of lib/modules/<release> of the kernel.
 func (k *Kernel) ModulesDir() string { return filepath.Join(k.Dir, "lib", "modules", k.Release) }
@@ -153,7 +161,7 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 		return nil, err
 	}
 	dir := filepath.Join(cache, pkg)
-	if k, err := loadKernel(s.Name, pkg, dir); err == nil {
+	if k, err := loadKernel(s.Name, pkg, dir); err == nil && k.complete() {
 		return k, nil
 	}
 
@@ -167,7 +175,13 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if k, err := loadKernel(s.Name, pkg, dir); err == nil {
-		return k, nil // another run fetched it while we waited
+		if !k.complete() {
+			// Cached by a runner that did not extract vmlinux yet.
+			if err := writeVmlinux(dir); err != nil {
+				fmt.Fprintf(log, "vmrun: %s: booting the bzImage: %v\n", pkg, err)
+			}
+		}
+		return k, nil // complete, or fetched by another run while we waited
 	}
 	fmt.Fprintf(log, "vmrun: fetching %s into %s\n", pkg, cache)
 	tmp, err := os.MkdirTemp(cache, ".fetch-")
@@ -216,7 +230,14 @@ func extractPackage(ctx context.Context, pkg, tmp string) error {
 	if out, err := exec.CommandContext(ctx, "depmod", "-b", root, release).CombinedOutput(); err != nil {
 		return fmt.Errorf("depmod -b: %w: %s", err, lastLines(out, 5))
 	}
+	writeVmlinux(root) // optional: without it qemu boots the bzImage
 	return nil
+}
+
+// complete reports whether the vmlinux extraction was done or found
+// impossible.
+func (k *Kernel) complete() bool {
+	return fileExists(filepath.Join(k.Dir, "vmlinux")) || fileExists(filepath.Join(k.Dir, "vmlinux.none"))
 }
 
 func loadKernel(series, pkg, dir string) (*Kernel, error) {
