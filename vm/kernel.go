@@ -131,18 +131,26 @@ func newestPackage(ctx context.Context, s Series, cache string) (string, error) 
 	if names := ParseAptSearch(out, s.Package); len(names) > 0 {
 		return names[0], nil
 	}
+	if cached := cachedPackages(s, cache); len(cached) > 0 {
+		return cached[0], nil
+	}
+	return "", fmt.Errorf("kernel %s: no package matching %s in apt (%v) or in %s", s.Name, s.Package, aptErr, cache)
+}
+
+// cachedPackages lists the complete cached packages of s, newest first.
+func cachedPackages(s Series, cache string) []string {
 	entries, _ := os.ReadDir(cache)
 	var cached []string
 	for _, e := range entries {
-		if e.IsDir() && s.Package.MatchString(e.Name()) {
+		if !e.IsDir() || !s.Package.MatchString(e.Name()) {
+			continue
+		}
+		if _, err := loadKernel(s.Name, e.Name(), filepath.Join(cache, e.Name())); err == nil {
 			cached = append(cached, e.Name())
 		}
 	}
 	sort.Slice(cached, func(i, j int) bool { return versionLess(cached[j], cached[i]) })
-	if len(cached) > 0 {
-		return cached[0], nil
-	}
-	return "", fmt.Errorf("kernel %s: no package matching %s in apt (%v) or in %s", s.Name, s.Package, aptErr, cache)
+	return cached
 }
 
 // FetchKernel returns the newest kernel of series s, downloading and
@@ -190,7 +198,12 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 	}
 	defer os.RemoveAll(tmp)
 	if err := extractPackage(ctx, pkg, tmp); err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", pkg, err)
+		err = fmt.Errorf("fetch %s: %w", pkg, err)
+		if cached := cachedPackages(s, cache); len(cached) > 0 {
+			fmt.Fprintf(log, "vmrun: %v\nvmrun: using the cached %s\n", err, cached[0])
+			return loadKernel(s.Name, cached[0], filepath.Join(cache, cached[0]))
+		}
+		return nil, err
 	}
 	os.RemoveAll(dir) // an incomplete leftover; complete ones were returned above
 	if err := os.Rename(filepath.Join(tmp, "root"), dir); err != nil {

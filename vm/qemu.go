@@ -152,8 +152,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func qemuArgs(cfg Config, initrd string) []string {
+	// loglevel=5 keeps the boot quiet but prints warnings, oopses and the
+	// init's progress lines; the whole log goes to Console when set.
+	loglevel := "loglevel=5"
+	if cfg.Console != nil {
+		loglevel = "loglevel=7"
+	}
 	appendLine := strings.Join([]string{
-		"console=ttyS0", "panic=-1", "rdinit=/init",
+		"console=ttyS0", loglevel, "panic=-1", "rdinit=/init",
 		"8250.nr_uarts=4", "random.trust_cpu=on", "mitigations=off", "cryptomgr.notests=1",
 	}, " ")
 	return []string{
