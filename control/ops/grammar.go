@@ -16,6 +16,8 @@ type option struct {
 	help       string
 	value      string // placeholder of the value ("number"), "" for flags
 	positional bool   // matches any word that is not another option
+	// valid, when set, accepts or rejects the word of a positional option.
+	valid func(word string) bool
 }
 
 // node is a keyword of the command tree. A node with run is a command; its
@@ -150,7 +152,7 @@ func Parse(words []string) (Invocation, error) {
 			return []string{o.word}
 		})
 		if len(hits) == 0 {
-			if p, ok := positional(avail); ok {
+			if p, ok := positional(avail); ok && (p.valid == nil || p.valid(cmdWords[i])) {
 				inv.Options[p.word] = cmdWords[i]
 				continue
 			}
@@ -326,7 +328,8 @@ func Complete(words []string) []Completion {
 	}
 	var out []Completion
 	for _, c := range comps {
-		if strings.HasPrefix(c.Word, prefix) {
+		// Placeholders (<peer-address>) are hints, not words to complete.
+		if strings.HasPrefix(c.Word, prefix) && !strings.HasPrefix(c.Word, "<") {
 			out = append(out, c)
 		}
 	}
