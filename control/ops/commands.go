@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 )
 
 // View is the answer to a command: it renders as the device text layout and
@@ -18,7 +19,8 @@ type View interface {
 type runFunc func(ctx context.Context, p Provider, inv Invocation) (View, error)
 
 var (
-	indexOpt  = option{word: "index", help: "Index number of security association", value: "number"}
+	indexOpt = option{word: "index", help: "Index number of security association", value: "number",
+		valid: func(w string) bool { n, err := strconv.ParseUint(w, 10, 32); return err == nil && n > 0 }}
 	detailOpt = option{word: "detail", help: "Display detailed output"}
 	peerOpt   = option{word: "peer-address", help: "IP address of remote peer", positional: true,
 		valid: func(w string) bool { _, err := netip.ParseAddr(w); return err == nil }}

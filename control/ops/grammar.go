@@ -16,7 +16,8 @@ type option struct {
 	help       string
 	value      string // placeholder of the value ("number"), "" for flags
 	positional bool   // matches any word that is not another option
-	// valid, when set, accepts or rejects the word of a positional option.
+	// valid, when set, accepts or rejects the word of a positional option
+	// or the value of a keyword option.
 	valid func(word string) bool
 }
 
@@ -172,10 +173,8 @@ func Parse(words []string) (Invocation, error) {
 		if i >= len(cmdWords) {
 			return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
 		}
-		if o.value == "number" {
-			if _, err := strconv.ParseUint(cmdWords[i], 10, 32); err != nil {
-				return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
-			}
+		if o.valid != nil && !o.valid(cmdWords[i]) {
+			return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
 		}
 		inv.Options[o.word] = cmdWords[i]
 	}

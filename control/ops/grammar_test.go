@@ -95,6 +95,9 @@ syntax error, expecting <number>.`},
 		{"show security ipsec statistics index abc", `show security ipsec statistics index abc
                                      ^
 syntax error, expecting <number>.`},
+		{"show security ike sa index 0", `show security ike sa index 0
+                           ^
+syntax error, expecting <number>.`},
 		{"show security ike sa detail detail", `show security ike sa detail detail
                             ^
 syntax error.
