@@ -161,3 +161,13 @@ func protocolName(p uint8) string {
 	}
 	return fmt.Sprint(p)
 }
+
+// Unit returns N of the st0.N whose IPsec SAs have the view ID id (the
+// inverse of TunnelIDBase + if_id, with if_id = N+1), for `index N` of the
+// ipsec commands.
+func Unit(id uint32) (unit int, ok bool) {
+	if id <= TunnelIDBase {
+		return 0, false
+	}
+	return int(id - TunnelIDBase - 1), true
+}

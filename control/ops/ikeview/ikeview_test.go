@@ -120,3 +120,14 @@ func TestChildSANATAndCBC(t *testing.T) {
 		t.Errorf("list:\n%s", out)
 	}
 }
+
+func TestUnit(t *testing.T) {
+	for id, want := range map[uint32]int{131073: 0, 131074: 1, 131072 + 16000: 15999} {
+		if got, ok := ikeview.Unit(id); !ok || got != want {
+			t.Errorf("Unit(%d) = %d, %v; want %d", id, got, ok, want)
+		}
+	}
+	if _, ok := ikeview.Unit(131072); ok {
+		t.Error("Unit(131072) ok")
+	}
+}
