@@ -231,8 +231,9 @@ type ResolvedBook struct {
 // Lookup returns the prefixes of an address or address-set name; `any`,
 // `any-ipv4` and `any-ipv6` are predefined.
 func (b *ResolvedBook) Lookup(name string) ([]netip.Prefix, bool) {
-	if p, ok := anyAddresses[name]; ok {
-		return p, true
+	switch name {
+	case "any", "any-ipv4", "any-ipv6":
+		return anyAddresses[name], true
 	}
 	if b == nil {
 		return nil, false

@@ -142,6 +142,34 @@ func (n *node) path() string {
 type Tree struct {
 	root  *node
 	files []string
+	// nodes and words are allocation slabs: large configurations have
+	// millions of statements, and one allocation per statement would
+	// dominate parsing and garbage collection.
+	nodes []node
+	words []word
+}
+
+const slabSize = 1024
+
+// newNode returns a zeroed node from the slab.
+func (t *Tree) newNode() *node {
+	if len(t.nodes) == 0 {
+		t.nodes = make([]node, slabSize)
+	}
+	n := &t.nodes[0]
+	t.nodes = t.nodes[1:]
+	return n
+}
+
+// oneWord returns a one-element word slice (capacity 1, so appends copy).
+func (t *Tree) oneWord(w word) []word {
+	if len(t.words) == 0 {
+		t.words = make([]word, slabSize)
+	}
+	s := t.words[0:1:1]
+	t.words = t.words[1:]
+	s[0] = w
+	return s
 }
 
 // NewTree returns an empty configuration tree.
