@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -268,5 +269,43 @@ func TestFillDefaults(t *testing.T) {
 	// The filled tree still compiles to the same values.
 	if cfg, d := tr.Compile(); cfg == nil || cfg.Flow.TCPMSSIPsecVPN != 1320 {
 		t.Errorf("filled tree: %v", d)
+	}
+}
+
+// TestParallelPolicyCompile: large configurations compile zone pairs
+// concurrently; order and diagnostics must be those of configuration order.
+func TestParallelPolicyCompile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(validBase)
+	pairs := [][2]string{{"trust", "vpn"}, {"vpn", "trust"}, {"trust", "untrust"}, {"untrust", "trust"}}
+	for i := 0; i < 6000; i++ {
+		p := pairs[i%len(pairs)]
+		src := "any"
+		if i == 17 || i == 5002 {
+			src = "missing" + itoa(i)
+		}
+		fmt.Fprintf(&b, "set security policies from-zone %s to-zone %s policy p%d match source-address %s destination-address any application any\n", p[0], p[1], i, src)
+		fmt.Fprintf(&b, "set security policies from-zone %s to-zone %s policy p%d then permit\n", p[0], p[1], i)
+	}
+	tr := mustParse(t, b.String())
+	_, diags := tr.Compile()
+	errs := diags.Errors()
+	if len(errs) != 2 || !strings.Contains(errs[0].Message, "missing17") || !strings.Contains(errs[1].Message, "missing5002") {
+		t.Fatalf("errors:\n%s", errs)
+	}
+	tr = mustParse(t, strings.ReplaceAll(strings.ReplaceAll(b.String(), "missing17", "any"), "missing5002", "any"))
+	cfg, diags := tr.Compile()
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	for i, c := range cfg.Policies.Contexts {
+		if c.From != pairs[i][0] || c.To != pairs[i][1] || len(c.Policies) != 1500 {
+			t.Fatalf("context %d: %s→%s with %d policies", i, c.From, c.To, len(c.Policies))
+		}
+		for j, p := range c.Policies {
+			if p.Name != "p"+itoa(j*len(pairs)+i) {
+				t.Fatalf("context %d policy %d is %s", i, j, p.Name)
+			}
+		}
 	}
 }
