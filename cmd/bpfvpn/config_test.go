@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,13 +9,6 @@ import (
 )
 
 const testdata = "../../control/config/testdata"
-
-func run(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := execute(args, &out, &errOut)
-	return code, out.String(), errOut.String()
-}
 
 func writeFile(t *testing.T, name, text string) string {
 	t.Helper()
