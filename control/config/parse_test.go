@@ -309,3 +309,31 @@ func TestParallelPolicyCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexCollisions: children that share a name (address X and
+// address-set X) stay distinct in large containers, through delete too.
+func TestIndexCollisions(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "set security address-book global address n%d 10.0.%d.0/24\n", i, i)
+	}
+	b.WriteString("set security address-book global address-set n5 address n6\n")
+	b.WriteString("set security address-book global address-set n7 address n8\n")
+	b.WriteString("delete security address-book global address n5\n")
+	b.WriteString("set security address-book global address-set n7 address n9\n")
+	b.WriteString("delete security address-book global address-set n7\n")
+	b.WriteString("set security address-book global address n7 10.9.9.0/24\n")
+	tr := mustParse(t, b.String())
+	h := tr.String()
+	for want, ok := range map[string]bool{
+		"address n5 ":             false,
+		"address-set n5 {":        true,
+		"address-set n7":          false,
+		"address n7 10.9.9.0/24;": true,
+		"address n6 10.0.6.0/24;": true,
+	} {
+		if strings.Contains(h, want) != ok {
+			t.Errorf("%q present=%v, want %v:\n%s", want, !ok, ok, h)
+		}
+	}
+}

@@ -8,7 +8,7 @@ type word struct {
 	p pos
 }
 
-// nodeKey identifies a child among its siblings.
+// nodeKey identifies a child among its siblings (keyword, name, second name).
 type nodeKey struct{ kw, name, name2 string }
 
 // indexThreshold is the number of children above which a node keeps a map
@@ -29,7 +29,10 @@ type node struct {
 	p        pos
 	inactive bool
 	dflt     bool // filled in from the defaults table, not configured
-	index    map[nodeKey]*node
+	// index (built above indexThreshold children) maps idxKey to a child;
+	// children whose idxKey is taken by a sibling are kept in overflow.
+	index    map[string]*node
+	overflow []*node
 	// hierFile is 1+the file index of the hierarchical block that defined the
 	// node, so that a second definition in a hierarchical file is caught.
 	hierFile uint32
@@ -40,9 +43,29 @@ func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2} }
 // unknown reports whether the schema does not know the statement.
 func (n *node) unknown() bool { return n.sp == nil }
 
+// idxKey is the string a child is indexed by: its name (with the second
+// name, if any), or its keyword when it has no name.
+func idxKey(k nodeKey) string {
+	switch {
+	case k.name2 != "":
+		return k.name + "\x00" + k.name2
+	case k.name != "":
+		return k.name
+	}
+	return k.kw
+}
+
 func (n *node) find(k nodeKey) *node {
 	if n.index != nil {
-		return n.index[k]
+		if c := n.index[idxKey(k)]; c != nil && c.kw == k.kw && c.name == k.name && c.name2 == k.name2 {
+			return c
+		}
+		for _, c := range n.overflow {
+			if c.kw == k.kw && c.name == k.name && c.name2 == k.name2 {
+				return c
+			}
+		}
+		return nil
 	}
 	for _, c := range n.kids {
 		if c.kw == k.kw && c.name == k.name && c.name2 == k.name2 {
@@ -52,15 +75,24 @@ func (n *node) find(k nodeKey) *node {
 	return nil
 }
 
+func (n *node) indexChild(c *node) {
+	key := idxKey(c.key())
+	if _, taken := n.index[key]; taken {
+		n.overflow = append(n.overflow, c)
+		return
+	}
+	n.index[key] = c
+}
+
 func (n *node) add(c *node) {
 	c.parent = n
 	n.kids = append(n.kids, c)
 	if n.index != nil {
-		n.index[c.key()] = c
+		n.indexChild(c)
 	} else if len(n.kids) > indexThreshold {
-		n.index = make(map[nodeKey]*node, 2*len(n.kids))
+		n.index = make(map[string]*node, 2*len(n.kids))
 		for _, k := range n.kids {
-			n.index[k.key()] = k
+			n.indexChild(k)
 		}
 	}
 }
@@ -73,7 +105,16 @@ func (n *node) remove(c *node) {
 		}
 	}
 	if n.index != nil {
-		delete(n.index, c.key())
+		key := idxKey(c.key())
+		if n.index[key] == c {
+			delete(n.index, key)
+		}
+		for i, k := range n.overflow {
+			if k == c {
+				n.overflow = append(n.overflow[:i:i], n.overflow[i+1:]...)
+				break
+			}
+		}
 	}
 	c.parent = nil
 }
