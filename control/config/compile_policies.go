@@ -273,13 +273,13 @@ type policyContextResult struct {
 // policyContext compiles one from-zone/to-zone pair. It only reads the
 // compiler's maps, so several run at once on copies of the compiler.
 func (c *compiler) policyContext(fz *node) *PolicyContext {
-	ctx := &PolicyContext{From: fz.name, To: fz.name2, Pos: c.p(fz)}
-	from, to := c.zones[fz.name], c.zones[fz.name2]
+	ctx := &PolicyContext{From: fz.name, To: fz.name2(), Pos: c.p(fz)}
+	from, to := c.zones[fz.name], c.zones[fz.name2()]
 	if from == nil {
 		c.d.errorf(fz.p, "policies: undefined zone %s (from-zone)", fz.name)
 	}
 	if to == nil {
-		c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2)
+		c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2())
 	}
 	ctx.Policies = make([]*Policy, 0, len(fz.kids))
 	active(fz, func(pn *node) {

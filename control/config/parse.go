@@ -77,7 +77,7 @@ func (s *setState) reset() {
 }
 
 // parseSet reads set-form lines.
-func (t *Tree) parseSet(f uint32, text string, d *diagSink) {
+func (t *Tree) parseSet(f uint16, text string, d *diagSink) {
 	lx := newLexer(f, text, true)
 	st := &setState{}
 	var line []token
@@ -139,7 +139,7 @@ func (t *Tree) setLine(line []token, d *diagSink, st *setState) {
 	case "deactivate", "activate":
 		r := t.walk(t.root, args, walkLookup, d)
 		if r.ok && r.last != t.root {
-			r.last.inactive = cmd.text == "deactivate"
+			r.last.setInactive(cmd.text == "deactivate")
 		}
 	case "insert":
 		t.insertLine(cmd, args, d)
@@ -232,7 +232,7 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 const maxDepth = 64
 
 // parseHier reads the hierarchical form.
-func (t *Tree) parseHier(f uint32, text string, d *diagSink) {
+func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 	lx := newLexer(f, text, false)
 	stack := []*node{t.root}
 	var open []token // the '{' tokens of the open blocks
@@ -327,14 +327,14 @@ func (t *Tree) hierStatement(cur *node, stmt []token, end token, d *diagSink) *n
 		}
 	}
 	if n.sp != nil && n.sp.unique && n.sp.named {
-		f := stmt[0].pos.file + 1
-		if !r.created && n.hierFile == f {
+		f := uint32(stmt[0].pos.file) + 1
+		if !r.created && n.x != nil && n.x.hierFile == f {
 			d.errorf(stmt[0].pos, "duplicate %s %s in %s (first defined at line %d)", n.kw, n.name, n.parent.path(), n.p.line)
 		}
-		n.hierFile = f
+		n.extra().hierFile = f
 	}
 	if inactive {
-		n.inactive = true
+		n.setInactive(true)
 	}
 	return n
 }

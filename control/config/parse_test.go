@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func mustParse(t *testing.T, text string) *Tree {
@@ -335,5 +336,13 @@ func TestIndexCollisions(t *testing.T) {
 		if strings.Contains(h, want) != ok {
 			t.Errorf("%q present=%v, want %v:\n%s", want, !ok, ok, h)
 		}
+	}
+}
+
+// TestNodeSize guards the memory budget of large configurations: a
+// statement node must stay in the 112-byte size class.
+func TestNodeSize(t *testing.T) {
+	if s := unsafe.Sizeof(node{}); s > 112 {
+		t.Errorf("node is %d bytes, want <= 112", s)
 	}
 }

@@ -98,7 +98,10 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 				return res
 			}
 			c = t.newNode()
-			c.kw, c.name, c.name2, c.sp, c.p = kw, k.name, k.name2, sp, w.pos
+			c.kw, c.name, c.sp, c.p = kw, k.name, sp, w.pos
+			if k.name2 != "" {
+				c.extra().name2 = k.name2
+			}
 			cur.add(c)
 			created = true
 		}
@@ -197,7 +200,8 @@ func (t *Tree) walkUnknown(cur *node, ws []token, mode walkMode, d *diagSink, re
 			d.warnf(ws[0].pos, "statement not found: %s", strings.TrimSpace(cur.path()+" "+ws[0].text))
 			return res
 		}
-		c = &node{kw: k.kw, name: k.name, vals: vals, p: ws[0].pos}
+		c = t.newNode()
+		c.kw, c.name, c.vals, c.p = k.kw, k.name, vals, ws[0].pos
 		cur.add(c)
 		res.created = true
 	}
