@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -41,6 +44,7 @@ func newVMPair(t *testing.T) (a, b *vmSite) {
 	if unix.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
+	watchdog(t, 2*time.Minute)
 	a = &vmSite{name: "A", wan: ip("10.99.0.1"), st0: ip("10.200.0.1"), st06: ip("fd00:200::1"), lan: ip("10.11.0.1")}
 	b = &vmSite{name: "B", wan: ip("10.99.0.2"), st0: ip("10.200.0.2"), st06: ip("fd00:200::2"), lan: ip("10.22.0.1")}
 	for _, s := range []*vmSite{a, b} {
@@ -88,6 +92,20 @@ func newVMPair(t *testing.T) (a, b *vmSite) {
 func (s *vmSite) reconcile(t *testing.T) []Change {
 	t.Helper()
 	return mustReconcile(t, s.r, s.state)
+}
+
+// watchdog dumps every goroutine and ends the test binary if the test runs
+// longer than d, so that a hang in the VM shows where it is instead of
+// running into the guest's timeout.
+func watchdog(t *testing.T, d time.Duration) {
+	name := t.Name()
+	timer := time.AfterFunc(d, func() {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		fmt.Fprintf(os.Stderr, "watchdog: %s still running after %s\n%s\n", name, d, buf[:n])
+		os.Exit(3)
+	})
+	t.Cleanup(func() { timer.Stop() })
 }
 
 // saVariant is a set of negotiated parameters.
