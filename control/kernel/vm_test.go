@@ -336,7 +336,7 @@ func TestVMTunnelLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Contains(strs(ch), "delete route 10.22.0.0/24 dev st0.0 metric 5") {
+		if !slices.Contains(strs(ch), "delete route 10.22.0.0/24 dev st0.0 metric 5") || hasRoute(t, a, "10.22.0.0/24") {
 			t.Errorf("tunnel down did not withdraw the route: %q", strs(ch))
 		}
 		if sas, _ := a.r.InstalledSAs(); len(sas) != 0 {
