@@ -26,7 +26,7 @@ func main() {
 func run() int {
 	fs := flag.NewFlagSet("vmrun", flag.ContinueOnError)
 	kernel := fs.String("kernel", "all", "kernel to boot: 6.1, 6.12 or all")
-	timeout := fs.Duration("timeout", 10*time.Minute, "limit for one boot, command included")
+	timeout := fs.Duration("timeout", 0, "limit for one boot, command or all test binaries included (default 10m, with -tests 30m)")
 	mem := fs.String("mem", "2G", "guest memory (qemu -m)")
 	cpus := fs.Int("smp", 2, "guest CPUs")
 	accel := fs.String("accel", vm.DefaultAccel, "qemu -accel (KVM fails on the build machine)")
@@ -54,6 +54,12 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *timeout == 0 {
+		*timeout = 10 * time.Minute
+		if *tests != "" {
+			*timeout = 30 * time.Minute
+		}
+	}
 	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, Timeout: *timeout}
 	if *verbose {
 		base.Console = os.Stderr

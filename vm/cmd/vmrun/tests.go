@@ -39,7 +39,9 @@ func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern, 
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
 		return 1
 	}
-	testTimeout := base.Timeout - 30*time.Second
+	// Like go test's default, each binary gets 10 minutes, but it must end
+	// (and print its goroutines) before the boot's own limit.
+	testTimeout := min(10*time.Minute, base.Timeout-30*time.Second)
 	if testTimeout < 30*time.Second {
 		testTimeout = base.Timeout
 	}
@@ -87,12 +89,21 @@ func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern, 
 		total.Skipped += sum.Skipped
 	}
 	fmt.Println("vmrun: total: " + total.String())
-	if total.Failed > 0 {
-		return 1
+	code, why := testsExitCode(total.Passed, total.Failed)
+	if why != "" {
+		fmt.Fprintln(os.Stderr, "vmrun:", why)
 	}
-	if total.Passed == 0 {
-		fmt.Fprintln(os.Stderr, "vmrun: no TestVM… test passed or failed: nothing ran")
-		return 1
+	return code
+}
+
+// testsExitCode fails a run with a failure or with nothing that ran (all
+// skipped counts as nothing: the VM tier exists to run them).
+func testsExitCode(passed, failed int) (int, string) {
+	switch {
+	case failed > 0:
+		return 1, fmt.Sprintf("%d failed", failed)
+	case passed == 0:
+		return 1, "no TestVM… test passed or failed: nothing ran"
 	}
-	return 0
+	return 0, ""
 }
