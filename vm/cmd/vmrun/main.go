@@ -32,6 +32,7 @@ func run() int {
 	accel := fs.String("accel", vm.DefaultAccel, "qemu -accel (KVM fails on the build machine)")
 	tests := fs.String("tests", "", "run the TestVM… tests of these packages (go list pattern) instead of a command")
 	verbose := fs.Bool("v", false, "stream the kernel console to stderr")
+	parallel := fs.Int("parallel", 1, "with -tests: boot up to this many kernels at once")
 	runRE := fs.String("run", vm.DefaultTestRun, "with -tests: the -test.run pattern")
 	var env envList
 	fs.Var(&env, "env", "add K=V to the guest command's environment (repeatable)")
@@ -65,7 +66,7 @@ func run() int {
 		base.Console = os.Stderr
 	}
 	if *tests != "" {
-		return runTests(ctx, base, series, *tests, *runRE, env)
+		return runTests(ctx, base, series, *tests, *runRE, env, *parallel)
 	}
 	return runCommand(ctx, base, series, argv, env)
 }
