@@ -24,6 +24,7 @@ type Config struct {
 	Memory    string        // qemu -m, default "2G"
 	CPUs      int           // qemu -smp, default 2
 	Accel     string        // qemu -accel, default DefaultAccel
+	CPU       string        // qemu -cpu, default "max"
 	Timeout   time.Duration // whole boot, default 10m
 	Output    io.Writer     // the script's stdout+stderr, streamed
 	Console   io.Writer     // if set, the kernel console is streamed here too
@@ -64,6 +65,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Accel == "" {
 		cfg.Accel = DefaultAccel
+	}
+	if cfg.CPU == "" {
+		cfg.CPU = "max"
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Minute
@@ -163,7 +167,7 @@ func qemuArgs(cfg Config, initrd string) []string {
 		"8250.nr_uarts=4", "random.trust_cpu=on", "mitigations=off", "cryptomgr.notests=1",
 	}, " ")
 	return []string{
-		"-accel", cfg.Accel, "-cpu", "max",
+		"-accel", cfg.Accel, "-cpu", cfg.CPU,
 		"-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", cfg.Kernel.Image(), "-initrd", initrd, "-append", appendLine,

@@ -30,6 +30,7 @@ func run() int {
 	mem := fs.String("mem", "2G", "guest memory (qemu -m)")
 	cpus := fs.Int("smp", 2, "guest CPUs")
 	accel := fs.String("accel", vm.DefaultAccel, "qemu -accel (KVM fails on the build machine)")
+	cpu := fs.String("cpu", "max", "qemu -cpu")
 	tests := fs.String("tests", "", "run the TestVM… tests of these packages (go list pattern) instead of a command")
 	verbose := fs.Bool("v", false, "stream the kernel console to stderr")
 	parallel := fs.Int("parallel", 1, "with -tests: boot up to this many kernels at once")
@@ -61,7 +62,7 @@ func run() int {
 			*timeout = 30 * time.Minute
 		}
 	}
-	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, Timeout: *timeout}
+	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, CPU: *cpu, Timeout: *timeout}
 	if *verbose {
 		base.Console = os.Stderr
 	}
