@@ -18,9 +18,9 @@ const (
 )
 
 // stage1 is PID 1 in the initramfs (busybox sh). It loads the modules (the
-// initramfs holds them decompressed, in dependency order), mounts the host root
-// read-only over 9p under a tmpfs overlay, mounts the kernel's modules at
-// /lib/modules/<release> in it and switch_roots into it, so that the
+// initramfs holds them decompressed, in dependency order), mounts the host
+// root read-only over 9p under a tmpfs overlay, mounts the kernel's modules
+// at /lib/modules/<release> in it and switch_roots into it, so that the
 // kernel's module auto-loading finds the real modprobe and modules.
 const stage1 = `#!/bin/sh
 export PATH=/bin
@@ -68,8 +68,9 @@ exec switch_root /newroot /run/vmrun/busybox sh /run/vmrun/stage2
 fail "switch_root"
 `
 
-// stage2 is PID 1 in the switched root. It finishes the mounts, runs run.sh with output on ttyS1, reports its exit code on
-// ttyS2 and powers off.
+// stage2 is PID 1 in the switched root. It finishes the mounts, runs
+// run.sh with its output on ttyS1 (closing the tty waits until the UART
+// has sent everything), reports the exit code on ttyS2 and powers off.
 const stage2 = `bb=/run/vmrun/busybox
 . /run/vmrun/vmrun.conf
 $bb mkdir -p /dev/pts /dev/shm
