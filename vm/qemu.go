@@ -129,7 +129,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Add(3)
 	go func() { defer wg.Done(); io.Copy(consoleW, readers[0]) }()
 	go func() { defer wg.Done(); io.Copy(cfg.Output, readers[1]) }()
+	exited := make(chan struct{})
+	st.onExit = func() { close(exited) }
 	go func() { defer wg.Done(); st.read(readers[2], start) }()
+	go func() {
+		// The exit code is in; a guest that then fails to power off is
+		// stopped rather than left to the timeout.
+		select {
+		case <-exited:
+		case <-runCtx.Done():
+			return
+		}
+		select {
+		case <-time.After(powerOffGrace):
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
 	waitErr := cmd.Wait()
 	total := time.Since(start)
 	wg.Wait()
@@ -178,12 +194,17 @@ func qemuArgs(cfg Config, initrd string) []string {
 	}
 }
 
+// powerOffGrace is how long qemu may take to exit after the guest reported
+// the exit code.
+const powerOffGrace = 15 * time.Second
+
 // status collects the guest's status lines.
 type status struct {
 	started time.Duration
 	exited  bool
 	code    int
 	initErr string
+	onExit  func() // called once when the exit line arrives
 }
 
 func (s *status) read(r io.Reader, start time.Time) {
@@ -194,8 +215,11 @@ func (s *status) read(r io.Reader, start time.Time) {
 		case line == statusStart:
 			s.started = time.Since(start)
 		case strings.HasPrefix(line, statusExit):
-			if n, err := strconv.Atoi(strings.TrimPrefix(line, statusExit)); err == nil {
+			if n, err := strconv.Atoi(strings.TrimPrefix(line, statusExit)); err == nil && !s.exited {
 				s.exited, s.code = true, n
+				if s.onExit != nil {
+					s.onExit()
+				}
 			}
 		case strings.HasPrefix(line, statusError):
 			s.initErr = strings.TrimPrefix(line, statusError)
