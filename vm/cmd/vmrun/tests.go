@@ -40,15 +40,23 @@ func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern, 
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
 		return 1
 	}
+	var built []vm.TestPackage
+	for _, p := range pkgs {
+		if p.BuildErr != "" {
+			fmt.Fprintf(os.Stderr, "vmrun: %s: %s\n", p.ImportPath, p.BuildErr)
+			continue
+		}
+		built = append(built, p)
+	}
 	// Like go test's default, each binary gets 10 minutes, but it must end
 	// (and print its goroutines) before the boot's own limit.
 	testTimeout := min(10*time.Minute, base.Timeout-30*time.Second)
 	if testTimeout < 30*time.Second {
 		testTimeout = base.Timeout
 	}
-	script := vm.TestScript(pkgs, vm.GuestEnviron(env...), runRE, testTimeout)
+	script := vm.TestScript(built, vm.GuestEnviron(env...), runRE, testTimeout)
 	binds := []string{bin}
-	for _, p := range pkgs {
+	for _, p := range built {
 		binds = append(binds, p.Dir)
 	}
 	binds = vm.BindsFor(binds...)
@@ -62,7 +70,11 @@ func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			sums[i] = runTestsOn(ctx, base, s, pkgs, script, binds)
+			sums[i] = &vm.TestSummary{}
+			if len(built) > 0 {
+				sums[i] = runTestsOn(ctx, base, s, built, script, binds)
+			}
+			sums[i].BuildFailed(pkgs)
 		}()
 	}
 	wg.Wait()
