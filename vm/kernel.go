@@ -27,7 +27,8 @@ type Series struct {
 // SeriesList holds the supported kernels in the order "all" boots them.
 var SeriesList = []Series{
 	{Name: "6.1", Package: regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$`)},
-	{Name: "6.12", Package: regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$`)},
+	// bookworm-security ships 6.12 as +deb12, bookworm-backports as +bpo.
+	{Name: "6.12", Package: regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+(deb12|bpo)-amd64-unsigned$`)},
 }
 
 // LookupSeries resolves a -kernel argument ("6.1", "6.12" or "all").
