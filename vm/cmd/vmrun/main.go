@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/vm"
@@ -54,7 +55,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *timeout == 0 {
 		*timeout = 10 * time.Minute
