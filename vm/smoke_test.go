@@ -143,7 +143,7 @@ func espCarriesPing(a, b *espSite) error {
 		}
 		c.n = n
 	}
-	if err := ping(a.ns, b.tunnel, 3*time.Second); err != nil {
+	if err := ping(a.ns, b.tunnel, 10*time.Second); err != nil {
 		return err
 	}
 	for _, c := range counters {
