@@ -50,13 +50,15 @@ func (l *lexer) here() pos {
 	return pos{file: l.file, line: l.line, col: uint16(col)}
 }
 
-func isWordByte(c byte) bool {
-	switch c {
-	case ' ', '\t', '\r', '\n', '\f', '\v', ';', '{', '}', '[', ']', '"', '#', '(', ')':
-		return false
+// notWord marks the bytes that end a word.
+var notWord = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n\f\v;{}[]\"#()") {
+		t[c] = true
 	}
-	return true
-}
+	return t
+}()
+
+func isWordByte(c byte) bool { return !notWord[c] }
 
 // next returns the next token. Errors come back as tBad tokens whose text is
 // a description (never the offending input, which might be a secret).
@@ -128,11 +130,13 @@ func (l *lexer) lexToken() token {
 	case '"':
 		return l.lexString(p)
 	}
-	start := l.off
-	for l.off < len(l.data) && isWordByte(l.data[l.off]) {
-		l.off++
+	start, data := l.off, l.data
+	i := start
+	for i < len(data) && !notWord[data[i]] {
+		i++
 	}
-	return token{kind: tWord, text: l.data[start:l.off], pos: p}
+	l.off = i
+	return token{kind: tWord, text: data[start:i], pos: p}
 }
 
 // lexString reads a double-quoted string. \" and \\ are escapes; a newline
