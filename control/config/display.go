@@ -131,6 +131,9 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 		b = append(b, secretTrailer...)
 	} else if n.dflt() {
 		b = append(b, " ## default"...)
+	} else if n.x != nil && n.x.note != "" {
+		b = append(b, " ## "...)
+		b = append(b, n.x.note...)
 	}
 	b = append(b, '\n')
 	_, _ = w.Write(b)

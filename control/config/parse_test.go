@@ -346,3 +346,21 @@ func TestNodeSize(t *testing.T) {
 		t.Errorf("node is %d bytes, want <= 112", s)
 	}
 }
+
+func TestFillDefaultsProposalSets(t *testing.T) {
+	tr := mustParse(t, validBase+"delete security ike policy ip proposals\nset security ike policy ip proposal-set standard\n"+
+		"delete security ipsec policy spol proposals\nset security ipsec policy spol proposal-set prime-256\n")
+	tr.FillDefaults()
+	h := tr.String()
+	for _, want := range []string{
+		"proposal-set standard; ## proposes group2 aes-128-cbc sha1, group2 3des-cbc sha1\n",
+		"proposal-set prime-256; ## proposes esp aes-256-gcm; pfs group20\n",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("missing %q in:\n%s", want, h)
+		}
+	}
+	if _, d := ParseBytes("again", []byte(h)); d.HasErrors() {
+		t.Errorf("annotated display does not parse: %s", d)
+	}
+}

@@ -33,7 +33,8 @@ type node struct {
 type nodeExtra struct {
 	name2    string // second identifier (from-zone A to-zone B)
 	inactive bool
-	dflt     bool // filled in from the defaults table, not configured
+	dflt     bool   // filled in from the defaults table, not configured
+	note     string // shown as a trailing ## comment (FillDefaults)
 	// hierFile is 1+the file index of the hierarchical block that defined the
 	// node, so that a second definition in a hierarchical file is caught.
 	hierFile uint32
