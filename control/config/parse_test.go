@@ -364,3 +364,16 @@ func TestFillDefaultsProposalSets(t *testing.T) {
 		t.Errorf("annotated display does not parse: %s", d)
 	}
 }
+
+func TestIdentities(t *testing.T) {
+	cfg, d := ParseBytes("id", []byte(validBase+
+		"set security ike gateway g local-identity distinguished-name\n"+
+		"set security ike gateway g remote-identity user-at-hostname peer@example.net\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	g := cfg.IKE.Gateways[0]
+	if g.LocalIdentity.Type != "distinguished-name" || g.RemoteIdentity.Type != "user-at-hostname" || g.RemoteIdentity.Value != "peer@example.net" {
+		t.Errorf("identities %+v %+v", g.LocalIdentity, g.RemoteIdentity)
+	}
+}
