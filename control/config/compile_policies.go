@@ -403,8 +403,11 @@ func (c *compiler) policyAddresses(pn, x *node, z *Zone) ([]string, []netip.Pref
 		if len(x.vals) == 1 {
 			out = ps // shared, read-only
 		} else {
-			out = appendPrefixes(out, ps)
+			out = append(out, ps...)
 		}
+	}
+	if len(x.vals) > 1 {
+		out = dedupePrefixes(out)
 	}
 	return names, out
 }

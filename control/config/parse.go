@@ -187,6 +187,9 @@ func (t *Tree) deleteNode(n *node, vals []word) {
 			}
 		}
 		n.vals = kept
+		if n.x != nil {
+			n.x.valSet = nil // rebuilt on the next append
+		}
 		if len(kept) > 0 {
 			return
 		}

@@ -377,3 +377,18 @@ func TestIdentities(t *testing.T) {
 		t.Errorf("identities %+v %+v", g.LocalIdentity, g.RemoteIdentity)
 	}
 }
+
+// TestLongLists: list leaves with many values keep order, drop duplicates,
+// and delete single values.
+func TestLongLists(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&b, "set security ike policy x proposals p%d\n", i%150)
+	}
+	b.WriteString("delete security ike policy x proposals p7\nset security ike policy x proposals p7\nset security ike policy x proposals [ p1 p200 ]\n")
+	tr := mustParse(t, b.String())
+	n := tr.root.child("security").child("ike").child("policy").child("proposals")
+	if len(n.vals) != 151 || n.vals[0].s != "p0" || n.vals[149].s != "p7" || n.vals[150].s != "p200" {
+		t.Errorf("%d values, first %s, last %s", len(n.vals), n.vals[0].s, n.vals[len(n.vals)-1].s)
+	}
+}

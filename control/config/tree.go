@@ -35,6 +35,8 @@ type nodeExtra struct {
 	inactive bool
 	dflt     bool   // filled in from the defaults table, not configured
 	note     string // shown as a trailing ## comment (FillDefaults)
+	// valSet holds the values of a long list leaf (appendValues).
+	valSet map[string]struct{}
 	// hierFile is 1+the file index of the hierarchical block that defined the
 	// node, so that a second definition in a hierarchical file is caught.
 	hierFile uint32

@@ -109,7 +109,7 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 			if mode == walkLookup {
 				res.delVals = vals
 			} else if sp.list {
-				c.vals = appendUnique(c.vals, vals)
+				c.appendValues(vals)
 			} else if len(vals) > 0 {
 				c.vals = vals
 				c.p = w.pos
@@ -168,20 +168,37 @@ func (t *Tree) leafValues(sp *spec, kw string, kwTok token, ws []token, i int, m
 	return t.oneWord(v), i + 1, true
 }
 
-func appendUnique(have, add []word) []word {
-	for _, a := range add {
-		dup := false
-		for _, h := range have {
-			if h.s == a.s {
-				dup = true
-				break
+// appendValues adds the values of a list leaf that it does not hold yet.
+// Long lists keep a set of their values so that adding stays O(1).
+func (n *node) appendValues(add []word) {
+	if len(n.vals)+len(add) <= 64 && (n.x == nil || n.x.valSet == nil) {
+		for _, a := range add {
+			dup := false
+			for _, h := range n.vals {
+				if h.s == a.s {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				n.vals = append(n.vals, a)
 			}
 		}
-		if !dup {
-			have = append(have, a)
+		return
+	}
+	x := n.extra()
+	if x.valSet == nil {
+		x.valSet = make(map[string]struct{}, 2*(len(n.vals)+len(add)))
+		for _, h := range n.vals {
+			x.valSet[h.s] = struct{}{}
 		}
 	}
-	return have
+	for _, a := range add {
+		if _, dup := x.valSet[a.s]; !dup {
+			x.valSet[a.s] = struct{}{}
+			n.vals = append(n.vals, a)
+		}
+	}
 }
 
 // walkUnknown keeps a statement the schema does not know: its first word is
