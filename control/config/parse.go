@@ -53,14 +53,19 @@ func (t *Tree) parseText(name, text string) Diagnostics {
 	return d.list
 }
 
+// maxSyntaxErrors stops reading a file that is clearly not a configuration.
+const maxSyntaxErrors = 100
+
 func (t *Tree) parse(name, text string, d *diagSink) {
 	f := t.fileIndex(name)
 	d.files = t.files
+	d.limit = len(d.list) + maxSyntaxErrors
 	if detectFormat(text) == FormatSet {
 		t.parseSet(f, text, d)
 	} else {
 		t.parseHier(f, text, d)
 	}
+	d.limit = 0
 }
 
 // setState remembers the previous set line so that the next one, which
@@ -82,6 +87,9 @@ func (t *Tree) parseSet(f uint16, text string, d *diagSink) {
 	st := &setState{}
 	var line []token
 	for {
+		if d.full() {
+			return
+		}
 		tok := lx.next()
 		switch tok.kind {
 		case tNewline, tEOF:
@@ -241,6 +249,9 @@ func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 	var open []token // the '{' tokens of the open blocks
 	var stmt []token
 	for {
+		if d.full() {
+			return
+		}
 		tok := lx.next()
 		switch tok.kind {
 		case tBad:

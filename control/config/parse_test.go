@@ -392,3 +392,28 @@ func TestLongLists(t *testing.T) {
 		t.Errorf("%d values, first %s, last %s", len(n.vals), n.vals[0].s, n.vals[len(n.vals)-1].s)
 	}
 }
+
+// TestPathologicalInputs: inputs built to hurt (deep nesting, huge lines,
+// unbalanced brackets) end with diagnostics, not a crash or a hang.
+func TestPathologicalInputs(t *testing.T) {
+	inputs := map[string]string{
+		"deep nesting":    strings.Repeat("a {", 100000),
+		"closing braces":  strings.Repeat("}", 100000),
+		"garbage lines":   strings.Repeat("frobnicate x\n", 100000),
+		"long set line":   "set system " + strings.Repeat("w ", 200000),
+		"open brackets":   "set security ike policy p proposals " + strings.Repeat("[ ", 100000),
+		"long string":     "set system host-name \"" + strings.Repeat("x", 1<<20) + "\"",
+		"many semicolons": strings.Repeat(";", 100000),
+		"many comments":   strings.Repeat("/* c */ # x\n", 50000),
+		"nul bytes":       "set \x00 \x00\x00\n" + strings.Repeat("\x00", 1000),
+	}
+	for name, text := range inputs {
+		tr := NewTree()
+		d := tr.Parse(name, []byte(text))
+		tr.Compile()
+		_ = tr.String()
+		if len(d) > maxSyntaxErrors+1 {
+			t.Errorf("%s: %d diagnostics, want at most %d", name, len(d), maxSyntaxErrors+1)
+		}
+	}
+}
