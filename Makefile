@@ -43,3 +43,8 @@ bench-config:
 
 clean:
 	rm -rf bin
+
+# VM boot-to-command time (median of 5) for both kernels vs. the host.
+.PHONY: bench-vmboot
+bench-vmboot:
+	$(GO) run ./bench/vmboot -n 5 -kernel all
