@@ -89,6 +89,12 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 			if !ok {
 				return res
 			}
+			if sp.secret && i < len(ws) {
+				// Likely an unquoted secret with spaces: refuse it whole,
+				// and never echo or keep any part of it.
+				d.errorf(w.pos, "syntax error: unexpected words after the %s value (quote a secret that contains spaces)", kw)
+				return res
+			}
 		}
 		c := cur.find(k)
 		created := false
