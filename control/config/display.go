@@ -96,6 +96,15 @@ func compactChild(n *node) *node {
 }
 
 func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
+	if n.x != nil {
+		for _, c := range n.x.comments {
+			b = appendIndent(b[:0], depth)
+			b = append(b, "/*"...)
+			b = append(b, c...)
+			b = append(b, "*/\n"...)
+			_, _ = w.Write(b)
+		}
+	}
 	b = appendIndent(b[:0], depth)
 	if n.inactive() {
 		b = append(b, "inactive: "...)

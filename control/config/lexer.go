@@ -14,6 +14,7 @@ const (
 	tSemi            // ;
 	tNewline         // end of line (only reported when the lexer is asked to)
 	tBad             // a character that cannot start a token, or an unterminated string
+	tComment         // a /* */ comment (only reported when the lexer is asked to)
 )
 
 // token is one lexical token; text is a substring of the input where
@@ -35,6 +36,7 @@ type lexer struct {
 	lineOff  int // offset of the first byte of the current line
 	file     uint16
 	newlines bool // report tNewline tokens (set form)
+	comments bool // report /* */ comments as tComment tokens (hierarchical form)
 	errMsg   string
 }
 
@@ -83,6 +85,7 @@ func (l *lexer) next() token {
 		case c == '/' && l.off+1 < len(l.data) && l.data[l.off+1] == '*':
 			p := l.here()
 			l.off += 2
+			start := l.off
 			closed := false
 			for l.off < len(l.data) {
 				if l.data[l.off] == '*' && l.off+1 < len(l.data) && l.data[l.off+1] == '/' {
@@ -98,6 +101,9 @@ func (l *lexer) next() token {
 			}
 			if !closed {
 				return token{kind: tBad, text: "unterminated /* comment", pos: p}
+			}
+			if l.comments {
+				return token{kind: tComment, text: l.data[start : l.off-2], pos: p}
 			}
 		default:
 			return l.lexToken()

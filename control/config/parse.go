@@ -245,6 +245,8 @@ const maxDepth = 64
 // parseHier reads the hierarchical form.
 func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 	lx := newLexer(f, text, false)
+	lx.comments = true
+	var comments []string // waiting for the statement they precede
 	stack := []*node{t.root}
 	var open []token // the '{' tokens of the open blocks
 	var stmt []token
@@ -279,10 +281,21 @@ func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 			}
 			stack = stack[:len(stack)-1]
 			open = open[:len(open)-1]
+		case tComment:
+			comments = append(comments, tok.text)
 		case tSemi, tLBrace:
 			cur := stack[len(stack)-1]
 			n := t.hierStatement(cur, stmt, tok, d)
 			stmt = stmt[:0]
+			if n != nil && len(comments) > 0 {
+				x := n.extra()
+				for _, c := range comments {
+					if !containsString(x.comments, c) {
+						x.comments = append(x.comments, c)
+					}
+				}
+			}
+			comments = comments[:0]
 			if tok.kind == tLBrace {
 				if len(stack) > maxDepth {
 					d.errorf(tok.pos, "syntax error: statements nested deeper than %d levels", maxDepth)
@@ -351,6 +364,15 @@ func (t *Tree) hierStatement(cur *node, stmt []token, end token, d *diagSink) *n
 		n.setInactive(true)
 	}
 	return n
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // truncate shortens s for messages.

@@ -417,3 +417,13 @@ func TestPathologicalInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestCommentsKept: /* */ comments of the hierarchical form are displayed
+// again before the statement they precede.
+func TestCommentsKept(t *testing.T) {
+	tr := mustParse(t, "/* top */\nsecurity {\n    /* two\n       lines */\n    flow { tcp-mss { /* x */ ipsec-vpn { mss 1350; } } } # dropped\n}\n")
+	want := "/* top */\nsecurity {\n    /* two\n       lines */\n    flow {\n        tcp-mss {\n            /* x */\n            ipsec-vpn {\n                mss 1350;\n            }\n        }\n    }\n}\n"
+	if got := tr.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

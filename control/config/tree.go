@@ -35,6 +35,9 @@ type nodeExtra struct {
 	inactive bool
 	dflt     bool   // filled in from the defaults table, not configured
 	note     string // shown as a trailing ## comment (FillDefaults)
+	// comments are the /* */ comments written before the statement in
+	// hierarchical form, displayed again before it.
+	comments []string
 	// valSet holds the values of a long list leaf (appendValues).
 	valSet map[string]struct{}
 	// hierFile is 1+the file index of the hierarchical block that defined the
