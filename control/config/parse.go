@@ -224,13 +224,11 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 	}
 	n := r.last
 	parent := n.parent
-	ref := parent.kids[:0:0]
 	// The reference is read relative to the parent, in lookup mode.
 	rr := t.walk(parent, args[at+1:], walkLookup, d)
 	if !rr.ok || rr.last == parent {
 		return
 	}
-	_ = ref
 	if rr.last.parent != parent {
 		d.errorf(args[at+1].pos, "syntax error: insert reference is not a sibling of the inserted statement")
 		return
