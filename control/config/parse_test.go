@@ -427,3 +427,51 @@ func TestCommentsKept(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestUnknownStatements: unknown statements keep their structure in both
+// forms, so set display reads back to the same tree.
+func TestUnknownStatements(t *testing.T) {
+	hier := `system {
+    host-name gw1;
+    services {
+        ssh {
+            root-login deny;
+        }
+        inactive: netconf;
+    }
+}
+protocols {
+    inactive: ospf area 0.0.0.0 interface st0.0;
+    bgp {
+        group ext;
+    }
+}
+`
+	tr := mustParse(t, hier)
+	want := strings.Replace(hier, "    bgp {\n        group ext;\n    }\n", "    bgp group ext;\n", 1)
+	want = strings.Replace(want, "        ssh {\n            root-login deny;\n        }\n", "        ssh root-login deny;\n", 1)
+	if got := tr.String(); got != want {
+		t.Errorf("display:\n%s", got)
+	}
+	set := setText(t, tr)
+	wantSet := `set system host-name gw1
+set system services ssh root-login deny
+set system services netconf
+deactivate system services netconf
+set protocols ospf area 0.0.0.0 interface st0.0
+deactivate protocols ospf area 0.0.0.0 interface st0.0
+set protocols bgp group ext
+`
+	if set != wantSet {
+		t.Errorf("set display:\n%s", set)
+	}
+	back := mustParse(t, set)
+	if !treeEqual(tr.root, back.root) {
+		t.Errorf("set display reads back to another tree:\n%s", back.String())
+	}
+	_, d := tr.Compile()
+	if len(d) != 3 || !strings.Contains(d[0].Message, "system host-name: not supported by bpfvpn, ignored") ||
+		!strings.Contains(d[1].Message, "system services: not supported") || !strings.Contains(d[2].Message, "protocols: not supported") {
+		t.Errorf("warnings:\n%s", d)
+	}
+}

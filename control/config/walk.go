@@ -207,46 +207,31 @@ func (n *node) appendValues(add []word) {
 	}
 }
 
-// walkUnknown keeps a statement the schema does not know: its first word is
-// the keyword, the remaining words (list brackets flattened) its values.
+// walkUnknown keeps a statement the schema does not know as a chain of
+// one-word nodes (`a b c` is a → b → c), so that statements sharing leading
+// words share nodes in both forms and set-form display reads back to the
+// same tree. List brackets are dropped.
 func (t *Tree) walkUnknown(cur *node, ws []token, mode walkMode, d *diagSink, res walkResult) walkResult {
-	var vals []word
-	for _, w := range ws[1:] {
-		if w.kind == tWord || w.kind == tString {
-			vals = append(vals, word{w.text, w.pos})
+	n := cur
+	for _, w := range ws {
+		if w.kind != tWord && w.kind != tString {
+			continue
 		}
-	}
-	k := nodeKey{kw: ws[0].text, name: joinWords(vals)}
-	c := cur.find(k)
-	if c == nil {
-		if mode == walkLookup {
-			d.warnf(ws[0].pos, "statement not found: %s", strings.TrimSpace(cur.path()+" "+ws[0].text))
-			return res
+		c := n.find(nodeKey{kw: w.text})
+		if c == nil {
+			if mode == walkLookup {
+				d.warnf(ws[0].pos, "statement not found: %s", strings.TrimSpace(cur.path()+" "+tokenText(ws)))
+				return res
+			}
+			c = t.newNode()
+			c.kw, c.p = w.text, w.pos
+			n.add(c)
+			res.created = true
 		}
-		c = t.newNode()
-		c.kw, c.name, c.vals, c.p = k.kw, k.name, vals, ws[0].pos
-		cur.add(c)
-		res.created = true
+		n = c
 	}
-	res.last, res.cur, res.ok = c, c, true
+	res.last, res.cur, res.ok = n, n, true
 	return res
-}
-
-func joinWords(ws []word) string {
-	switch len(ws) {
-	case 0:
-		return ""
-	case 1:
-		return ws[0].s
-	}
-	var b strings.Builder
-	for i, w := range ws {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(w.s)
-	}
-	return b.String()
 }
 
 // tokenText joins the words of toks for messages; it stops after a secret
