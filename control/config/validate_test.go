@@ -242,3 +242,13 @@ func TestSecretsNeverInDiagnostics(t *testing.T) {
 		t.Errorf("secret fragments kept or printed:\n%s", out)
 	}
 }
+
+func TestBrokenNineIsPlainKey(t *testing.T) {
+	cfg, d := ParseBytes("n", []byte(strings.Replace(validBase, "ascii-text secret123", "ascii-text \"$9$ABC\"", 1)))
+	if cfg == nil || !strings.Contains(d.String(), "n:9:54: warning: ascii-text starts with $9$ but is not a valid $9$ string") {
+		t.Fatalf("diagnostics:\n%s", d)
+	}
+	if got := string(cfg.IKE.Policies[0].PreSharedKey.Bytes()); got != "$9$ABC" {
+		t.Errorf("key %q", got)
+	}
+}

@@ -169,6 +169,9 @@ func (t *Tree) leafValues(sp *spec, kw string, kwTok token, ws []token, i int, m
 	}
 	v := word{ws[i].text, ws[i].pos}
 	if sp.secret && mode == walkCreate && !secret.IsEncoded(v.s) {
+		if strings.HasPrefix(v.s, secret.Prefix) {
+			d.warnf(v.p, "%s starts with $9$ but is not a valid $9$ string; it is taken as the plain key", kw)
+		}
 		v.s = secret.Encode([]byte(v.s))
 	}
 	return t.oneWord(v), i + 1, true
