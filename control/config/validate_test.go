@@ -80,6 +80,7 @@ var invalidCases = []struct {
 	{name: "undefined zone interface", add: "set security zones security-zone dmz interfaces ge-0/0/5.0\n", line: 1, at: "ge-0/0/5.0", msg: "undefined interface ge-0/0/5.0"},
 	{name: "undefined bind interface", add: "set security ipsec vpn v bind-interface st0.7\n", line: 1, at: "st0.7", msg: "undefined interface st0.7 (bind-interface)"},
 	{name: "undefined route interface", add: "set routing-options static route 10.1.0.0/16 next-hop st0.3\n", line: 1, at: "st0.3", msg: "undefined interface st0.3 (next-hop)"},
+	{name: "two interfaces on one Linux device", add: "set system interface-map ge-0/0/0 eth0\nset interfaces eth0 unit 0\n", line: 2, at: "eth0", msg: "interface eth0: Linux device eth0 is already used by interface ge-0/0/0 (line 1)"},
 	// st0 units
 	{name: "st0 reserved unit", add: "set interfaces st0 unit 16000 family inet address 10.8.0.1/30\n", line: 1, at: "unit", msg: "units st0.16000 to st0.16385 are reserved"},
 	{name: "st0 reserved last", add: "set interfaces st0 unit 16385\n", line: 1, at: "unit", msg: "reserved for HA control-link encryption"},
