@@ -48,3 +48,9 @@ clean:
 .PHONY: bench-vmboot
 bench-vmboot:
 	$(GO) run ./bench/vmboot -n 5 -kernel all
+
+# Data-plane benchmarks (root): BPF_PROG_TEST_RUN per-packet cost, SYN flood
+# of the session table, forwarding pps against nftables. Rows go to bench/RESULTS.md.
+.PHONY: bench-dataplane
+bench-dataplane:
+	$(GO) run ./bench/dataplane -what prog,flood,fwd
