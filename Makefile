@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/bpfvpn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean
+.PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean bench-ike
 
 all: build
 
@@ -40,6 +40,15 @@ bench:
 bench-config:
 	$(GO) build -o bin/configparse ./bench/configparse
 	./bin/configparse -runs 5
+
+# IKE interoperability with strongSwan charon (root; charon runs in a private
+# network namespace with kernel-libipsec, so CHILD SAs work without kernel ESP).
+interop:
+	$(GO) test -count=1 -v -run '^(TestInterop|TestVMInterop)' ./ike/interop/
+
+# IKEv2 responder benchmark: bpfvpn vs strongSwan charon, same generator.
+bench-ike:
+	$(GO) run ./bench/ike -out bench/ike/last-run.md
 
 clean:
 	rm -rf bin
