@@ -23,7 +23,7 @@ func recordInitiator(t testing.TB) []byte {
 		return true
 	}
 	pr.initiate(pr.a)
-	if err := pr.a.eng.Terminate(pr.now, "A"); err != nil {
+	if err := pr.a.eng.Terminate(pr.now(), "A"); err != nil {
 		t.Fatal(err)
 	}
 	pr.pump()
@@ -46,7 +46,7 @@ func FuzzResponder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := basePeer("B", addrB, netip.Addr{})
 		p.DPD = DPD{Interval: time.Second, Threshold: 2}
-		eng, err := New([]Peer{p}, ike.SenderFunc(func(ike.Datagram) error { return nil }), &recSink{}, Options{Logger: testLogger(t)})
+		eng, err := New([]Peer{p}, ike.SenderFunc(func(ike.Datagram) error { return nil }), newRecSink(), Options{Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,7 +66,7 @@ func startBpfvpn(t *testing.T, mk func(port, nattPort int) Peer) *bpfvpnEnd {
 	addrs := r.LocalAddrs()
 	p := mk(int(addrs[0].Port()), int(addrs[1].Port()))
 	p.LocalPort, p.LocalNATTPort = addrs[0].Port(), addrs[1].Port()
-	sink := &recSink{}
+	sink := newRecSink()
 	eng, err := New([]Peer{p}, r, sink, Options{Logger: testLogger(t), RetransmitBase: time.Second, RetransmitTries: 4})
 	if err != nil {
 		r.Close()
@@ -394,11 +394,9 @@ func TestInteropQuickMode(t *testing.T) {
 				waitFor(t, 10*time.Second, "our CHILD SA", func() bool {
 					var ok bool
 					if weInit {
-						b.sink.mu.Lock()
-						if ok = len(b.sink.installed) > 0; ok {
-							sa = b.sink.installed[0]
+						if in := b.sink.installedSAs(); len(in) > 0 {
+							sa, ok = in[0], true
 						}
-						b.sink.mu.Unlock()
 					} else {
 						sa, ok = pendingChild(b.eng)
 					}
@@ -408,9 +406,8 @@ func TestInteropQuickMode(t *testing.T) {
 				if weInit {
 					// charon could not install it and deletes it: we follow.
 					waitFor(t, 10*time.Second, "charon's ESP delete to remove our CHILD SA", func() bool {
-						b.sink.mu.Lock()
-						defer b.sink.mu.Unlock()
-						return len(b.sink.deleted) > 0 && b.sink.deleted[0].SPIIn == sa.SPIIn
+						del := b.sink.deletedSAs()
+						return len(del) > 0 && del[0].SPIIn == sa.SPIIn
 					})
 				}
 			})
