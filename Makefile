@@ -7,6 +7,8 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build generate vet unit vmtest test demo bench interop e2e clean bench-ike
 
+.PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean bench-ike
+
 all: build
 
 build:
