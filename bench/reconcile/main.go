@@ -10,8 +10,8 @@
 // ESP SA pair each (the scale case of issue 8), against the same objects
 // made with `ip -batch`; that needs kernel IPsec, so run it in the VM:
 //
-//	go build -o bench/reconcile/reconcile.bin ./bench/reconcile
-//	go run ./vm/cmd/vmrun -kernel 6.12 -- bench/reconcile/reconcile.bin -tunnels 1000
+//	go build -o bench/out/reconcile ./bench/reconcile
+//	go run ./vm/cmd/vmrun -kernel 6.12 -- bench/out/reconcile -tunnels 1000
 package main
 
 import (

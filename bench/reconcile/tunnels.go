@@ -85,7 +85,7 @@ func tunnelsOnce(n int) (links, sas, ip time.Duration, err error) {
 	k := hex.EncodeToString(key)
 	for i := 0; i < n; i++ {
 		id, reqid := kernel.IfID(i), kernel.ReqID(i)
-		fmt.Fprintf(&b, "link add st0.%d type xfrm dev veth0 if_id %d\nlink set st0.%d up\naddress add %s dev st0.%d proto 246\n", i, id, i, unitAddr(i), i)
+		fmt.Fprintf(&b, "link add st0.%d type xfrm dev veth0 if_id %d\nlink set st0.%d up\naddress add %s dev st0.%d\n", i, id, i, unitAddr(i), i)
 		for _, d := range [][3]any{{"10.0.0.2", "10.0.0.1", 0x10000 + 2*i}, {"10.0.0.1", "10.0.0.2", 0x10001 + 2*i}} {
 			fmt.Fprintf(&b, "xfrm state add src %s dst %s proto esp spi %d reqid %d mode tunnel if_id %d replay-window 64 flag af-unspec aead rfc4106(gcm(aes)) 0x%s 128\n",
 				d[0], d[1], d[2], reqid, id, k)
