@@ -331,6 +331,13 @@ func TestVMTunnelLifecycle(t *testing.T) {
 		if _, err := a.r.ReadXfrmStat(); err != nil {
 			t.Error(err)
 		}
+		st, err := a.r.Statistics(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.EncryptedPackets < 3 || st.DecryptedPackets < 3 || st.EncryptedBytes == 0 || st.ESPAuthenticationFailures != 0 {
+			t.Errorf("show security ipsec statistics: %+v", st)
+		}
 	})
 
 	t.Run("TunnelDown", func(t *testing.T) {
