@@ -48,3 +48,7 @@ clean:
 .PHONY: bench-vmboot
 bench-vmboot:
 	$(GO) run ./bench/vmboot -n 5 -kernel all
+
+# Kernel reconciliation benchmark on the running kernel (control/kernel).
+bench-reconcile:
+	$(GO) run ./bench/reconcile -routes 10000 -runs 5
