@@ -50,5 +50,6 @@ bench-vmboot:
 	$(GO) run ./bench/vmboot -n 5 -kernel all
 
 # Kernel reconciliation benchmark on the running kernel (control/kernel).
+.PHONY: bench-reconcile
 bench-reconcile:
 	$(GO) run ./bench/reconcile -routes 10000 -runs 5
