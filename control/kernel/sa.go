@@ -267,8 +267,9 @@ func (r *Reconciler) deleteSA(sa obsSA, dir string) ([]Change, error) {
 	return []Change{ch}, nil
 }
 
-// RemoveTunnel deletes every SA and policy of unit (the tunnel went down),
-// marks it down and withdraws its routes.
+// RemoveTunnel takes unit's tunnel down: it withdraws the routes into it
+// first (so traffic moves to a backup route at once), then deletes every SA
+// and policy of the unit.
 func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, error) {
 	if err := checkUnit(unit); err != nil {
 		return nil, err
@@ -278,12 +279,17 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 	if r.closed {
 		return nil, errors.New("remove tunnel: reconciler closed")
 	}
-	sas, pols, err := r.observeXfrm()
-	if err != nil {
-		return nil, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
-	}
 	var changes []Change
 	var errs []error
+	r.up[unit] = false
+	ch, err := r.reconcileRoutesOfLocked(ctx, unit)
+	changes = append(changes, ch...)
+	errs = append(errs, err)
+
+	sas, pols, err := r.observeXfrm()
+	if err != nil {
+		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
+	}
 	for id, rt := range r.retire {
 		if rt.sa.Unit == unit {
 			rt.timer.Stop()
@@ -313,10 +319,6 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 		changes = append(changes, ch...)
 	}
 	delete(r.sas, unit)
-	r.up[unit] = false
-	ch, err := r.reconcileRoutesOfLocked(ctx, unit)
-	changes = append(changes, ch...)
-	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
 	}

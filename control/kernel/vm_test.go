@@ -656,9 +656,9 @@ func TestVMPrimaryBackupFailover(t *testing.T) {
 		t.Error("traffic did not return to the primary tunnel")
 	}
 	st := p.Stop(2 * time.Second)
-	// Echoes in flight when the primary's SAs are deleted may be lost;
-	// the loss is bounded by the switch, not by a timeout.
-	if st.Sent == 0 || len(st.Lost) > 3 {
+	// Echoes in flight when the primary's SAs are deleted (on either side)
+	// may be lost; the loss is bounded by the switch, not by a timeout.
+	if st.Sent == 0 || len(st.Lost) > 5 {
 		t.Errorf("ping across fail-over and fail-back: %s (lost %v)", st, st.Lost)
 	}
 	t.Logf("ping across fail-over and fail-back: %s", st)
