@@ -278,3 +278,33 @@ func TestHostPolicyOwnership(t *testing.T) {
 		t.Errorf("%d policies left, want the 2 foreign ones: %v", len(all), all)
 	}
 }
+
+func TestHostKernelRoutesView(t *testing.T) {
+	ns, _ := newTestNetns(t)
+	r := newReconcilerIn(t, ns)
+	mustReconcile(t, r, hostState())
+	rs, err := r.KernelRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owned, local, direct int
+	for _, x := range rs {
+		switch {
+		case x.Owned:
+			owned++
+			if x.Protocol != int(RouteProtocol) || x.Dst.Bits() == 32 {
+				t.Errorf("owned route %+v", x)
+			}
+		case x.Local && x.Dst == pfx("10.0.0.1/32"):
+			local++
+		case x.Dst == pfx("10.0.0.0/24") && x.Dev == "veth0" && x.Protocol == unix.RTPROT_KERNEL:
+			direct++
+		}
+	}
+	if owned != 3 || local != 1 || direct != 1 {
+		t.Errorf("owned %d, local %d, direct %d in %+v", owned, local, direct, rs)
+	}
+	if us, err := r.Units(); err != nil || len(us) != 0 {
+		t.Errorf("units on a host without st0: %+v, %v", us, err)
+	}
+}

@@ -251,6 +251,14 @@ func TestVMTunnelLifecycle(t *testing.T) {
 	if n := saPackets(t, a, forA.InboundSPI); n < 9 {
 		t.Errorf("inbound SA counted %d packets, want ≥ 9", n)
 	}
+	us, err := a.r.Units()
+	if err != nil || len(us) != 1 {
+		t.Fatalf("units %+v, %v", us, err)
+	}
+	if u := us[0]; u.Name != "st0.0" || u.IfID != 1 || u.Underlay != "wan0" || !u.AdminUp || !u.LinkUp || !u.TunnelUp ||
+		u.MTU != 1400 || len(u.Addresses) != 2 || u.TxPackets < 9 {
+		t.Errorf("unit view %+v", u)
+	}
 
 	t.Run("Adoption", func(t *testing.T) {
 		p, err := lab.StartPinger(a.ns, b.lan, 10*time.Millisecond)
@@ -350,6 +358,9 @@ func TestVMTunnelLifecycle(t *testing.T) {
 		}
 		if sas, _ := a.r.InstalledSAs(); len(sas) != 0 {
 			t.Errorf("SAs left: %+v", sas)
+		}
+		if us, _ := a.r.Units(); len(us) != 1 || us[0].TunnelUp {
+			t.Errorf("unit view after tunnel down: %+v", us)
 		}
 		if _, err := lab.Ping(a.ns, b.st0, 2, 20*time.Millisecond, 300*time.Millisecond); err == nil {
 			t.Error("ping answered without SAs")
