@@ -308,3 +308,26 @@ func TestHostKernelRoutesView(t *testing.T) {
 		t.Errorf("units on a host without st0: %+v, %v", us, err)
 	}
 }
+
+// TestHostForeignLinkNamedLikeUnit: a link named st0.7 that is not an xfrm
+// interface is not bpfvpn's and survives a reconcile without unit 7.
+func TestHostForeignLinkNamedLikeUnit(t *testing.T) {
+	ns, h := newTestNetns(t)
+	r := newReconcilerIn(t, ns)
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "st0.7"}, PeerName: "peer7"}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := h.LinkByName("st0.7")
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: prefixToIPNet(pfx("10.7.0.1/24"))}); err != nil {
+		t.Fatal(err)
+	}
+	if ch := mustReconcile(t, r, State{}); len(ch) != 0 {
+		t.Errorf("changes %q", strs(ch))
+	}
+	if _, err := h.LinkByName("st0.7"); err != nil {
+		t.Errorf("foreign st0.7 removed: %v", err)
+	}
+	if _, ok := addrProtos(t, r, l.Attrs().Index)[pfx("10.7.0.1/24")]; !ok {
+		t.Error("the foreign link's address was removed")
+	}
+}
