@@ -579,6 +579,7 @@ func TestVMSAVariants(t *testing.T) {
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			forA, forB := saPair(t, a, b, v)
+			forA.Lifetime = Lifetime{SoftSeconds: 3000, HardSeconds: 3600, SoftBytes: 1 << 40, HardBytes: 1 << 41}
 			install(t, a, forA)
 			install(t, b, forB)
 			t.Cleanup(func() {
@@ -602,6 +603,9 @@ func TestVMSAVariants(t *testing.T) {
 				}
 				if s.Ifid != int(IfID(0)) || s.Reqid != int(ReqID(0)) {
 					t.Errorf("if_id %d reqid %#x", s.Ifid, s.Reqid)
+				}
+				if l := s.Limits; l.TimeSoft != 3000 || l.TimeHard != 3600 || l.ByteSoft != 1<<40 || l.ByteHard != 1<<41 || l.PacketHard != ^uint64(0) {
+					t.Errorf("lifetimes %+v", l)
 				}
 			}
 		})
