@@ -749,3 +749,66 @@ func TestVMIKESink(t *testing.T) {
 		t.Error("the tunnel is still up after its last CHILD SA was deleted")
 	}
 }
+
+// TestVMManyTunnelsUpAndDown brings up 200 st0 units with an SA pair each
+// between the two gateways, pings across every one, then reconciles a state
+// without them: every unit, SA and policy goes, and nothing else does.
+func TestVMManyTunnelsUpAndDown(t *testing.T) {
+	const n = 200
+	a, b := newVMPair(t)
+	addr := func(unit, host int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(150 + unit/64), byte(unit % 64 * 4), byte(host)}), 30)
+	}
+	base := map[*vmSite]State{}
+	for _, x := range []struct {
+		s    *vmSite
+		host int
+	}{{a, 1}, {b, 2}} {
+		base[x.s] = State{Addresses: x.s.state.Addresses}
+		st := State{Addresses: x.s.state.Addresses}
+		for u := 0; u < n; u++ {
+			p := addr(u, x.host)
+			st.Tunnels = append(st.Tunnels, Tunnel{Unit: u, Underlay: "wan0", IPv4: netip.PrefixFrom(p.Addr(), 30)})
+		}
+		x.s.state = st
+		x.s.reconcile(t)
+	}
+	for u := 0; u < n; u++ {
+		pa, pb := saPairOn(t, a, b, gcm256, u)
+		install(t, a, pa)
+		install(t, b, pb)
+	}
+	for u := 0; u < n; u++ {
+		st, err := lab.Ping(a.ns, addr(u, 2).Addr(), 1, 10*time.Millisecond, 3*time.Second)
+		if err != nil || st.Received != 1 {
+			t.Fatalf("ping across st0.%d: %v (%s)", u, err, st)
+		}
+	}
+	for _, s := range []*vmSite{a, b} {
+		if sas, _ := s.r.InstalledSAs(); len(sas) != 2*n {
+			t.Fatalf("site %s: %d SAs, want %d", s.name, len(sas), 2*n)
+		}
+		if ch := s.reconcile(t); len(ch) != 0 {
+			t.Errorf("site %s: reconcile with %d tunnels up changed %q", s.name, n, strs(ch))
+		}
+	}
+	// A commit without the tunnels.
+	for _, s := range []*vmSite{a, b} {
+		s.state = base[s]
+		ch := s.reconcile(t)
+		if want := n * (1 + 6 + 2); len(ch) != want { // link, six policies, two SAs per unit
+			t.Errorf("site %s: %d changes, want %d", s.name, len(ch), want)
+		}
+		if us, _ := s.r.Units(); len(us) != 0 {
+			t.Errorf("site %s: %d units left", s.name, len(us))
+		}
+		sas, pols, err := s.r.observeXfrm()
+		if err != nil || len(sas) != 0 || len(pols) != 0 {
+			t.Errorf("site %s: %d SAs and %d policies left, %v", s.name, len(sas), len(pols), err)
+		}
+		if _, err := s.h.LinkByName("wan0"); err != nil {
+			t.Errorf("site %s: wan0: %v", s.name, err)
+		}
+	}
+	pingOK(t, a, b.wan)
+}
