@@ -67,3 +67,8 @@ bench-vmboot:
 .PHONY: bench-dataplane
 bench-dataplane:
 	$(GO) run ./bench/dataplane -what prog,flood,fwd
+
+# Kernel reconciliation benchmark on the running kernel (control/kernel).
+.PHONY: bench-reconcile
+bench-reconcile:
+	$(GO) run ./bench/reconcile -routes 10000 -runs 5
