@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // The test binary doubles as the bpfvpn command when BPFVPN_TEST_MAIN is

@@ -272,13 +272,13 @@ func (d *Daemon) closeComponents() {
 
 // Status is the answer to the "status" verb.
 type Status struct {
-	PID        int       `json:"pid"`
-	Started    time.Time `json:"started"`
-	ConfigPath string    `json:"config-path"`
-	CommitDir  string    `json:"commit-dir"`
-	Applied    bool      `json:"applied"`
-	ApplyError string    `json:"apply-error,omitempty"`
-	Components []string  `json:"components"`
+	PID        int            `json:"pid"`
+	Started    time.Time      `json:"started"`
+	ConfigPath string         `json:"config-path"`
+	CommitDir  string         `json:"commit-dir"`
+	Applied    bool           `json:"applied"`
+	ApplyError string         `json:"apply-error,omitempty"`
+	Components []string       `json:"components"`
 	Tunnels    []TunnelStatus `json:"tunnels"`
 }
 

@@ -377,4 +377,3 @@ func (s *State) Routes(ctx context.Context) (ops.Routes, error) {
 	}
 	return v, nil
 }
-
