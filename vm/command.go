@@ -30,13 +30,17 @@ func GuestEnviron(extra ...string) []string {
 	return append(env, extra...)
 }
 
+// guestBusybox is where stage1 copies busybox in the switched root; the
+// run scripts use its env to start commands with a clean environment.
+const guestBusybox = "/run/vmrun/busybox"
+
 // CommandScript is a run script that runs argv in dir with env and exits
 // with its exit code (125 when dir does not exist, 127 when argv[0] is
 // not found).
 func CommandScript(dir string, env, argv []string) string {
 	var b strings.Builder
 	b.WriteString("cd " + shellQuote(dir) + " || exit 125\n")
-	b.WriteString("exec /run/vmrun/busybox env -i")
+	b.WriteString("exec " + guestBusybox + " env -i")
 	for _, e := range env {
 		b.WriteString(" " + shellQuote(e))
 	}

@@ -112,7 +112,7 @@ func TestScript(pkgs []TestPackage, env []string, testTimeout time.Duration) str
 	var b strings.Builder
 	for _, p := range pkgs {
 		fmt.Fprintf(&b, "echo %s\n", shellQuote(markRun+p.ImportPath))
-		fmt.Fprintf(&b, "(cd %s && exec /run/vmrun/busybox env -i", shellQuote(p.Dir))
+		fmt.Fprintf(&b, "(cd %s && exec %s env -i", shellQuote(p.Dir), guestBusybox)
 		for _, e := range env {
 			b.WriteString(" " + shellQuote(e))
 		}

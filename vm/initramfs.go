@@ -33,10 +33,12 @@ fail() {
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+echo "vmrun-init: loading $VMRUN_INITRD_MODULES" >/dev/kmsg
 for m in $VMRUN_INITRD_MODULES; do
 	insmod "/lib/modules/$m.ko" || fail "insmod $m"
 done
 mkdir -p /host /rw /newroot
+echo "vmrun-init: mounting host root" >/dev/kmsg
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /host || fail "mount 9p hostroot"
 mount -t tmpfs -o mode=0755 rw /rw || fail "mount tmpfs"
 mkdir -p /rw/upper /rw/work
@@ -54,6 +56,7 @@ cp /bin/busybox /etc/vmrun.conf /etc/stage2 /etc/run.sh /newroot/run/vmrun/ || f
 for d in dev proc sys; do
 	mount --move "/$d" "/newroot/$d" || fail "move /$d"
 done
+echo "vmrun-init: switch_root" >/dev/kmsg
 exec switch_root /newroot /run/vmrun/busybox sh /run/vmrun/stage2
 fail "switch_root"
 `
@@ -71,10 +74,13 @@ $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup
 $bb mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 $bb mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 $bb mkdir -p /root
+echo "vmrun-init: modprobe" >/dev/kmsg
 /sbin/modprobe -q -a $VMRUN_GUEST_MODULES 2>/dev/null
+echo "vmrun-init: modprobe done" >/dev/kmsg
 $bb ip link set lo up
 $bb hostname vmrun
 $bb stty -F /dev/ttyS1 raw -echo clocal 115200
+echo "vmrun-init: start command" >/dev/kmsg
 echo "vmrun: start" >/dev/ttyS2
 $bb sh /run/vmrun/run.sh </dev/null >/dev/ttyS1 2>&1
 rc=$?

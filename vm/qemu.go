@@ -148,8 +148,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 func qemuArgs(cfg Config, initrd string) []string {
 	appendLine := strings.Join([]string{
-		"console=ttyS0", "quiet", "panic=-1", "rdinit=/init",
-		"8250.nr_uarts=4", "random.trust_cpu=on", "mitigations=off",
+		"console=ttyS0", "panic=-1", "rdinit=/init",
+		"8250.nr_uarts=4", "random.trust_cpu=on", "mitigations=off", "cryptomgr.notests=1",
 	}, " ")
 	return []string{
 		"-accel", cfg.Accel, "-cpu", "max",

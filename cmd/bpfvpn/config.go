@@ -1,9 +1,105 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpfvpn/bpfvpn/control/config"
+)
 
 func init() {
 	commandRegistrars = append(commandRegistrars, func(root *cobra.Command) {
-		root.AddCommand(pendingCommand("config", "Check and display configuration files", "the configuration language"))
+		group := &cobra.Command{
+			Use:   "config",
+			Short: "Check and display configuration files",
+		}
+		group.AddCommand(configCheckCommand(), configShowCommand())
+		root.AddCommand(group)
 	})
+}
+
+// errReported is returned after the diagnostics were printed: exit code 1
+// without another message.
+var errReported = withExitCode(1, errors.New(""))
+
+func printDiagnostics(w io.Writer, diags config.Diagnostics) {
+	for _, d := range diags {
+		fmt.Fprintln(w, d.String())
+	}
+}
+
+func configCheckCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Validate configuration files (set or hierarchical form, merged in order)",
+		Long: `Validate configuration files. Every problem is printed on stderr as
+FILE:LINE:COL: message. Exit status 0 (with "configuration check succeeds")
+when there is no error, 1 otherwise. Warnings do not fail the check.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, diags, err := config.Load(args...)
+			if err != nil {
+				return withExitCode(1, err)
+			}
+			printDiagnostics(cmd.ErrOrStderr(), diags)
+			if diags.HasErrors() {
+				return errReported
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "configuration check succeeds")
+			return nil
+		},
+	}
+}
+
+func configShowCommand() *cobra.Command {
+	var display string
+	var defaults bool
+	cmd := &cobra.Command{
+		Use:   "show FILE...",
+		Short: "Display configuration files in canonical form",
+		Long: `Display configuration files merged in order. --display selects the
+canonical hierarchical text (default), set commands that parse back to the
+same tree, or the JSON of the typed model. --defaults fills in every default
+so that the algorithms bpfvpn will propose are visible. Secrets are shown
+only in $9$ form (text) or redacted (json).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if display != "" && display != "set" && display != "json" && display != "hierarchical" {
+				return withExitCode(2, fmt.Errorf("--display %q: want set, json or hierarchical", display))
+			}
+			tree, diags, err := config.LoadTree(args...)
+			if err != nil {
+				return withExitCode(1, err)
+			}
+			cfg, more := tree.Compile()
+			diags = append(diags, more...)
+			diags.Sort(tree.Files())
+			printDiagnostics(cmd.ErrOrStderr(), diags)
+			if diags.HasErrors() {
+				return errReported
+			}
+			if defaults {
+				tree.FillDefaults()
+			}
+			out := cmd.OutOrStdout()
+			switch display {
+			case "set":
+				return tree.WriteSet(out)
+			case "json":
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
+				return enc.Encode(cfg)
+			default:
+				return tree.WriteHierarchical(out)
+			}
+		},
+	}
+	cmd.Flags().StringVar(&display, "display", "", "output form: set or json (default hierarchical)")
+	cmd.Flags().BoolVar(&defaults, "defaults", false, "fill in every default value")
+	return cmd
 }

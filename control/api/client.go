@@ -54,13 +54,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Path)
 	if err != nil {
-		switch {
-		case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
-			return Response{}, &NotRunningError{Path: c.Path, Err: err}
-		case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-			return Response{}, &PermissionError{Path: c.Path}
-		}
-		return Response{}, fmt.Errorf("connect to bpfvpn daemon at %s: %w", c.Path, err)
+		return Response{}, dialError(c.Path, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -88,6 +82,17 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		return resp, resp.Error
 	}
 	return resp, nil
+}
+
+// dialError classifies a failed connect to the socket at path.
+func dialError(path string, err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		return &NotRunningError{Path: path, Err: err}
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return &PermissionError{Path: path}
+	}
+	return fmt.Errorf("connect to bpfvpn daemon at %s: %w", path, err)
 }
 
 func (c *Client) ioErr(ctx context.Context, what string, err error) error {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -152,4 +153,31 @@ func (s *diagSink) errorAt(p Pos, format string, args ...any) {
 
 func (s *diagSink) warnAt(p Pos, format string, args ...any) {
 	s.list = append(s.list, Diagnostic{Pos: p, Severity: SeverityWarning, Message: fmt.Sprintf(format, args...)})
+}
+
+// Sort orders ds by file (in the order of files; unknown names last), line
+// and column, keeping the order of diagnostics at the same place.
+func (ds Diagnostics) Sort(files []string) {
+	rank := make(map[string]int, len(files))
+	for i, f := range files {
+		if _, ok := rank[f]; !ok {
+			rank[f] = i
+		}
+	}
+	r := func(f string) int {
+		if i, ok := rank[f]; ok {
+			return i
+		}
+		return len(files)
+	}
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i].Pos, ds[j].Pos
+		if ra, rb := r(a.File), r(b.File); ra != rb {
+			return ra < rb
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
 }

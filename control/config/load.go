@@ -12,6 +12,7 @@ func ParseBytes(name string, data []byte) (*Config, Diagnostics) {
 	diags := t.Parse(name, data)
 	cfg, more := t.Compile()
 	diags = append(diags, more...)
+	diags.Sort(t.files)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -29,6 +30,7 @@ func Load(paths ...string) (*Config, Diagnostics, error) {
 	}
 	cfg, more := t.Compile()
 	diags = append(diags, more...)
+	diags.Sort(t.files)
 	if diags.HasErrors() {
 		return nil, diags, nil
 	}
@@ -51,3 +53,6 @@ func LoadTree(paths ...string) (*Tree, Diagnostics, error) {
 	}
 	return t, diags, nil
 }
+
+// Files returns the names of the files parsed into the tree, in order.
+func (t *Tree) Files() []string { return append([]string(nil), t.files...) }

@@ -54,7 +54,7 @@ type Interface struct {
 	Disable     bool    `json:"disable,omitempty"`
 	MTU         int     `json:"mtu,omitempty"`
 	Units       []*Unit `json:"units"`
-	Pos         Pos     `json:"pos"`
+	Pos         Pos     `json:"pos,omitzero"`
 }
 
 // Unit is a logical interface `interfaces NAME unit N`; zones, routes and
@@ -95,14 +95,14 @@ type Unit struct {
 	// HostInbound is the resolved host-inbound-traffic of the unit (the
 	// interface setting if present, else the zone's).
 	HostInbound HostInbound `json:"host-inbound-traffic"`
-	Pos         Pos         `json:"pos"`
+	Pos         Pos         `json:"pos,omitzero"`
 }
 
 // NextHopTunnel is `family inet next-hop-tunnel ADDR ipsec-vpn VPN`.
 type NextHopTunnel struct {
 	Address netip.Addr `json:"address"`
 	VPN     string     `json:"ipsec-vpn"`
-	Pos     Pos        `json:"pos"`
+	Pos     Pos        `json:"pos,omitzero"`
 }
 
 // Route is a static route.
@@ -121,7 +121,7 @@ type Route struct {
 	// Discard and Reject are the blackhole forms.
 	Discard bool `json:"discard,omitempty"`
 	Reject  bool `json:"reject,omitempty"`
-	Pos     Pos  `json:"pos"`
+	Pos     Pos  `json:"pos,omitzero"`
 }
 
 // NextHop is one next hop of a route: a gateway address or an interface unit.
@@ -150,7 +150,7 @@ type Zone struct {
 	// Book is the address book the zone sees: its attached or legacy book
 	// merged with global. Not in JSON (AddressBooks has the books).
 	Book *ResolvedBook `json:"-"`
-	Pos  Pos           `json:"pos"`
+	Pos  Pos           `json:"pos,omitzero"`
 }
 
 // HostInbound is a resolved host-inbound-traffic setting: the system services
@@ -202,14 +202,14 @@ type AddressBook struct {
 	AttachZones []string      `json:"attach-zones,omitempty"`
 	Addresses   []*Address    `json:"addresses"`
 	Sets        []*AddressSet `json:"address-sets,omitempty"`
-	Pos         Pos           `json:"pos"`
+	Pos         Pos           `json:"pos,omitzero"`
 }
 
 // Address is `address NAME PREFIX` (host bits are zero).
 type Address struct {
 	Name   string       `json:"name"`
 	Prefix netip.Prefix `json:"prefix"`
-	Pos    Pos          `json:"pos"`
+	Pos    Pos          `json:"pos,omitzero"`
 }
 
 // AddressSet is `address-set NAME` with its members by name.
@@ -219,7 +219,7 @@ type AddressSet struct {
 	Sets      []string `json:"address-sets,omitempty"`
 	// Prefixes is the expansion of all members, deduplicated.
 	Prefixes []netip.Prefix `json:"prefixes"`
-	Pos      Pos            `json:"pos"`
+	Pos      Pos            `json:"pos,omitzero"`
 }
 
 // ResolvedBook maps the address names visible in a zone (its own book, then
@@ -260,7 +260,7 @@ type Application struct {
 	// InactivityTimeout in seconds, 0 for the protocol default.
 	InactivityTimeout int  `json:"inactivity-timeout,omitempty"`
 	Predefined        bool `json:"predefined,omitempty"`
-	Pos               Pos  `json:"pos"`
+	Pos               Pos  `json:"pos,omitzero"`
 }
 
 // AppTerm is one protocol match of an application.
@@ -292,7 +292,7 @@ type ApplicationSet struct {
 	Sets         []string `json:"application-sets,omitempty"`
 	// Terms is the expansion of all members.
 	Terms []AppTerm `json:"terms"`
-	Pos   Pos       `json:"pos"`
+	Pos   Pos       `json:"pos,omitzero"`
 }
 
 // Action is what a policy does with the first packet of a flow.
@@ -335,7 +335,7 @@ type PolicyContext struct {
 	From     string    `json:"from-zone"`
 	To       string    `json:"to-zone"`
 	Policies []*Policy `json:"policies"`
-	Pos      Pos       `json:"pos"`
+	Pos      Pos       `json:"pos,omitzero"`
 }
 
 // Policy is one security policy.
@@ -362,7 +362,7 @@ type Policy struct {
 	// LogInit and LogClose are `then log session-init|session-close`.
 	LogInit  bool `json:"log-session-init,omitempty"`
 	LogClose bool `json:"log-session-close,omitempty"`
-	Pos      Pos  `json:"pos"`
+	Pos      Pos  `json:"pos,omitzero"`
 }
 
 // Flow is `security flow`.
@@ -398,7 +398,7 @@ type IKEProposal struct {
 	LifetimeSeconds     int    `json:"lifetime-seconds"`
 	// FromSet names the proposal-set this proposal comes from ("" for user ones).
 	FromSet string `json:"from-proposal-set,omitempty"`
-	Pos     Pos    `json:"pos"`
+	Pos     Pos    `json:"pos,omitzero"`
 }
 
 // IKEPolicy is `security ike policy NAME`.
@@ -413,7 +413,7 @@ type IKEPolicy struct {
 	Proposals []*IKEProposal `json:"resolved-proposals"`
 	// PreSharedKey is the key (redacted in every printed form).
 	PreSharedKey secret.Value `json:"pre-shared-key"`
-	Pos          Pos          `json:"pos"`
+	Pos          Pos          `json:"pos,omitzero"`
 }
 
 // IKEGateway is `security ike gateway NAME`.
@@ -440,7 +440,7 @@ type IKEGateway struct {
 	RemoteIdentity *Identity `json:"remote-identity,omitempty"`
 	// GeneralIKEID accepts any peer identity.
 	GeneralIKEID bool `json:"general-ikeid,omitempty"`
-	Pos          Pos  `json:"pos"`
+	Pos          Pos  `json:"pos,omitzero"`
 }
 
 // DPD is dead-peer-detection of a gateway.
@@ -479,7 +479,7 @@ type IPsecProposal struct {
 	// LifetimeKilobytes is 0 for unlimited.
 	LifetimeKilobytes int    `json:"lifetime-kilobytes"`
 	FromSet           string `json:"from-proposal-set,omitempty"`
-	Pos               Pos    `json:"pos"`
+	Pos               Pos    `json:"pos,omitzero"`
 }
 
 // IPsecPolicy is `security ipsec policy NAME`.
@@ -490,7 +490,7 @@ type IPsecPolicy struct {
 	Proposals     []*IPsecProposal `json:"resolved-proposals"`
 	// PFSGroup is the DH group of perfect-forward-secrecy, 0 for none.
 	PFSGroup int `json:"pfs-group,omitempty"`
-	Pos      Pos `json:"pos"`
+	Pos      Pos `json:"pos,omitzero"`
 }
 
 // VPN is `security ipsec vpn NAME`, one route-based tunnel.
@@ -513,7 +513,7 @@ type VPN struct {
 	// DFBit is clear (default), copy or set.
 	DFBit      string      `json:"df-bit"`
 	VPNMonitor *VPNMonitor `json:"vpn-monitor,omitempty"`
-	Pos        Pos         `json:"pos"`
+	Pos        Pos         `json:"pos,omitzero"`
 }
 
 // ProxyIdentity is the traffic selector pair of a VPN.

@@ -14,16 +14,26 @@ const (
 
 var setCommands = map[string]bool{"set": true, "delete": true, "deactivate": true, "activate": true, "insert": true}
 
-// DetectFormat returns FormatSet when the first statement of data is a set-form
-// command (set, delete, deactivate, activate, insert) and FormatHierarchical
-// otherwise.
+// DetectFormat returns FormatSet when the first line with a statement starts
+// with a set-form command (set, delete, deactivate, activate, insert) and
+// holds no ';' or braces, and FormatHierarchical otherwise.
 func DetectFormat(data []byte) Format {
-	lx := newLexer(0, string(data), false)
+	lx := newLexer(0, string(data), true)
 	tok := lx.next()
-	if tok.kind == tWord && setCommands[tok.text] {
-		return FormatSet
+	for tok.kind == tNewline {
+		tok = lx.next()
 	}
-	return FormatHierarchical
+	if tok.kind != tWord || !setCommands[tok.text] {
+		return FormatHierarchical
+	}
+	// A statement named like a command (`set;`, `delete { … }`) is
+	// hierarchical: set lines never hold ';' or braces.
+	for tok = lx.next(); tok.kind != tNewline && tok.kind != tEOF; tok = lx.next() {
+		if tok.kind == tSemi || tok.kind == tLBrace || tok.kind == tRBrace {
+			return FormatHierarchical
+		}
+	}
+	return FormatSet
 }
 
 // Parse reads one configuration file (either form, detected) into the tree,
@@ -167,6 +177,10 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 	parent.moveRelative(n, rr.last, args[at].text == "after")
 }
 
+// maxDepth bounds the nesting of hierarchical blocks (real configurations
+// stay below 20) so that displays and checks never recurse without bound.
+const maxDepth = 64
+
 // parseHier reads the hierarchical form.
 func (t *Tree) parseHier(f uint32, text string, d *diagSink) {
 	lx := newLexer(f, text, false)
@@ -206,6 +220,10 @@ func (t *Tree) parseHier(f uint32, text string, d *diagSink) {
 			n := t.hierStatement(cur, stmt, tok, d)
 			stmt = stmt[:0]
 			if tok.kind == tLBrace {
+				if len(stack) > maxDepth {
+					d.errorf(tok.pos, "syntax error: statements nested deeper than %d levels", maxDepth)
+					return
+				}
 				if n == nil {
 					// Keep the structure balanced: parse the block into a
 					// scratch node that is thrown away.

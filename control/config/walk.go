@@ -81,7 +81,7 @@ func (t *Tree) walk(ctx *node, ws []token, mode walkMode, d *diagSink) walkResul
 		created := false
 		if c == nil {
 			if mode == walkLookup {
-				d.warnf(w.pos, "statement not found: %s", (&node{kw: kw, name: k.name, name2: k.name2, sp: sp, parent: cur}).path())
+				d.warnf(ws[0].pos, "statement not found: %s", tokenText(ws))
 				return res
 			}
 			c = &node{kw: kw, name: k.name, name2: k.name2, sp: sp, p: w.pos}
@@ -201,6 +201,22 @@ func joinWords(ws []word) string {
 			b.WriteByte(' ')
 		}
 		b.WriteString(w.s)
+	}
+	return b.String()
+}
+
+// tokenText joins the words of toks for messages; it stops after a secret
+// keyword so that a secret value is never repeated.
+func tokenText(toks []token) string {
+	var b strings.Builder
+	for i, t := range toks {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(truncate(t.text))
+		if t.text == "ascii-text" || t.text == "hexadecimal" {
+			break
+		}
 	}
 	return b.String()
 }

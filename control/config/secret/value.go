@@ -1,9 +1,6 @@
 package secret
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // Redacted is what every textual form of a Value prints.
 const Redacted = "<redacted>"
@@ -46,7 +43,7 @@ func (v Value) GoString() string { return Redacted }
 func (v Value) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(Redacted)) }
 
 // MarshalJSON yields the JSON string Redacted.
-func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(Redacted) }
+func (v Value) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
 
 // MarshalText yields Redacted.
 func (v Value) MarshalText() ([]byte, error) { return []byte(Redacted), nil }

@@ -28,7 +28,7 @@ func run() int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit for one boot, command included")
 	mem := fs.String("mem", "2G", "guest memory (qemu -m)")
 	cpus := fs.Int("smp", 2, "guest CPUs")
-	accel := fs.String("accel", "tcg", "qemu accelerator (KVM fails on the build machine)")
+	accel := fs.String("accel", "tcg,thread=single", "qemu accelerator (KVM fails on the build machine)")
 	tests := fs.String("tests", "", "run the TestVM… tests of these packages (go list pattern) instead of a command")
 	verbose := fs.Bool("v", false, "stream the kernel console to stderr")
 	fs.Usage = func() {

@@ -1,0 +1,92 @@
+/* tc ingress and egress on st0.N (XFRM interfaces, no Ethernet header;
+ * IF_L2 marks Ethernet devices used in tests). */
+#ifndef BPFVPN_PROG_TC_ST0_H
+#define BPFVPN_PROG_TC_ST0_H
+
+#include "flow.h"
+
+#define TC_PULL 160
+
+static __always_inline int tc_parse(struct __sk_buff *skb, struct iface_info *in, struct pkt *p)
+{
+	__u32 want = skb->len < TC_PULL ? skb->len : TC_PULL;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (data + want > data_end) {
+		if (bpf_skb_pull_data(skb, want))
+			return PARSE_MALFORMED;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+	}
+	if (in->flags & IF_L2)
+		return parse_eth(data, data_end, p);
+	p->l3_off = 0;
+	return parse_l3(data, data_end, p, skb->protocol);
+}
+
+/* Decrypted traffic: from-zone = zone of the st0 unit. */
+SEC("tc")
+int tc_st0_ingress(struct __sk_buff *skb)
+{
+	struct scratch *sc = get_scratch();
+	if (!sc)
+		return TC_ACT_OK;
+	struct pkt *p = &sc->p;
+	__builtin_memset(p, 0, sizeof(*p));
+
+	count(CNT_PKTS);
+	struct iface_info *in = iface_of(skb->ifindex, 0);
+	if (!in || !in->zone) {
+		count(CNT_DROP_NO_ZONE);
+		return TC_ACT_SHOT;
+	}
+	int r = tc_parse(skb, in, p);
+	if (r == PARSE_NON_IP) {
+		count(CNT_PASS_NON_IP);
+		return TC_ACT_OK;
+	}
+	if (r == PARSE_FRAG_SHORT) {
+		count(CNT_DROP_FRAG_SHORT);
+		return TC_ACT_SHOT;
+	}
+	if (r != PARSE_OK) {
+		count(CNT_DROP_MALFORMED);
+		return TC_ACT_SHOT;
+	}
+	__u32 rif = 0;
+	switch (flow(skb, 0, p, in, &rif, sc)) {
+	case V_PASS:
+		return TC_ACT_OK;
+	case V_TX:
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	return TC_ACT_SHOT;
+}
+
+/* Traffic entering the tunnel: counters, and MSS clamping of SYN / SYN-ACK
+ * segments the router itself sends (forwarded ones were clamped at XDP). */
+SEC("tc")
+int tc_st0_egress(struct __sk_buff *skb)
+{
+	struct scratch *sc = get_scratch();
+	if (!sc)
+		return TC_ACT_OK;
+	struct pkt *p = &sc->p;
+	__builtin_memset(p, 0, sizeof(*p));
+
+	count(CNT_TUNNEL_OUT);
+	struct iface_info *in = iface_of(skb->ifindex, 0);
+	if (!in)
+		return TC_ACT_OK;
+	struct zone_stats *zs = zone_stats_of(in->zone);
+	if (zs)
+		zs->tx_pkts++;
+	if (tc_parse(skb, in, p) != PARSE_OK)
+		return TC_ACT_OK;
+	struct config *cfg = get_config();
+	if (cfg)
+		mss_apply(skb, 0, p, cfg, 1);
+	return TC_ACT_OK;
+}
+
+#endif

@@ -1,0 +1,272 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func mustParse(t *testing.T, text string) *Tree {
+	t.Helper()
+	tr := NewTree()
+	if d := tr.Parse("t", []byte(text)); d.HasErrors() {
+		t.Fatalf("parse errors:\n%s", d)
+	}
+	return tr
+}
+
+func TestDetectFormat(t *testing.T) {
+	for text, want := range map[string]Format{
+		"set a b":                      FormatSet,
+		"# comment\n\ndelete a":        FormatSet,
+		"/* c */ deactivate x":         FormatSet,
+		"security { }":                 FormatHierarchical,
+		"## Last commit\nsystem { }":   FormatHierarchical,
+		"":                             FormatHierarchical,
+		"inactive: security { }":       FormatHierarchical,
+		"insert security policies x y": FormatSet,
+		"activate security policies":   FormatSet,
+	} {
+		if got := DetectFormat([]byte(text)); got != want {
+			t.Errorf("DetectFormat(%q) = %v, want %v", text, got, want)
+		}
+	}
+}
+
+func TestSetCommands(t *testing.T) {
+	tr := mustParse(t, `# comment line
+set security policies from-zone a to-zone b policy p1 then permit
+set security policies from-zone a to-zone b policy p2 then deny
+set security policies from-zone a to-zone b policy p3 then reject
+insert security policies from-zone a to-zone b policy p3 before policy p1
+insert security policies from-zone a to-zone b policy p1 after policy p2
+set security ike policy x proposals [ a b c ]
+delete security ike policy x proposals b
+set security ike policy x proposals d
+deactivate security ike policy x
+set security ike gateway g address 192.0.2.1
+deactivate security ike gateway g
+activate security ike gateway g
+set security ike proposal gone
+delete security ike proposal gone
+set system host-name "my gw"
+`)
+	h := tr.String()
+	for _, want := range []string{
+		"policy p3 {\n                then {\n                    reject;",
+		"inactive: policy x {\n            proposals [ a c d ];",
+		"        gateway g {\n            address 192.0.2.1;",
+		"    host-name \"my gw\";",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("missing %q in:\n%s", want, h)
+		}
+	}
+	order := []int{strings.Index(h, "policy p3"), strings.Index(h, "policy p2"), strings.Index(h, "policy p1")}
+	if !(order[0] < order[1] && order[1] < order[2]) {
+		t.Errorf("insert did not reorder to p3 p2 p1:\n%s", h)
+	}
+	if strings.Contains(h, "gone") || strings.Contains(h, "inactive: gateway") {
+		t.Errorf("delete or activate not applied:\n%s", h)
+	}
+}
+
+func TestSetCommandWarnings(t *testing.T) {
+	tr := NewTree()
+	d := tr.Parse("t", []byte("delete security ike proposal nope\ndeactivate interfaces eth9\n"))
+	if d.HasErrors() || len(d) != 2 || !strings.Contains(d[0].String(), "t:1:8: warning: statement not found: security ike proposal nope") {
+		t.Errorf("diagnostics:\n%s", d)
+	}
+}
+
+func TestHierarchicalSyntax(t *testing.T) {
+	tr := mustParse(t, `/* block
+   comment */
+security { # trailing comment
+    ike {
+        inactive: proposal p {
+            lifetime-seconds 600;
+        }
+        policy "x y" {
+            proposals [ p ];
+            pre-shared-key ascii-text "$9$FNkC3/t1IcevLuOWx"; ## SECRET-DATA
+        }
+        active: gateway g { address [ 192.0.2.1 192.0.2.2 ]; }
+    }
+    ipsec { proposal standard; }
+}
+`)
+	h := tr.String()
+	for _, want := range []string{
+		"        inactive: proposal p {\n            lifetime-seconds 600;",
+		"        policy \"x y\" {\n",
+		"pre-shared-key ascii-text \"$9$FNkC3/t1IcevLuOWx\"; ## SECRET-DATA\n",
+		"            address [ 192.0.2.1 192.0.2.2 ];",
+		"        proposal standard;\n",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("missing %q in:\n%s", want, h)
+		}
+	}
+}
+
+// TestPlainSecretStoredEncoded: ascii-text in clear is encoded at parse
+// time, displayed only encoded, and decodes back for IKE.
+func TestPlainSecretStoredEncoded(t *testing.T) {
+	text := validBase
+	tr := mustParse(t, text)
+	for _, out := range []string{tr.String(), setText(t, tr)} {
+		if strings.Contains(out, "secret123") {
+			t.Fatalf("display contains the secret in clear:\n%s", out)
+		}
+		if !strings.Contains(out, `pre-shared-key ascii-text "$9$`) || !strings.Contains(out, "## SECRET-DATA") {
+			t.Fatalf("display lacks the encoded secret:\n%s", out)
+		}
+	}
+	cfg, d := tr.Compile()
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	if got := string(cfg.IKE.Policies[0].PreSharedKey.Bytes()); got != "secret123" {
+		t.Errorf("key %q", got)
+	}
+}
+
+func TestInactiveNotCompiled(t *testing.T) {
+	cfg := loadTestdata(t, "features.conf")
+	ctx := cfg.Policies.Contexts[0]
+	if len(ctx.Policies) != 1 || ctx.Policies[0].Name != "a" {
+		t.Errorf("inactive policy b compiled: %+v", ctx.Policies)
+	}
+	if cfg.Policies.Default != ActionPermit {
+		t.Errorf("default-policy %v", cfg.Policies.Default)
+	}
+	if cfg.Interfaces[0].Description != `LAN side; "trust"` || cfg.Interfaces[0].LinuxName != "eth0" {
+		t.Errorf("interface %+v", cfg.Interfaces[0])
+	}
+	u := cfg.Interfaces[0].Units[0]
+	if !u.HostInbound.Allows("ssh") || !u.HostInbound.Allows("ping") || u.HostInbound.Allows("ike") {
+		t.Errorf("interface host-inbound %+v", u.HostInbound)
+	}
+	gw := cfg.IKE.Gateways[0]
+	if gw.DPD == nil || gw.DPD.Mode != "always-send" || gw.DPD.Threshold != 3 || gw.DPD.Interval != 10 ||
+		gw.LocalIdentity == nil || gw.LocalIdentity.Type != "inet" || gw.LocalIdentity.Value != "10.0.0.1" {
+		t.Errorf("gateway %+v", gw)
+	}
+	if string(gw.Policy.PreSharedKey.Bytes()) != "lc" {
+		t.Errorf("psk")
+	}
+	v := cfg.IPsec.VPNs[0]
+	if v.IfID != 6 || v.Policy.PFSGroup != 19 || v.Policy.Proposals[0].EncryptionAlgorithm != "aes-128-gcm" {
+		t.Errorf("vpn %+v policy %+v", v, v.Policy)
+	}
+	if a := cfg.Policies.Contexts[0].Policies[0]; len(a.Source) != 2 || len(a.Terms) != 2 || a.Terms[0].DstPorts.Lo != 22 {
+		t.Errorf("policy a %+v", a)
+	}
+}
+
+func TestHubModel(t *testing.T) {
+	cfg := loadTestdata(t, "hub.set")
+	byName := map[string]*Unit{}
+	for _, i := range cfg.Interfaces {
+		for _, u := range i.Units {
+			byName[u.Name] = u
+		}
+	}
+	st0 := byName["st0.0"]
+	if !st0.Multipoint || len(st0.NextHopTunnels) != 2 || st0.NextHopTunnels[1].VPN != "SPOKE-B" {
+		t.Errorf("st0.0 %+v", st0)
+	}
+	vl := byName["ge-0/0/1.20"]
+	if vl.LinuxName != "eth1.20" || vl.VLANID != 20 || !vl.HostInbound.Allows("ssh") || vl.HostInbound.Allows("telnet") {
+		t.Errorf("vlan unit %+v", vl)
+	}
+	if !byName["ge-0/0/1.0"].HostInbound.Allows("ike") || byName["ge-0/0/1.0"].HostInbound.Allows("ssh") {
+		t.Errorf("zone host-inbound")
+	}
+	var dc *Route
+	for _, r := range cfg.Routes {
+		if r.Prefix.String() == "10.9.0.0/16" {
+			dc = r
+		}
+	}
+	if dc == nil || len(dc.Qualified) != 2 || dc.Qualified[0].Preference != 10 || dc.Qualified[1].Interface != "st0.2" {
+		t.Errorf("qualified next hops %+v", dc)
+	}
+	var trustVPN *PolicyContext
+	for _, c := range cfg.Policies.Contexts {
+		if c.From == "trust" && c.To == "vpn" {
+			trustVPN = c
+		}
+	}
+	p := trustVPN.Policies[0]
+	if len(p.Source) != 2 || len(p.Destination) != 3 || !p.Count || !p.LogInit || !p.LogClose {
+		t.Errorf("to-spokes %+v", p)
+	}
+	// web = junos-http, junos-https, web-alt 8080-8090; plus junos-icmp-ping.
+	if len(p.Terms) != 4 || p.Terms[2].DstPorts != (PortRange{8080, 8090}) || p.Terms[3].Protocol != 1 || p.Terms[3].ICMPType != 8 {
+		t.Errorf("terms %+v", p.Terms)
+	}
+	var vpnTrust *PolicyContext
+	for _, c := range cfg.Policies.Contexts {
+		if c.From == "vpn" && c.To == "trust" {
+			vpnTrust = c
+		}
+	}
+	if vpnTrust.Policies[0].Name != "from-spokes" {
+		t.Errorf("insert before not applied: %s first", vpnTrust.Policies[0].Name)
+	}
+	if cfg.Flow.TCPMSSIPsecVPN != 1360 || cfg.Flow.TCPMSSAllTCP != 1400 {
+		t.Errorf("flow %+v", cfg.Flow)
+	}
+	if len(cfg.IPsec.VPNs) != 4 {
+		t.Errorf("deactivated VPN compiled: %d VPNs", len(cfg.IPsec.VPNs))
+	}
+	gwdc := cfg.IKE.Gateways[2]
+	if len(gwdc.Addresses) != 2 || gwdc.LocalAddress.String() != "198.51.100.1" || !gwdc.GeneralIKEID {
+		t.Errorf("GW-DC %+v", gwdc)
+	}
+	if cfg.IKE.Gateways[1].NATTraversal || !cfg.IKE.Gateways[0].NATTraversal || cfg.IKE.Gateways[0].Version != 2 {
+		t.Errorf("gateways")
+	}
+	if k := cfg.IKE.Policies[1].PreSharedKey.Bytes(); len(k) != 16 || k[15] != 0xff {
+		t.Errorf("hexadecimal key %x", k)
+	}
+	cbc := cfg.IPsec.Proposals[1]
+	if cbc.LifetimeKilobytes != 1000000 || cbc.AuthenticationAlgorithm != "hmac-sha-256-128" {
+		t.Errorf("CBC %+v", cbc)
+	}
+	if cfg.InterfaceMap["ge-0/0/1"] != "eth1" {
+		t.Errorf("interface map %v", cfg.InterfaceMap)
+	}
+}
+
+func TestFillDefaults(t *testing.T) {
+	tr := mustParse(t, validBase+"set security flow tcp-mss ipsec-vpn\nset security ike gateway g dead-peer-detection\n")
+	tr.FillDefaults()
+	h := tr.String()
+	for _, want := range []string{
+		"dh-group group19; ## default",
+		"encryption-algorithm aes-256-cbc; ## default",
+		"authentication-algorithm sha-256; ## default",
+		"lifetime-seconds 28800; ## default",
+		"mode main; ## default",
+		"version v1-only; ## default",
+		"optimized; ## default",
+		"interval 10; ## default",
+		"threshold 5; ## default",
+		"protocol esp; ## default",
+		"encryption-algorithm aes-256-gcm; ## default",
+		"lifetime-seconds 3600; ## default",
+		"establish-tunnels on-traffic; ## default",
+		"df-bit clear; ## default",
+		"mss 1320; ## default",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("missing %q in:\n%s", want, h)
+		}
+	}
+	// The filled tree still compiles to the same values.
+	if cfg, d := tr.Compile(); cfg == nil || cfg.Flow.TCPMSSIPsecVPN != 1320 {
+		t.Errorf("filled tree: %v", d)
+	}
+}

@@ -1,0 +1,367 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// saID identifies an SA in the kernel (with the protocol, always ESP).
+type saID struct {
+	Dst netip.Addr
+	SPI uint32
+}
+
+// unitSAs is what this Reconciler installed for one unit.
+type unitSAs struct {
+	current ChildSA // the newest pair; keys are dropped after install
+}
+
+// retirement is an old inbound SA waiting for its grace period to end.
+type retirement struct {
+	timer *time.Timer
+	sa    obsSA
+}
+
+// InstallChildSA installs the SA pair c into XFRM with the if_id of st0.Unit
+// (inbound first, then outbound) and makes sure the tunnel's out, in and fwd
+// policies exist. An SA that is already installed is left alone, so
+// installing the same pair again, from this or another Reconciler, changes
+// nothing. Installing a new pair while an old one is installed is the first
+// half of a make-before-break rekey: the kernel sends on the newest outbound
+// SA; RetireChildSA removes the old pair. The tunnel is marked up and its
+// routes are restored.
+func (r *Reconciler) InstallChildSA(ctx context.Context, c ChildSA) ([]Change, error) {
+	return r.install(ctx, c, true)
+}
+
+// InstallInbound installs only the inbound SA of c (and the tunnel's
+// policies). A rekey between two gateways loses nothing when both install
+// the new inbound SA before either installs the new outbound one
+// (InstallChildSA with the same pair then adds only the outbound SA).
+func (r *Reconciler) InstallInbound(ctx context.Context, c ChildSA) ([]Change, error) {
+	return r.install(ctx, c, false)
+}
+
+func (r *Reconciler) install(ctx context.Context, c ChildSA, outbound bool) ([]Change, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("install child SA: reconciler closed")
+	}
+	dirs := []bool{true}
+	if outbound {
+		dirs = append(dirs, false)
+	}
+	var changes []Change
+	for _, inbound := range dirs {
+		ch, err := r.ensureSA(c, inbound)
+		if err != nil {
+			return changes, fmt.Errorf("install child SA %s: %w", c, err)
+		}
+		changes = append(changes, ch...)
+	}
+	ch, err := r.ensurePolicies(c)
+	changes = append(changes, ch...)
+	if err != nil {
+		return changes, fmt.Errorf("install child SA %s: %w", c, err)
+	}
+	if !outbound {
+		return changes, nil
+	}
+	stored := c
+	stored.Inbound, stored.Outbound = Keys{}, Keys{}
+	r.sas[c.Unit] = &unitSAs{current: stored}
+	wasUp := r.up[c.Unit]
+	r.up[c.Unit] = true
+	if !wasUp && r.haveDesired {
+		ch, err := r.reconcileLocked(ctx)
+		changes = append(changes, ch...)
+		if err != nil {
+			return changes, fmt.Errorf("restore routes of st0.%d: %w", c.Unit, err)
+		}
+	}
+	return changes, nil
+}
+
+// ensureSA installs one direction of c unless an SA with its destination and
+// SPI exists. An existing SA with that identity that bpfvpn does not own for
+// this unit is a conflict.
+func (r *Reconciler) ensureSA(c ChildSA, inbound bool) ([]Change, error) {
+	dir, src, dst, spi := "outbound", c.Local, c.Remote, c.OutboundSPI
+	if inbound {
+		dir, src, dst, spi = "inbound", c.Remote, c.Local, c.InboundSPI
+	}
+	got, err := r.h.XfrmStateGet(&netlink.XfrmState{
+		Src: net.IP(src.Unmap().AsSlice()), Dst: net.IP(dst.Unmap().AsSlice()),
+		Proto: netlink.XFRM_PROTO_ESP, Spi: int(spi),
+	})
+	switch {
+	case err == nil:
+		if u, ok := unitOfXfrm(got.Ifid, got.Reqid); !ok || u != c.Unit {
+			return nil, fmt.Errorf("%s SPI %08x to %s is taken by an SA bpfvpn does not own for st0.%d", dir, spi, dst, c.Unit)
+		}
+		return nil, nil
+	case !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT):
+		return nil, fmt.Errorf("look up %s SA %08x: %w", dir, spi, err)
+	}
+	if err := r.xfrmStateAddRaw(c, inbound); err != nil {
+		return nil, fmt.Errorf("add %s SA %08x: %w", dir, spi, err)
+	}
+	ch := Change{Op: OpAddSA, Unit: c.Unit, SPI: spi, Dir: dir}
+	r.log.Info("kernel change", "change", ch.String())
+	return []Change{ch}, nil
+}
+
+// ensurePolicies makes the unit's policies those of c: missing ones added,
+// ones with another template updated, ones for other selectors removed.
+func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
+	_, pols, err := r.observeXfrm()
+	if err != nil {
+		return nil, err
+	}
+	have := map[selectorKey]obsPolicy{}
+	for _, p := range pols {
+		if p.Unit == c.Unit {
+			have[p.selKey()] = p
+		}
+	}
+	var changes []Change
+	var errs []error
+	want := wantPolicies(c)
+	wantKeys := map[selectorKey]bool{}
+	for _, p := range want {
+		k := p.selKey()
+		wantKeys[k] = true
+		h, ok := have[k]
+		ch := Change{Op: OpAddPolicy, Unit: c.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String()}
+		switch {
+		case !ok:
+			err = r.h.XfrmPolicyAdd(policyID(p))
+		case h.TmplSrc != p.TmplSrc || h.TmplDst != p.TmplDst:
+			ch.Op = OpUpdatePolicy
+			err = r.h.XfrmPolicyUpdate(policyID(p))
+		default:
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				err = fmt.Errorf("a policy bpfvpn does not own has this selector: %w", err)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
+			continue
+		}
+		r.log.Info("kernel change", "change", ch.String())
+		changes = append(changes, ch)
+	}
+	for k, p := range have {
+		if wantKeys[k] {
+			continue
+		}
+		ch := Change{Op: OpDeletePolicy, Unit: c.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
+		if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(p))); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
+			continue
+		}
+		changes = append(changes, ch)
+	}
+	return changes, errors.Join(errs...)
+}
+
+// RetireChildSA is the second half of a make-before-break rekey: it deletes
+// old's outbound SA now (traffic moves to the newest outbound SA) and its
+// inbound SA after grace, so packets the peer sent on the old SA still
+// arrive. grace 0 deletes both now.
+func (r *Reconciler) RetireChildSA(ctx context.Context, old ChildSA, grace time.Duration) ([]Change, error) {
+	if err := checkUnit(old.Unit); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("retire child SA: reconciler closed")
+	}
+	out := obsSA{Unit: old.Unit, SPI: old.OutboundSPI, Src: old.Local.Unmap(), Dst: old.Remote.Unmap()}
+	in := obsSA{Unit: old.Unit, SPI: old.InboundSPI, Src: old.Remote.Unmap(), Dst: old.Local.Unmap()}
+	var changes []Change
+	ch, err := r.deleteSA(out, "outbound")
+	if err != nil {
+		return nil, fmt.Errorf("retire child SA %s: %w", old, err)
+	}
+	changes = append(changes, ch...)
+	if grace <= 0 {
+		ch, err := r.deleteSA(in, "inbound")
+		if err != nil {
+			return changes, fmt.Errorf("retire child SA %s: %w", old, err)
+		}
+		return append(changes, ch...), nil
+	}
+	id := saID{in.Dst, in.SPI}
+	if rt, ok := r.retire[id]; ok {
+		rt.timer.Stop()
+	}
+	r.retire[id] = &retirement{sa: in, timer: time.AfterFunc(grace, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if rt, ok := r.retire[id]; !ok || rt.sa != in || r.closed {
+			return
+		}
+		delete(r.retire, id)
+		if _, err := r.deleteSA(in, "inbound"); err != nil {
+			r.log.Warn("retire inbound SA", "unit", in.Unit, "spi", fmt.Sprintf("%08x", in.SPI), "err", err)
+		}
+	})}
+	return changes, nil
+}
+
+// RekeyChildSA installs next and retires old (make-before-break).
+func (r *Reconciler) RekeyChildSA(ctx context.Context, old, next ChildSA, grace time.Duration) ([]Change, error) {
+	if old.Unit != next.Unit {
+		return nil, fmt.Errorf("rekey: old SA is on st0.%d, new one on st0.%d", old.Unit, next.Unit)
+	}
+	changes, err := r.InstallChildSA(ctx, next)
+	if err != nil {
+		return changes, err
+	}
+	ch, err := r.RetireChildSA(ctx, old, grace)
+	return append(changes, ch...), err
+}
+
+// PendingRetirements returns how many old inbound SAs wait for their grace
+// period to end.
+func (r *Reconciler) PendingRetirements() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.retire)
+}
+
+func (r *Reconciler) deleteSA(sa obsSA, dir string) ([]Change, error) {
+	err := r.h.XfrmStateDel(&netlink.XfrmState{
+		Src: net.IP(sa.Src.AsSlice()), Dst: net.IP(sa.Dst.AsSlice()),
+		Proto: netlink.XFRM_PROTO_ESP, Spi: int(sa.SPI), Ifid: int(IfID(sa.Unit)),
+	})
+	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete %s SA %08x: %w", dir, sa.SPI, err)
+	}
+	ch := Change{Op: OpDeleteSA, Unit: sa.Unit, SPI: sa.SPI, Dir: dir}
+	r.log.Info("kernel change", "change", ch.String())
+	return []Change{ch}, nil
+}
+
+// RemoveTunnel deletes every SA and policy of unit (the tunnel went down),
+// marks it down and withdraws its routes.
+func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, error) {
+	if err := checkUnit(unit); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("remove tunnel: reconciler closed")
+	}
+	sas, pols, err := r.observeXfrm()
+	if err != nil {
+		return nil, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
+	}
+	var changes []Change
+	var errs []error
+	for id, rt := range r.retire {
+		if rt.sa.Unit == unit {
+			rt.timer.Stop()
+			delete(r.retire, id)
+		}
+	}
+	for _, p := range pols {
+		if p.Unit != unit {
+			continue
+		}
+		ch := Change{Op: OpDeletePolicy, Unit: unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
+		if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(p))); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
+			continue
+		}
+		r.log.Info("kernel change", "change", ch.String())
+		changes = append(changes, ch)
+	}
+	for _, sa := range sas {
+		if sa.Unit != unit {
+			continue
+		}
+		ch, err := r.deleteSA(sa, "")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		changes = append(changes, ch...)
+	}
+	delete(r.sas, unit)
+	r.up[unit] = false
+	if r.haveDesired {
+		ch, err := r.reconcileLocked(ctx)
+		changes = append(changes, ch...)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
+	}
+	return changes, nil
+}
+
+// InstalledSA is an SA bpfvpn owns, as found in the kernel.
+type InstalledSA struct {
+	Unit      int
+	SPI       uint32
+	Src, Dst  netip.Addr
+	Direction string // "inbound", "outbound" or "" when it cannot be told
+}
+
+// InstalledSAs lists the SAs bpfvpn owns (including ones an earlier process
+// installed), so that a restarted daemon can adopt them.
+func (r *Reconciler) InstalledSAs() ([]InstalledSA, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sas, pols, err := r.observeXfrm()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]InstalledSA, 0, len(sas))
+	for _, sa := range sas {
+		out = append(out, InstalledSA{Unit: sa.Unit, SPI: sa.SPI, Src: sa.Src, Dst: sa.Dst, Direction: r.direction(sa, pols)})
+	}
+	return out, nil
+}
+
+// direction tells inbound from outbound: by the pair this Reconciler
+// installed, else by the unit's out policy template.
+func (r *Reconciler) direction(sa obsSA, pols []obsPolicy) string {
+	if u, ok := r.sas[sa.Unit]; ok {
+		if sa.Dst == u.current.Remote.Unmap() {
+			return "outbound"
+		}
+		if sa.Dst == u.current.Local.Unmap() {
+			return "inbound"
+		}
+	}
+	for _, p := range pols {
+		if p.Unit == sa.Unit && p.Dir == uint8(netlink.XFRM_DIR_OUT) {
+			if p.TmplDst == sa.Dst {
+				return "outbound"
+			}
+			if p.TmplSrc == sa.Dst {
+				return "inbound"
+			}
+		}
+	}
+	return ""
+}

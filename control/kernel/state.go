@@ -1,0 +1,164 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// State is the kernel configuration bpfvpn wants (compiled from the
+// configuration). Reconcile makes the kernel match it.
+type State struct {
+	Tunnels   []Tunnel
+	Addresses []Address
+	Routes    []Route
+}
+
+// Tunnel is one st0.N unit: an XFRM interface with if_id N+1.
+type Tunnel struct {
+	Unit     int
+	Underlay string       // Linux name of the WAN device the interface is bound to; "" for none
+	MTU      int          // 0 keeps the kernel's default
+	IPv4     netip.Prefix // at most one address per family; the zero Prefix means none
+	IPv6     netip.Prefix
+	// RoutesWhenDown keeps the routes into this unit while its tunnel is
+	// down (establish-tunnels on-traffic: the first packet must be routed
+	// into st0 to start IKE). Otherwise routes into a down tunnel are
+	// withdrawn so that a backup route takes over.
+	RoutesWhenDown bool
+}
+
+// Address is an interface address on a non-st0 link.
+type Address struct {
+	Link   string // Linux interface name
+	Prefix netip.Prefix
+}
+
+// Route is one static route (one qualified next hop: primary and backup next
+// hops of a destination are separate Routes with different metrics).
+type Route struct {
+	Dst     netip.Prefix
+	Gateway netip.Addr // invalid: no gateway (device route)
+	Dev     string     // "" lets the kernel resolve the device from Gateway
+	Metric  uint32     // the next hop's preference
+}
+
+func (r Route) String() string {
+	var b strings.Builder
+	b.WriteString(r.Dst.String())
+	if r.Gateway.IsValid() {
+		b.WriteString(" via " + r.Gateway.String())
+	}
+	if r.Dev != "" {
+		b.WriteString(" dev " + r.Dev)
+	}
+	fmt.Fprintf(&b, " metric %d", r.Metric)
+	return b.String()
+}
+
+// key identifies a route in the kernel's main table.
+type routeKey struct {
+	dst    netip.Prefix
+	metric uint32
+}
+
+func (r Route) key() routeKey { return routeKey{r.Dst, normMetric(r.Dst, r.Metric)} }
+
+// normMetric maps metric 0 of IPv6 routes to the kernel's default 1024.
+func normMetric(dst netip.Prefix, m uint32) uint32 {
+	if m == 0 && dst.Addr().Is6() {
+		return 1024
+	}
+	return m
+}
+
+// Validate checks s for what the kernel would reject or what would make the
+// reconciliation ambiguous.
+func (s State) Validate() error {
+	var errs []error
+	units := map[int]bool{}
+	for _, t := range s.Tunnels {
+		if err := checkUnit(t.Unit); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if units[t.Unit] {
+			errs = append(errs, fmt.Errorf("st0.%d: defined twice", t.Unit))
+		}
+		units[t.Unit] = true
+		if t.IPv4.IsValid() && !t.IPv4.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("st0.%d: IPv4 address %s is not IPv4", t.Unit, t.IPv4))
+		}
+		if t.IPv6.IsValid() && (!t.IPv6.Addr().Is6() || t.IPv6.Addr().Is4In6()) {
+			errs = append(errs, fmt.Errorf("st0.%d: IPv6 address %s is not IPv6", t.Unit, t.IPv6))
+		}
+		if t.MTU < 0 || (t.MTU > 0 && t.MTU < 68) || t.MTU > 65535 {
+			errs = append(errs, fmt.Errorf("st0.%d: MTU %d out of range 68-65535", t.Unit, t.MTU))
+		}
+		if _, ok := UnitOfLink(t.Underlay); ok {
+			errs = append(errs, fmt.Errorf("st0.%d: underlay %s is an st0 unit", t.Unit, t.Underlay))
+		}
+	}
+	addrs := map[Address]bool{}
+	for _, a := range s.Addresses {
+		if _, ok := UnitOfLink(a.Link); ok || strings.HasPrefix(a.Link, "st0.") {
+			errs = append(errs, fmt.Errorf("address %s on %s: st0 addresses belong to the Tunnel", a.Prefix, a.Link))
+		}
+		if a.Link == "" || !a.Prefix.IsValid() {
+			errs = append(errs, fmt.Errorf("address %q on %q: incomplete", a.Prefix, a.Link))
+		}
+		a.Prefix = unmapPrefix(a.Prefix)
+		if addrs[a] {
+			errs = append(errs, fmt.Errorf("address %s on %s: listed twice", a.Prefix, a.Link))
+		}
+		addrs[a] = true
+	}
+	keys := map[routeKey]bool{}
+	for _, r := range s.Routes {
+		if !r.Dst.IsValid() || r.Dst.Masked() != r.Dst {
+			errs = append(errs, fmt.Errorf("route %s: destination must be a prefix with host bits zero", r.Dst))
+			continue
+		}
+		if !r.Gateway.IsValid() && r.Dev == "" {
+			errs = append(errs, fmt.Errorf("route %s: needs a next hop (gateway or device)", r))
+		}
+		if r.Gateway.IsValid() && r.Gateway.Is4() != r.Dst.Addr().Is4() {
+			errs = append(errs, fmt.Errorf("route %s: gateway family differs from destination", r))
+		}
+		if keys[r.key()] {
+			errs = append(errs, fmt.Errorf("route %s: two next hops with the same preference", r))
+		}
+		keys[r.key()] = true
+	}
+	return errors.Join(errs...)
+}
+
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// tunnelOfRoute returns the unit whose tunnel carries r: its device is
+// st0.N, or its gateway lies in an address prefix of st0.N.
+func (s State) tunnelOfRoute(r Route) (Tunnel, bool) {
+	if u, ok := UnitOfLink(r.Dev); ok {
+		for _, t := range s.Tunnels {
+			if t.Unit == u {
+				return t, true
+			}
+		}
+		return Tunnel{Unit: u}, true
+	}
+	if r.Gateway.IsValid() {
+		for _, t := range s.Tunnels {
+			if (t.IPv4.IsValid() && t.IPv4.Masked().Contains(r.Gateway)) ||
+				(t.IPv6.IsValid() && t.IPv6.Masked().Contains(r.Gateway)) {
+				return t, true
+			}
+		}
+	}
+	return Tunnel{}, false
+}

@@ -1,0 +1,135 @@
+package ikev2
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/bpfvpn/bpfvpn/ike/suite"
+)
+
+// ikeKeys are the keys of one IKE SA (RFC 7296 §2.14). Initiator and
+// responder refer to the original initiator of this IKE SA.
+type ikeKeys struct {
+	prf               suite.PRF
+	d, ai, ar, ei, er suite.Key
+	pi, pr            suite.Key
+	encI, encR        *suite.Cipher
+	macI, macR        *suite.MAC
+}
+
+// deriveIKEKeys computes the keys from SKEYSEED and the SPIs.
+func deriveIKEKeys(a ikeAlgs, skeyseed suite.Key, ni, nr []byte, spiI, spiR uint64) (*ikeKeys, error) {
+	prf, err := a.PRF.PRF()
+	if err != nil {
+		return nil, err
+	}
+	k := &ikeKeys{prf: prf}
+	integLen := 0
+	var integ suite.Integ
+	if a.Integ != suite.IntegNone {
+		if integ, err = a.Integ.Integ(); err != nil {
+			return nil, err
+		}
+		integLen = integ.KeyLen()
+	}
+	encLen := a.Encr.KeyLen()
+	seed := make([]byte, 0, len(ni)+len(nr)+16)
+	seed = append(append(seed, ni...), nr...)
+	seed = binary.BigEndian.AppendUint64(seed, spiI)
+	seed = binary.BigEndian.AppendUint64(seed, spiR)
+	total := 3*prf.Size() + 2*integLen + 2*encLen
+	km, err := prf.Plus(skeyseed, seed, total)
+	if err != nil {
+		return nil, err
+	}
+	take := func(n int) suite.Key {
+		k := km[:n:n]
+		km = km[n:]
+		return k
+	}
+	k.d, k.ai, k.ar, k.ei, k.er, k.pi, k.pr = take(prf.Size()), take(integLen), take(integLen), take(encLen), take(encLen), take(prf.Size()), take(prf.Size())
+	if k.encI, err = a.Encr.New(k.ei); err != nil {
+		return nil, err
+	}
+	if k.encR, err = a.Encr.New(k.er); err != nil {
+		return nil, err
+	}
+	if integLen > 0 {
+		if k.macI, err = integ.New(k.ai); err != nil {
+			return nil, err
+		}
+		if k.macR, err = integ.New(k.ar); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// initialSKEYSEED is prf(Ni | Nr, g^ir).
+func initialSKEYSEED(a ikeAlgs, ni, nr []byte, zz suite.Key) (suite.Key, error) {
+	prf, err := a.PRF.PRF()
+	if err != nil {
+		return nil, err
+	}
+	key := append(append(make([]byte, 0, len(ni)+len(nr)), ni...), nr...)
+	return prf.Compute(key, zz), nil
+}
+
+// rekeySKEYSEED is prf(SK_d (old), g^ir (new) | Ni | Nr) (RFC 7296 §2.18).
+func rekeySKEYSEED(a ikeAlgs, oldPRF suite.PRF, oldD suite.Key, zz suite.Key, ni, nr []byte) (suite.Key, error) {
+	if _, err := a.PRF.PRF(); err != nil {
+		return nil, err
+	}
+	return oldPRF.Compute(oldD, zz, ni, nr), nil
+}
+
+func (k *ikeKeys) wipe() {
+	if k == nil {
+		return
+	}
+	suite.WipeAll(k.d, k.ai, k.ar, k.ei, k.er, k.pi, k.pr)
+	k.encI, k.encR, k.macI, k.macR = nil, nil, nil, nil
+}
+
+// pskAuth computes the PSK AUTH value (RFC 7296 §2.15):
+// prf(prf(PSK, "Key Pad for IKEv2"), realMessage | peerNonce | prf(SK_p, IDbody)).
+func pskAuth(prf suite.PRF, psk []byte, realMessage, nonce []byte, skP suite.Key, idBody []byte) []byte {
+	macedID := prf.Compute(skP, idBody)
+	inner := prf.Compute(psk, []byte("Key Pad for IKEv2"))
+	out := prf.Compute(inner, realMessage, nonce, macedID)
+	inner.Wipe()
+	return out
+}
+
+// idBody is the ID payload body that AUTH covers: type, reserved, data.
+func idBody(p *ID) []byte { return p.body(nil) }
+
+// childKeys derives the ESP keys: KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr) in
+// the order encr i->r, integ i->r, encr r->i, integ r->i, where i is the
+// initiator of the exchange that created the CHILD SA.
+func childKeys(prf suite.PRF, skD suite.Key, a childAlgs, zz suite.Key, ni, nr []byte) (encI2R, intI2R, encR2I, intR2I suite.Key, err error) {
+	encLen := a.Encr.KeyLen()
+	intLen := 0
+	if a.Integ != suite.IntegNone {
+		in, err := a.Integ.Integ()
+		if err != nil {
+			return nil, nil, nil, nil, err
+		}
+		intLen = in.KeyLen()
+	}
+	seed := append(append(append(make([]byte, 0, len(zz)+len(ni)+len(nr)), zz...), ni...), nr...)
+	km, err := prf.Plus(skD, seed, 2*(encLen+intLen))
+	suite.Wipe(seed)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("child keys: %w", err)
+	}
+	take := func(n int) suite.Key {
+		if n == 0 {
+			return nil
+		}
+		k := km[:n:n]
+		km = km[n:]
+		return k
+	}
+	return take(encLen), take(intLen), take(encLen), take(intLen), nil
+}

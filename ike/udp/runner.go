@@ -1,0 +1,217 @@
+// Package udp runs an ike.Engine over UDP sockets: port 500 carries plain
+// IKE, port 4500 carries IKE behind the 4-byte non-ESP marker (RFC 3948 §2.2)
+// next to UDP-encapsulated ESP, which the kernel consumes when the socket has
+// UDP_ENCAP_ESPINUDP set.
+package udp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bpfvpn/bpfvpn/ike"
+)
+
+// Listener describes one socket to open.
+type Listener struct {
+	Addr netip.AddrPort
+	// NATT marks a NAT-T socket (non-ESP marker on IKE messages).
+	NATT bool
+	// EncapESP asks the kernel to decapsulate ESP-in-UDP on this socket
+	// (UDP_ENCAP_ESPINUDP). Failure is logged, not fatal: kernels without
+	// ESP still run IKE.
+	EncapESP bool
+}
+
+// DefaultListeners are UDP 500 and 4500 on addr.
+func DefaultListeners(addr netip.Addr) []Listener {
+	return []Listener{
+		{Addr: netip.AddrPortFrom(addr, ike.PortIKE)},
+		{Addr: netip.AddrPortFrom(addr, ike.PortNATT), NATT: true, EncapESP: true},
+	}
+}
+
+type socket struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+	natt  bool
+}
+
+// Runner owns the sockets of one engine.
+type Runner struct {
+	log     *slog.Logger
+	sockets []*socket
+	wake    chan struct{}
+	// TickInterval bounds the timer resolution; timers due earlier than the
+	// engine's NextTimer are never delayed by more than this.
+	TickInterval time.Duration
+	bufPool      sync.Pool
+}
+
+// Listen opens the sockets.
+func Listen(log *slog.Logger, ls []Listener) (*Runner, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	r := &Runner{log: log, wake: make(chan struct{}, 1), TickInterval: 100 * time.Millisecond}
+	r.bufPool.New = func() any { b := make([]byte, 65536); return &b }
+	for _, l := range ls {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(l.Addr))
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("listen IKE %v: %w", l.Addr, err)
+		}
+		if l.EncapESP {
+			if err := setEncap(c); err != nil {
+				log.Warn("ESP-in-UDP decapsulation unavailable on this socket", "addr", l.Addr, "err", err)
+			}
+		}
+		local := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		r.sockets = append(r.sockets, &socket{conn: c, local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), natt: l.NATT})
+	}
+	return r, nil
+}
+
+func setEncap(c *net.UDPConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	const solUDP, udpEncap, udpEncapESPInUDP = 17, 100, 2
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), solUDP, udpEncap, udpEncapESPInUDP)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// LocalAddrs are the bound addresses (useful with port 0 in tests).
+func (r *Runner) LocalAddrs() []netip.AddrPort {
+	out := make([]netip.AddrPort, len(r.sockets))
+	for i, s := range r.sockets {
+		out[i] = s.local
+	}
+	return out
+}
+
+// Close closes every socket.
+func (r *Runner) Close() error {
+	var errs []error
+	for _, s := range r.sockets {
+		errs = append(errs, s.conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runner) socketFor(local netip.AddrPort) *socket {
+	var byPort *socket
+	for _, s := range r.sockets {
+		if s.local == local {
+			return s
+		}
+		if s.local.Port() == local.Port() && (byPort == nil || s.local.Addr().IsUnspecified()) {
+			byPort = s
+		}
+	}
+	return byPort
+}
+
+// Send implements ike.Sender. A one-byte 0xFF datagram is a NAT-T keepalive
+// (RFC 3948 §2.3) and goes out without the non-ESP marker.
+func (r *Runner) Send(d ike.Datagram) error {
+	s := r.socketFor(d.Local)
+	if s == nil {
+		return fmt.Errorf("send IKE to %v: no socket for local %v", d.Remote, d.Local)
+	}
+	data := d.Data
+	if s.natt && !(len(data) == 1 && data[0] == 0xff) {
+		bp := r.bufPool.Get().(*[]byte)
+		defer r.bufPool.Put(bp)
+		buf := append((*bp)[:0], 0, 0, 0, 0)
+		data = append(buf, data...)
+	}
+	if _, err := s.conn.WriteToUDPAddrPort(data, d.Remote); err != nil {
+		return fmt.Errorf("send IKE to %v: %w", d.Remote, err)
+	}
+	return nil
+}
+
+// Run feeds received datagrams and timer ticks to eng until ctx ends.
+func (r *Runner) Run(ctx context.Context, eng ike.Engine) error {
+	var wg sync.WaitGroup
+	for _, s := range r.sockets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.readLoop(ctx, s, eng)
+		}()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, s := range r.sockets {
+			s.conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	})
+	defer stop()
+	t := time.NewTimer(r.TickInterval)
+	defer t.Stop()
+	for {
+		next := r.TickInterval
+		if at, ok := eng.NextTimer(); ok {
+			if d := time.Until(at); d < next {
+				next = max(d, time.Millisecond)
+			}
+		}
+		t.Reset(next)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		case <-r.wake:
+		case now := <-t.C:
+			eng.Tick(now)
+		}
+	}
+}
+
+func (r *Runner) readLoop(ctx context.Context, s *socket, eng ike.Engine) {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			r.log.Warn("IKE socket read failed", "local", s.local, "err", err)
+			return
+		}
+		data := buf[:n]
+		if s.natt {
+			if n == 1 && data[0] == 0xff {
+				continue // NAT-T keepalive
+			}
+			if n < 4 || data[0]|data[1]|data[2]|data[3] != 0 {
+				continue // ESP (SPI != 0) not consumed by the kernel, or runt
+			}
+			data = data[4:]
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		local := s.local
+		eng.HandleDatagram(time.Now(), ike.Datagram{Local: local, Remote: from, Data: append([]byte(nil), data...)})
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
