@@ -11,17 +11,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// The test binary doubles as the bpfvpn command when BPFVPN_TEST_MAIN is
-// set, so tests can run the daemon as a real process (signals, exit codes,
-// sd_notify) without building the binary.
-func TestMain(m *testing.M) {
-	if os.Getenv("BPFVPN_TEST_MAIN") == "1" {
-		os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
-}
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/bpfvpn/bpfvpn/control/lab"
+)
 
 // gatewayConfig has zones and policies but no tunnel, so the daemon runs
 // on a kernel without xfrm interfaces.
@@ -34,6 +29,24 @@ set security policies from-zone trust to-zone trust policy intra match destinati
 set security policies from-zone trust to-zone trust policy intra match application any
 set security policies from-zone trust to-zone trust policy intra then permit
 `
+
+// daemonNamespace is a fresh network namespace holding the gwt0 device that
+// gatewayConfig addresses.
+func daemonNamespace(t *testing.T) netns.NsHandle {
+	t.Helper()
+	ns, err := lab.NewAnonymous()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	err = lab.Do(ns, func() error {
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "gwt0"}, PeerName: "gwt0p"})
+	})
+	if err != nil {
+		t.Fatalf("create gwt0: %v", err)
+	}
+	return ns
+}
 
 type daemonProc struct {
 	cmd    *exec.Cmd
@@ -65,10 +78,10 @@ func startDaemonProcess(t *testing.T, conf string) *daemonProc {
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(exe, "daemon", "--config", p.conf, "--socket", p.sock, "--commit-dir", filepath.Join(dir, "commits"), "--log-format", "json")
-	p.cmd.Env = append(os.Environ(), "BPFVPN_TEST_MAIN=1", "NOTIFY_SOCKET="+filepath.Join(dir, "notify"))
+	p.cmd.Env = append(os.Environ(), cliHelperEnv+"=1", "NOTIFY_SOCKET="+filepath.Join(dir, "notify"))
 	p.cmd.Stderr = p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := lab.Start(daemonNamespace(t), p.cmd); err != nil {
 		t.Fatal(err)
 	}
 	go func() { p.done <- p.cmd.Wait() }()

@@ -64,12 +64,17 @@ func (e *ValidationError) Error() string {
 // ApplyError is a commit that failed while applying; the previous
 // configuration was restored (RollbackErr says if that failed too).
 type ApplyError struct {
-	Component   string
-	Err         error
+	Component string
+	Err       error
+	// RolledBack is set when the previous configuration was applied again.
+	RolledBack  bool
 	RollbackErr error
 }
 
 func (e *ApplyError) Error() string {
+	if !e.RolledBack {
+		return fmt.Sprintf("apply failed in %s: %v", e.Component, e.Err)
+	}
 	msg := fmt.Sprintf("commit failed in %s: %v; previous configuration restored", e.Component, e.Err)
 	if e.RollbackErr != nil {
 		msg = fmt.Sprintf("commit failed in %s: %v; restoring the previous configuration failed too: %v", e.Component, e.Err, e.RollbackErr)
@@ -127,6 +132,7 @@ func (d *Daemon) apply(ctx context.Context, cfg, prev *config.Config) error {
 				rerrs = append(rerrs, fmt.Errorf("%s: %w", d.components[j].Name(), rerr))
 			}
 		}
+		ae.RolledBack = true
 		ae.RollbackErr = errors.Join(rerrs...)
 		return ae
 	}

@@ -61,6 +61,8 @@ type Daemon struct {
 	lastApply  error
 	started    time.Time
 	nowFunc    func() time.Time
+	// metricsAddr is the bound metrics address (for tests with port 0).
+	metricsAddr string
 }
 
 // New prepares a daemon; Run starts it.

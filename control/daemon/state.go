@@ -3,11 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"sort"
+	"net/netip"
 	"sync"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
 	"github.com/bpfvpn/bpfvpn/control/ops"
+	"github.com/bpfvpn/bpfvpn/control/ops/configview"
 )
 
 // TunnelStatus is the state of one configured VPN.
@@ -210,42 +211,26 @@ func (s *State) ClearIKESecurityAssociations(ctx context.Context, index uint32) 
 	return ts.ClearIKE(ctx, index)
 }
 
-func policyKey(from, to, name string) string { return from + "/" + to + "/" + name }
-
 // Policies implements ops.Provider: the configured policies in evaluation
 // order with the data plane's hit counts.
 func (s *State) Policies(ctx context.Context) (ops.Policies, error) {
 	cfg, _, _, dp, _ := s.snapshot()
-	var v ops.Policies
 	if cfg == nil {
-		return v, nil
+		return ops.Policies{}, nil
 	}
 	var hits map[string]uint64
 	if dp != nil {
 		h, err := dp.PolicyHits()
 		if err != nil {
-			return v, fmt.Errorf("policy hit counts: %w", err)
+			return ops.Policies{}, fmt.Errorf("policy hit counts: %w", err)
 		}
 		hits = h
 	}
-	v.DefaultPolicy = "deny-all"
-	if cfg.Policies.Default == config.ActionPermit {
-		v.DefaultPolicy = "permit-all"
-	}
-	index := uint32(4) // the vendor numbers user policies from 4
-	for _, pc := range cfg.Policies.Contexts {
-		for i, p := range pc.Policies {
-			v.Policies = append(v.Policies, ops.Policy{
-				Name: p.Name, FromZone: pc.From, ToZone: pc.To, Index: index, Sequence: uint32(i + 1), Enabled: true,
-				SourceAddresses: p.SourceAddresses, DestinationAddresses: p.DestinationAddresses,
-				Applications: p.Applications, Action: p.Action.String(), Log: p.LogInit || p.LogClose, Count: p.Count,
-				Hits: hits[policyKey(pc.From, pc.To, p.Name)],
-			})
-			index++
-		}
-	}
-	return v, nil
+	return configview.Policies(cfg, func(from, to, name string) uint64 { return hits[PolicyKey(from, to, name)] }), nil
 }
+
+// PolicyKey is the key of DataplaneView.PolicyHits.
+func PolicyKey(from, to, name string) string { return from + "/" + to + "/" + name }
 
 // FlowSessions implements ops.Provider.
 func (s *State) FlowSessions(ctx context.Context) (ops.FlowSessions, error) {
@@ -268,112 +253,48 @@ func (s *State) FlowSessionSummary(ctx context.Context) (ops.FlowSessionSummary,
 // Zones implements ops.Provider.
 func (s *State) Zones(ctx context.Context) (ops.Zones, error) {
 	cfg, _, _, _, _ := s.snapshot()
-	var v ops.Zones
 	if cfg == nil {
-		return v, nil
+		return ops.Zones{}, nil
 	}
-	for i, z := range cfg.Zones {
-		hi := append(append([]string(nil), z.HostInbound.Services...), z.HostInbound.Protocols...)
-		v.Zones = append(v.Zones, ops.Zone{Name: z.Name, ID: uint32(6 + i), Interfaces: z.Interfaces, HostInbound: hi})
-	}
-	return v, nil
+	return configview.Zones(cfg), nil
 }
 
 // Interfaces implements ops.Provider: the st0 units of the configuration
 // with the kernel's link state and counters.
 func (s *State) Interfaces(ctx context.Context, name string) (ops.Interfaces, error) {
 	cfg, _, _, _, links := s.snapshot()
-	var v ops.Interfaces
 	if cfg == nil {
-		return v, nil
+		return ops.Interfaces{}, nil
 	}
-	for _, ifc := range cfg.Interfaces {
-		if !ifc.Tunnel || (name != "" && name != ifc.Name && !hasUnit(ifc, name)) {
-			continue
+	return configview.Interfaces(cfg, name, func(linuxName string) (configview.LinkState, bool) {
+		l, err := links.Link(linuxName)
+		if err != nil {
+			return configview.LinkState{}, false
 		}
-		out := ops.Interface{Name: ifc.Name, AdminUp: true, LinkUp: true, MTU: 9192}
-		for _, u := range ifc.Units {
-			if name != "" && name != ifc.Name && name != u.Name {
-				continue
-			}
-			lu := ops.LogicalInterface{Name: u.Name, Zone: u.Zone, LinuxName: u.LinuxName, XFRMInterfaceID: u.IfID,
-				HostInbound: append(append([]string(nil), u.HostInbound.Services...), u.HostInbound.Protocols...)}
-			lu.Addresses = append(append(lu.Addresses, u.Inet...), u.Inet6...)
-			if l, err := links.Link(u.LinuxName); err == nil {
-				lu.Index, lu.AdminUp, lu.LinkUp, lu.MTU = l.Index, l.AdminUp, l.LinkUp, l.MTU
-				lu.InputPackets, lu.OutputPackets = l.RxPackets, l.TxPackets
-			}
-			out.Units = append(out.Units, lu)
-		}
-		v.Interfaces = append(v.Interfaces, out)
-	}
-	return v, nil
+		return configview.LinkState{Index: l.Index, AdminUp: l.AdminUp, LinkUp: l.LinkUp, MTU: l.MTU,
+			InputPackets: l.RxPackets, OutputPackets: l.TxPackets}, true
+	})
 }
 
-func hasUnit(ifc *config.Interface, name string) bool {
-	for _, u := range ifc.Units {
-		if u.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// Routes implements ops.Provider from the kernel's main table, with Linux
-// device names shown as the configured unit names.
+// Routes implements ops.Provider: the configured interface and static
+// routes; a static route is active while the kernel holds it (routes into a
+// down tunnel are withdrawn).
 func (s *State) Routes(ctx context.Context) (ops.Routes, error) {
 	cfg, _, _, _, links := s.snapshot()
-	names := map[string]string{}
-	prefs := map[string]uint32{}
-	if cfg != nil {
-		for _, ifc := range cfg.Interfaces {
-			for _, u := range ifc.Units {
-				names[u.LinuxName] = u.Name
-			}
-		}
-		for _, r := range cfg.Routes {
-			prefs[r.Prefix.String()] = uint32(r.Preference)
-		}
+	if cfg == nil {
+		return ops.Routes{}, nil
 	}
+	installed := map[netip.Prefix]bool{}
 	rs, err := links.Routes()
 	if err != nil {
 		return ops.Routes{}, err
 	}
-	tables := map[string]*ops.RouteTable{}
 	for _, r := range rs {
-		tname := "inet.0"
-		if r.Destination.Addr().Is6() {
-			tname = "inet6.0"
-		}
-		t := tables[tname]
-		if t == nil {
-			t = &ops.RouteTable{Name: tname}
-			tables[tname] = t
-		}
-		for i := range r.NextHops {
-			if n, ok := names[r.NextHops[i].Interface]; ok {
-				r.NextHops[i].Interface = n
-			}
-		}
 		if r.Protocol == "Static" {
-			if p, ok := prefs[r.Destination.String()]; ok {
-				r.Preference = p
-			}
-		}
-		t.Routes = append(t.Routes, r)
-	}
-	var v ops.Routes
-	for _, name := range []string{"inet.0", "inet6.0"} {
-		if t := tables[name]; t != nil {
-			sort.SliceStable(t.Routes, func(i, j int) bool {
-				a, b := t.Routes[i].Destination, t.Routes[j].Destination
-				if a.Addr() != b.Addr() {
-					return a.Addr().Less(b.Addr())
-				}
-				return a.Bits() < b.Bits()
-			})
-			v.Tables = append(v.Tables, *t)
+			installed[r.Destination] = true
 		}
 	}
-	return v, nil
+	return configview.Routes(cfg, func(r *config.Route) (bool, int64) {
+		return installed[r.Prefix.Masked()], 0
+	}), nil
 }
