@@ -342,11 +342,16 @@ func TestRollbackAndReload(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The reload holds commitMu until it has written the file back.
+	h.d.commitMu.Lock()
+	h.d.commitMu.Unlock()
 	// A broken file on reload changes nothing.
 	n := h.comps[0].count()
 	os.WriteFile(h.cfgPath, []byte(srx1(t)+"set interfaces st0 unit 16001 family inet address 10.1.1.1/24\n"), 0o600)
 	h.reload <- struct{}{}
 	h.reload <- struct{}{} // the second send returns once the first reload is done
+	h.d.commitMu.Lock()
+	h.d.commitMu.Unlock()
 	if h.comps[0].count() != n {
 		t.Fatal("broken reload applied")
 	}
