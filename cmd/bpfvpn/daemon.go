@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -60,28 +56,7 @@ flowing and the next daemon adopts them.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-			defer stop()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			reload := make(chan struct{})
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						log.Info("SIGHUP: reloading the configuration file")
-						select {
-						case reload <- struct{}{}:
-						case <-ctx.Done():
-							return
-						}
-					}
-				}
-			}()
-			return d.Run(ctx, reload)
+			return d.RunUntilSignal(cmd.Context())
 		},
 	}
 	f := cmd.Flags()

@@ -114,18 +114,25 @@ func (d *Daemon) check(ctx context.Context, cfg *config.Config) error {
 
 // apply applies cfg with every component in order. When one fails, the
 // components that applied cfg (and the failed one) get prev again, in
-// reverse order. With prev nil (the first apply) nothing is rolled back and
-// the failed part is retried by the reconcile loop.
+// reverse order. With prev nil (the first apply, or re-applying the active
+// configuration) nothing is rolled back: every component applies what it
+// can and the reconcile loop retries the rest.
 func (d *Daemon) apply(ctx context.Context, cfg, prev *config.Config) error {
+	if prev == nil {
+		var errs []error
+		for _, c := range d.components {
+			if err := c.Apply(ctx, cfg); err != nil {
+				errs = append(errs, &ApplyError{Component: c.Name(), Err: err})
+			}
+		}
+		return errors.Join(errs...)
+	}
 	for i, c := range d.components {
 		err := c.Apply(ctx, cfg)
 		if err == nil {
 			continue
 		}
 		ae := &ApplyError{Component: c.Name(), Err: err}
-		if prev == nil {
-			return ae
-		}
 		var rerrs []error
 		for j := i; j >= 0; j-- {
 			if rerr := d.components[j].Apply(ctx, prev); rerr != nil {
