@@ -31,6 +31,9 @@ const (
 	trafficPoll = time.Second
 	// startJitter spreads the first negotiation of immediately tunnels.
 	startJitter = 300 * time.Millisecond
+	// ResponderDelay is how long the end with the higher address lets the
+	// other initiate first.
+	ResponderDelay = 3 * time.Second
 )
 
 // engine is one tunnel's IKE engine, IKEv1 or IKEv2, behind one interface.
@@ -278,7 +281,15 @@ func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
 		}
 		tu.eng = v2Engine{e, t.VPN}
 	case t.V1 != nil:
-		e, err := ikev1.New([]ikev1.Peer{*t.V1}, l.runner, tu.sink, ikev1.Options{Logger: log})
+		// With SAs of an earlier daemon in the kernel, INITIAL-CONTACT
+		// would make the peer delete its side of them before the new pair
+		// exists, dropping traffic; without it the peer keeps them until
+		// the new pair replaces them (and DPD clears the stale phase 1).
+		opts := ikev1.Options{Logger: log, NoInitialContact: c.unitHasSAs(t.Unit)}
+		if opts.NoInitialContact {
+			log.Info("adopting IPsec SAs of an earlier daemon: negotiating without INITIAL-CONTACT", "interface", fmt.Sprintf("st0.%d", t.Unit))
+		}
+		e, err := ikev1.New([]ikev1.Peer{*t.V1}, l.runner, tu.sink, opts)
 		if err != nil {
 			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
 		}
@@ -286,10 +297,14 @@ func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
 	default:
 		return nil, fmt.Errorf("vpn %s: no engine", t.VPN)
 	}
-	// The first negotiation starts from the supervision after a random
-	// delay of up to startJitter: two gateways started together then rarely
-	// initiate at the same instant.
+	// The first negotiation starts from the supervision. When both ends
+	// establish immediately and start together, simultaneous initiation
+	// costs a round of collisions; so the end with the higher address
+	// waits ResponderDelay first, and usually just answers the other.
 	tu.nextTry = now.Add(time.Duration(mrand.Int64N(int64(startJitter))))
+	if t.Local.Compare(t.Remote) > 0 {
+		tu.nextTry = tu.nextTry.Add(ResponderDelay)
+	}
 	l.mux.add(tu)
 	log.Info("IKE session started", "version", t.Version, "establish", establishName(t.Immediate), "interface", fmt.Sprintf("st0.%d", t.Unit))
 	return tu, nil
@@ -423,6 +438,21 @@ func (c *ikeComponent) otherChildren(tu *tunnel, spiIn uint32) bool {
 	}
 	for _, sa := range installed {
 		if sa.Unit == tu.t.Unit && sa.SPI != spiIn && sa.Dst == tu.t.Local && sa.Direction != "outbound" {
+			return true
+		}
+	}
+	return false
+}
+
+// unitHasSAs reports whether the kernel holds SAs of unit (left by an
+// earlier daemon when this one starts).
+func (c *ikeComponent) unitHasSAs(unit int) bool {
+	installed, err := c.kern.InstalledSAs()
+	if err != nil {
+		return false
+	}
+	for _, sa := range installed {
+		if sa.Unit == unit {
 			return true
 		}
 	}
