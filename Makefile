@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/bpfvpn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build generate vet unit vmtest test demo bench interop e2e clean
+.PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean
 
 all: build
 
@@ -49,5 +49,16 @@ e2e:
 bench:
 	$(GO) run ./bench/cmd/bench
 
+# Parse + validate of 100,000 policies and 200,000 address-book entries
+# against a read+split baseline (results: bench/RESULTS.md, config section).
+bench-config:
+	$(GO) build -o bin/configparse ./bench/configparse
+	./bin/configparse -runs 5
+
 clean:
 	rm -rf bin
+
+# VM boot-to-command time (median of 5) for both kernels vs. the host.
+.PHONY: bench-vmboot
+bench-vmboot:
+	$(GO) run ./bench/vmboot -n 5 -kernel all

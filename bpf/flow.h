@@ -86,11 +86,11 @@ static __always_inline int forward(void *ctx, int xdp, struct pkt *p, struct ifa
 static __always_inline int do_reject(void *ctx, int xdp, struct pkt *p)
 {
 	if (p->proto == IPPROTO_TCP) {
-		if (reject_tcp(ctx, xdp, p) == 0) {
+		if (reject_dispatch(ctx, xdp, p, 1) == 0) {
 			count(CNT_REJECT_TCP);
 			return V_TX;
 		}
-	} else if (reject_icmp(ctx, xdp, p) == 0) {
+	} else if (reject_dispatch(ctx, xdp, p, 0) == 0) {
 		count(CNT_REJECT_ICMP);
 		return V_TX;
 	}

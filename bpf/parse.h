@@ -23,7 +23,7 @@ enum parse_result {
 struct pkt {
 	__u32 saddr[4]; /* IPv4 in [0], network order */
 	__u32 daddr[4];
-	__u16 sport;    /* host order; ICMP echo: the identifier in both */
+	__u16 sport;    /* host order; ICMP echo: see parse_l4 */
 	__u16 dport;
 	__u32 spi;      /* ESP / ESP-in-UDP SPI, network order */
 	__u32 frag_id;
@@ -109,9 +109,14 @@ static __always_inline int parse_l4(void *data, void *data_end, struct pkt *p)
 		p->icmp_type = ih[0];
 		p->icmp_code = ih[1];
 		if (is_icmp_echo(p)) {
+			/* The identifier is the requester's "port": a request
+			 * and its reply share a session key, a request from
+			 * the other side does not. */
 			__u16 id = bpf_ntohs(*(__u16 *)(ih + 4));
-			p->sport = id;
-			p->dport = id;
+			if (p->icmp_type == ICMP_ECHO || p->icmp_type == ICMPV6_ECHO_REQUEST)
+				p->sport = id;
+			else
+				p->dport = id;
 		}
 		return 0;
 	}

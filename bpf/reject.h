@@ -82,11 +82,13 @@ static __always_inline __u64 pseudo_sum(struct pkt *p, __u8 proto, __u16 len)
 	return c;
 }
 
-static __always_inline int reject_tcp(void *ctx, int xdp, struct pkt *p)
+/* The builders take the L2 header length l3 as a compile-time constant
+ * (see reject_dispatch): packet offsets derived from a variable length lose
+ * their bounds in the 6.1 verifier. */
+static __always_inline int reject_tcp(void *ctx, int xdp, struct pkt *p, const __u32 l3)
 {
 	void *data, *data_end;
 	load_ptrs(ctx, xdp, &data, &data_end);
-	__u32 l3 = p->l3_off & 0x1f;
 	__u32 iphl = p->family == AF_INET ? 20 : 40;
 	if ((p->l4_off & OFF_MASK) != l3 + iphl)
 		return -1;
@@ -138,11 +140,10 @@ static __always_inline int reject_tcp(void *ctx, int xdp, struct pkt *p)
 #define QUOTE4 28 /* IPv4 header + 8 bytes */
 #define QUOTE6 48 /* IPv6 header + 8 bytes */
 
-static __always_inline int reject_icmp(void *ctx, int xdp, struct pkt *p)
+static __always_inline int reject_icmp(void *ctx, int xdp, struct pkt *p, const __u32 l3)
 {
 	if (is_icmp_error(p))
 		return -1; /* never answer an error with an error */
-	__u32 l3 = p->l3_off & 0x1f;
 	__u32 quote = p->family == AF_INET ? QUOTE4 : QUOTE6;
 	__u32 hdr = quote; /* new IP header + 8 bytes of ICMP: same sizes */
 	if (p->l3_len < quote)
@@ -154,14 +155,12 @@ static __always_inline int reject_icmp(void *ctx, int xdp, struct pkt *p)
 	void *data, *data_end;
 	load_ptrs(ctx, xdp, &data, &data_end);
 	/* move the L2 header (at most Ethernet + two tags) to the new front */
+	if (data + hdr + l3 > data_end)
+		return -1;
+#pragma unroll
 	for (int i = 0; i < 22; i++) {
-		if (i >= l3)
-			break;
-		__u8 *src = data + hdr + i;
-		__u8 *dst = data + i;
-		if ((void *)(src + 1) > data_end)
-			return -1;
-		*dst = *src;
+		if (i < l3)
+			((__u8 *)data)[i] = ((__u8 *)data)[hdr + i];
 	}
 	if (swap_macs(data, data_end, l3))
 		return -1;
@@ -191,6 +190,24 @@ static __always_inline int reject_icmp(void *ctx, int xdp, struct pkt *p)
 		*(__u16 *)(ic + 2) = ~csum_fold(c);
 	}
 	return 0;
+}
+
+/* reject_dispatch builds the answer with a constant L2 length. */
+static __always_inline int reject_dispatch(void *ctx, int xdp, struct pkt *p, int tcp)
+{
+	switch (p->l3_off) {
+	case 0:
+		if (xdp)
+			return -1;
+		return tcp ? reject_tcp(ctx, xdp, p, 0) : reject_icmp(ctx, xdp, p, 0);
+	case 14:
+		return tcp ? reject_tcp(ctx, xdp, p, 14) : reject_icmp(ctx, xdp, p, 14);
+	case 18:
+		return tcp ? reject_tcp(ctx, xdp, p, 18) : reject_icmp(ctx, xdp, p, 18);
+	case 22:
+		return tcp ? reject_tcp(ctx, xdp, p, 22) : reject_icmp(ctx, xdp, p, 22);
+	}
+	return -1;
 }
 
 #endif

@@ -106,9 +106,16 @@ const (
 	markExit = "=== vmrun: exit "
 )
 
+// DefaultTestRun selects the tests that need the VM.
+const DefaultTestRun = "^TestVM"
+
 // TestScript is a run script that runs each package's binary in its
-// directory, like go test does, selecting the TestVM… tests.
-func TestScript(pkgs []TestPackage, env []string, testTimeout time.Duration) string {
+// directory, like go test does, with -test.run run (DefaultTestRun when
+// empty) and -test.v.
+func TestScript(pkgs []TestPackage, env []string, run string, testTimeout time.Duration) string {
+	if run == "" {
+		run = DefaultTestRun
+	}
 	var b strings.Builder
 	for _, p := range pkgs {
 		fmt.Fprintf(&b, "echo %s\n", shellQuote(markRun+p.ImportPath))
@@ -116,7 +123,7 @@ func TestScript(pkgs []TestPackage, env []string, testTimeout time.Duration) str
 		for _, e := range env {
 			b.WriteString(" " + shellQuote(e))
 		}
-		fmt.Fprintf(&b, " %s -test.run '^TestVM' -test.v -test.timeout %s)\n", shellQuote(p.Binary), testTimeout)
+		fmt.Fprintf(&b, " %s -test.run %s -test.v -test.timeout %s)\n", shellQuote(p.Binary), shellQuote(run), testTimeout)
 		fmt.Fprintf(&b, "echo %s\"$?\"\n", shellQuote(markExit+p.ImportPath+" "))
 	}
 	return b.String()

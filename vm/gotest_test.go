@@ -63,7 +63,7 @@ func TestTestSummaryCountsTopLevelResults(t *testing.T) {
 
 func TestTestScript(t *testing.T) {
 	pkgs := []TestPackage{{ImportPath: "example.com/a", Dir: "/src/a", Binary: "/tmp/b/0/a.test"}}
-	s := TestScript(pkgs, []string{"BPFVPN_VM=1"}, 90*time.Second)
+	s := TestScript(pkgs, []string{"BPFVPN_VM=1"}, "", 90*time.Second)
 	for _, want := range []string{
 		"echo '=== vmrun: run example.com/a'",
 		"(cd '/src/a' && exec /run/vmrun/busybox env -i 'BPFVPN_VM=1' '/tmp/b/0/a.test' -test.run '^TestVM' -test.v -test.timeout 1m30s)",
@@ -72,6 +72,9 @@ func TestTestScript(t *testing.T) {
 		if !strings.Contains(s, want+"\n") {
 			t.Errorf("script lacks %q:\n%s", want, s)
 		}
+	}
+	if s := TestScript(pkgs, nil, "TestVMOne/sub", time.Minute); !strings.Contains(s, "-test.run 'TestVMOne/sub' -test.v") {
+		t.Errorf("script ignores the run pattern:\n%s", s)
 	}
 }
 

@@ -17,7 +17,8 @@ const (
 	statusError = "vmrun: error "
 )
 
-// stage1 is PID 1 in the initramfs (busybox sh). It mounts the host root
+// stage1 is PID 1 in the initramfs (busybox sh). It loads the modules (the
+// initramfs holds them decompressed, in dependency order), mounts the host root
 // read-only over 9p under a tmpfs overlay, mounts the kernel's modules at
 // /lib/modules/<release> in it and switch_roots into it, so that the
 // kernel's module auto-loading finds the real modprobe and modules.
@@ -36,6 +37,9 @@ mount -t devtmpfs devtmpfs /dev
 echo "vmrun-init: loading $VMRUN_INITRD_MODULES" >/dev/kmsg
 for m in $VMRUN_INITRD_MODULES; do
 	insmod "/lib/modules/$m.ko" || fail "insmod $m"
+done
+for m in $VMRUN_GUEST_MODULES; do
+	insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >/dev/kmsg
 done
 mkdir -p /host /rw /newroot
 echo "vmrun-init: mounting host root" >/dev/kmsg
@@ -61,8 +65,7 @@ exec switch_root /newroot /run/vmrun/busybox sh /run/vmrun/stage2
 fail "switch_root"
 `
 
-// stage2 is PID 1 in the switched root. It finishes the mounts, loads the
-// guest modules, runs run.sh with output on ttyS1, reports its exit code on
+// stage2 is PID 1 in the switched root. It finishes the mounts, runs run.sh with output on ttyS1, reports its exit code on
 // ttyS2 and powers off.
 const stage2 = `bb=/run/vmrun/busybox
 . /run/vmrun/vmrun.conf
@@ -74,9 +77,6 @@ $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup
 $bb mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 $bb mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 $bb mkdir -p /root
-echo "vmrun-init: modprobe" >/dev/kmsg
-/sbin/modprobe -q -a $VMRUN_GUEST_MODULES 2>/dev/null
-echo "vmrun-init: modprobe done" >/dev/kmsg
 $bb ip link set lo up
 $bb hostname vmrun
 $bb stty -F /dev/ttyS1 raw -echo clocal 115200
@@ -133,17 +133,22 @@ func WriteInitramfs(w io.Writer, k *Kernel, runScript string, binds []string) er
 	if err != nil {
 		return err
 	}
-	order, err := idx.loadOrder(InitramfsModules)
+	order, err := idx.loadOrder(InitramfsModules, false)
 	if err != nil {
 		return fmt.Errorf("initramfs: %w", err)
 	}
+	guest, err := idx.loadOrder(append(append([]string(nil), InitramfsModules...), GuestModules...), true)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	guest = guest[len(order):]
 	bb, err := os.ReadFile(BusyboxPath())
 	if err != nil {
 		return fmt.Errorf("initramfs: busybox: %w", err)
 	}
 	conf := fmt.Sprintf("VMRUN_RELEASE=%s\nVMRUN_MODULES_DIR=%s\nVMRUN_INITRD_MODULES=%s\nVMRUN_GUEST_MODULES=%s\n",
 		shellQuote(k.Release), shellQuote(k.ModulesDir()),
-		shellQuote(strings.Join(order, " ")), shellQuote(strings.Join(GuestModules, " ")))
+		shellQuote(strings.Join(order, " ")), shellQuote(strings.Join(guest, " ")))
 
 	c := newCPIOWriter(w)
 	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", "proc", "sys"} {
@@ -173,7 +178,7 @@ func WriteInitramfs(w io.Writer, k *Kernel, runScript string, binds []string) er
 			return err
 		}
 	}
-	for _, m := range order {
+	for _, m := range append(order, guest...) {
 		data, err := idx.readModule(m)
 		if err != nil {
 			return fmt.Errorf("initramfs: %w", err)

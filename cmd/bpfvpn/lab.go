@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -43,7 +45,7 @@ The kernel needs ESP and xfrm interfaces (make demo uses a VM when it lacks them
 	pf.StringVar(&opts.Dir, "dir", "", "state directory (default /run/bpfvpn/lab/<prefix>)")
 
 	var ikeVersion string
-	var down bool
+	var down, topologyOnly bool
 	var timeout time.Duration
 	up := &cobra.Command{
 		Use:   "up",
@@ -58,9 +60,15 @@ The kernel needs ESP and xfrm interfaces (make demo uses a VM when it lacks them
 			default:
 				return withExitCode(2, fmt.Errorf("--ike-version %q: want v1 or v2", ikeVersion))
 			}
+			if os.Geteuid() != 0 {
+				return withExitCode(4, fmt.Errorf("lab up: needs root"))
+			}
 			opts.TunnelTimeout = timeout
 			opts.Out = cmd.OutOrStdout()
 			r := labrun.New(opts)
+			if topologyOnly {
+				return labTopologyOnly(cmd, r, opts)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			err := r.Up(ctx, true)
@@ -81,7 +89,11 @@ The kernel needs ESP and xfrm interfaces (make demo uses a VM when it lacks them
 	up.Flags().StringVar(&ikeVersion, "ike-version", "v1", "IKE version of the gateways: v1 (the reference) or v2")
 	up.Flags().BoolVar(&down, "down", false, "remove the lab again after the verification")
 	up.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait for the tunnel")
+	up.Flags().BoolVar(&topologyOnly, "topology-only", false, "only build the namespaces (gateways addressed) and write the configurations; start no daemon")
+	up.Flags().StringVar(&opts.Dir, "config-dir", "", "alias of --dir")
+	up.Flags().MarkHidden("config-dir")
 
+	var asJSON bool
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show the lab's namespaces, daemons and tunnels",
@@ -93,6 +105,11 @@ The kernel needs ESP and xfrm interfaces (make demo uses a VM when it lacks them
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
 			lab.WriteStatus(w, st)
 			running := r.Running()
 			fmt.Fprintln(w)
@@ -121,23 +138,55 @@ The kernel needs ESP and xfrm interfaces (make demo uses a VM when it lacks them
 		},
 	}
 
+	status.Flags().BoolVar(&asJSON, "json", false, "print the topology's state as JSON")
+
 	var count int
 	ping := &cobra.Command{
-		Use:   "ping",
-		Short: "Ping Host2 from Host1 across the tunnel",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "ping [FROM-NODE [ADDRESS]]",
+		Short: "Ping across the lab (default: Host1 to Host2 through the tunnel)",
+		Args:  cobra.MaximumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, dst := lab.Host1, labrun.Host2Addr
+			if len(args) > 0 {
+				from = args[0]
+			}
+			if len(args) > 1 {
+				a, err := netip.ParseAddr(args[1])
+				if err != nil {
+					return withExitCode(2, fmt.Errorf("lab ping: %w", err))
+				}
+				dst = a
+			}
 			opts.Out = cmd.OutOrStdout()
-			return labrun.New(opts).Ping(cmd.Context(), count)
+			return labrun.New(opts).PingFrom(cmd.Context(), from, dst, count)
 		},
 	}
 	ping.Flags().IntVarP(&count, "count", "c", 3, "echo requests to send")
+
+	var cfgVersion string
+	configCmd := &cobra.Command{
+		Use:   "config srx1|srx2",
+		Short: "Print a gateway's configuration (reference §3 with the interface map)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			text, err := lab.Config(args[0], lab.ConfigOptions{IKEVersion: cfgVersion})
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			fmt.Fprint(c.OutOrStdout(), text)
+			return nil
+		},
+	}
+	configCmd.Flags().StringVar(&cfgVersion, "ike-version", "", "add `ike gateway IKE-GW version V`")
 
 	downCmd := &cobra.Command{
 		Use:   "down",
 		Short: "Stop the gateways and remove the lab",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Geteuid() != 0 {
+				return withExitCode(4, fmt.Errorf("lab down: needs root"))
+			}
 			if err := labrun.New(opts).Down(cmd.Context()); err != nil {
 				return err
 			}
@@ -145,6 +194,28 @@ The kernel needs ESP and xfrm interfaces (make demo uses a VM when it lacks them
 			return nil
 		},
 	}
-	cmd.AddCommand(up, status, ping, downCmd)
+	cmd.AddCommand(up, status, ping, downCmd, configCmd)
 	return cmd
+}
+
+// labTopologyOnly builds the namespaces with addressed gateways and writes
+// the configurations, without daemons.
+func labTopologyOnly(cmd *cobra.Command, r *labrun.Run, opts labrun.Options) error {
+	l := r.Lab()
+	l.UnaddressedGateways = false
+	if err := l.Up(); err != nil {
+		return err
+	}
+	if err := r.WriteConfigs(); err != nil {
+		return err
+	}
+	for _, gw := range labrun.Gateways {
+		fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", r.ConfigPath(gw))
+	}
+	st, err := l.Status()
+	if err != nil {
+		return err
+	}
+	lab.WriteStatus(cmd.OutOrStdout(), st)
+	return nil
 }

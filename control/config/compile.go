@@ -109,7 +109,7 @@ func (t *Tree) compile(d *diagSink) *Config {
 // warnUnknown reports every active statement the schema does not know.
 func (c *compiler) warnUnknown(n *node) {
 	for _, k := range n.kids {
-		if k.inactive {
+		if k.inactive() {
 			continue
 		}
 		if k.sp == nil {
@@ -123,7 +123,7 @@ func (c *compiler) warnUnknown(n *node) {
 // active calls f for each active child of n.
 func active(n *node, f func(*node)) {
 	for _, k := range n.kids {
-		if !k.inactive && k.sp != nil {
+		if !k.inactive() && k.sp != nil {
 			f(k)
 		}
 	}

@@ -2,8 +2,11 @@ package config
 
 import (
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 var protocolNumbers = map[string]uint8{
@@ -217,29 +220,77 @@ func (c *compiler) policies(n *node) {
 			}
 		})
 	}
+	var ctxs []*node
+	total := 0
 	active(n, func(fz *node) {
-		if fz.kw != "from-zone" {
+		if fz.kw == "from-zone" {
+			ctxs = append(ctxs, fz)
+			total += len(fz.kids)
+		}
+	})
+	// Zone pairs are independent once zones, books and applications are
+	// compiled, so large configurations compile them on every CPU; the
+	// diagnostics are merged back in configuration order.
+	results := make([]policyContextResult, len(ctxs))
+	workers := runtime.GOMAXPROCS(0)
+	if workers > 8 {
+		workers = 8
+	}
+	if total < 4096 || workers < 2 || len(ctxs) < 2 {
+		workers = 1
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := *c
+			wc.d = &diagSink{files: c.d.files}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ctxs) {
+					return
+				}
+				start := len(wc.d.list)
+				results[i].ctx = wc.policyContext(ctxs[i])
+				results[i].diags = wc.d.list[start:len(wc.d.list):len(wc.d.list)]
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		c.cfg.Policies.Contexts = append(c.cfg.Policies.Contexts, r.ctx)
+		c.d.list = append(c.d.list, r.diags...)
+	}
+}
+
+type policyContextResult struct {
+	ctx   *PolicyContext
+	diags Diagnostics
+}
+
+// policyContext compiles one from-zone/to-zone pair. It only reads the
+// compiler's maps, so several run at once on copies of the compiler.
+func (c *compiler) policyContext(fz *node) *PolicyContext {
+	ctx := &PolicyContext{From: fz.name, To: fz.name2(), Pos: c.p(fz)}
+	from, to := c.zones[fz.name], c.zones[fz.name2()]
+	if from == nil {
+		c.d.errorf(fz.p, "policies: undefined zone %s (from-zone)", fz.name)
+	}
+	if to == nil {
+		c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2())
+	}
+	ctx.Policies = make([]*Policy, 0, len(fz.kids))
+	active(fz, func(pn *node) {
+		if pn.kw != "policy" {
 			return
 		}
-		ctx := &PolicyContext{From: fz.name, To: fz.name2, Pos: c.p(fz)}
-		from, to := c.zones[fz.name], c.zones[fz.name2]
-		if from == nil {
-			c.d.errorf(fz.p, "policies: undefined zone %s (from-zone)", fz.name)
+		if p := c.policy(pn, from, to); p != nil {
+			ctx.Policies = append(ctx.Policies, p)
 		}
-		if to == nil {
-			c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2)
-		}
-		c.cfg.Policies.Contexts = append(c.cfg.Policies.Contexts, ctx)
-		ctx.Policies = make([]*Policy, 0, len(fz.kids))
-		active(fz, func(pn *node) {
-			if pn.kw != "policy" {
-				return
-			}
-			if p := c.policy(pn, from, to); p != nil {
-				ctx.Policies = append(ctx.Policies, p)
-			}
-		})
 	})
+	return ctx
 }
 
 func (c *compiler) policy(pn *node, from, to *Zone) *Policy {

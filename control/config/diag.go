@@ -142,9 +142,9 @@ func (s *diagSink) warnf(p pos, format string, args ...any) {
 // pos is the compact position stored in tree nodes: an index into the tree's
 // file table, line and column.
 type pos struct {
-	file uint32
 	line uint32
-	col  uint32
+	col  uint16 // clamped at 65535
+	file uint16
 }
 
 func (s *diagSink) errorAt(p Pos, format string, args ...any) {

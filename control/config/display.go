@@ -54,7 +54,7 @@ func appendHead(b []byte, n *node) []byte {
 		b = append(b, ' ')
 		b = append(b, n.sp.kw2...)
 		b = append(b, ' ')
-		b = append(b, quote(n.name2)...)
+		b = append(b, quote(n.name2())...)
 	}
 	return b
 }
@@ -89,7 +89,7 @@ func compactChild(n *node) *node {
 		return nil
 	}
 	k := n.kids[0]
-	if k.inactive || k.sp == nil || len(k.kids) > 0 || k.sp.kind == kContainer && k.sp.named {
+	if k.inactive() || k.sp == nil || len(k.kids) > 0 || k.sp.kind == kContainer && k.sp.named {
 		return nil
 	}
 	return k
@@ -97,7 +97,7 @@ func compactChild(n *node) *node {
 
 func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 	b = appendIndent(b[:0], depth)
-	if n.inactive {
+	if n.inactive() {
 		b = append(b, "inactive: "...)
 	}
 	b = appendHead(b, n)
@@ -129,7 +129,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 	b = append(b, ';')
 	if secretLine {
 		b = append(b, secretTrailer...)
-	} else if n.dflt {
+	} else if n.dflt() {
 		b = append(b, " ## default"...)
 	}
 	b = append(b, '\n')
@@ -182,7 +182,7 @@ func writeSet(w *bufio.Writer, n *node, path, b []byte) []byte {
 			b = writeSet(w, k, path, b)
 		}
 	}
-	if n.inactive {
+	if n.inactive() {
 		b = append(b[:0], "deactivate "...)
 		b = append(b, path...)
 		b = append(b, '\n')

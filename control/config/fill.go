@@ -73,7 +73,7 @@ func ensureLeaf(n *node, kw, value string) {
 	if sp == nil {
 		return
 	}
-	c := &node{kw: kw, sp: sp, dflt: true}
+	c := &node{kw: kw, sp: sp, x: &nodeExtra{dflt: true}}
 	if value != "" {
 		c.vals = []word{{s: value}}
 	}

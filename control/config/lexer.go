@@ -33,17 +33,21 @@ type lexer struct {
 	off      int
 	line     uint32
 	lineOff  int // offset of the first byte of the current line
-	file     uint32
+	file     uint16
 	newlines bool // report tNewline tokens (set form)
 	errMsg   string
 }
 
-func newLexer(file uint32, data string, newlines bool) *lexer {
+func newLexer(file uint16, data string, newlines bool) *lexer {
 	return &lexer{data: data, line: 1, file: file, newlines: newlines}
 }
 
 func (l *lexer) here() pos {
-	return pos{file: l.file, line: l.line, col: uint32(l.off-l.lineOff) + 1}
+	col := l.off - l.lineOff + 1
+	if col > 0xffff {
+		col = 0xffff
+	}
+	return pos{file: l.file, line: l.line, col: uint16(col)}
 }
 
 func isWordByte(c byte) bool {

@@ -231,8 +231,9 @@ type ResolvedBook struct {
 // Lookup returns the prefixes of an address or address-set name; `any`,
 // `any-ipv4` and `any-ipv6` are predefined.
 func (b *ResolvedBook) Lookup(name string) ([]netip.Prefix, bool) {
-	if p, ok := anyAddresses[name]; ok {
-		return p, true
+	switch name {
+	case "any", "any-ipv4", "any-ipv6":
+		return anyAddresses[name], true
 	}
 	if b == nil {
 		return nil, false
@@ -349,12 +350,12 @@ type Policy struct {
 	Applications         []string `json:"application"`
 	// Source and Destination are the resolved prefixes (sets expanded, `any`
 	// = 0.0.0.0/0 and ::/0, any-ipv4, any-ipv6), deduplicated.
-	Source      []netip.Prefix `json:"-"`
-	Destination []netip.Prefix `json:"-"`
+	Source      []netip.Prefix `json:"source-prefixes,omitempty"`
+	Destination []netip.Prefix `json:"destination-prefixes,omitempty"`
 	// AnyApplication is true when `application any` is among Applications.
-	AnyApplication bool `json:"-"`
+	AnyApplication bool `json:"any-application,omitempty"`
 	// Terms are the resolved application terms (nil with AnyApplication).
-	Terms []AppTerm `json:"-"`
+	Terms []AppTerm `json:"terms,omitempty"`
 	// Action is permit, deny or reject.
 	Action Action `json:"action"`
 	// Count is `then count`.

@@ -1,8 +1,10 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func mustParse(t *testing.T, text string) *Tree {
@@ -268,5 +270,79 @@ func TestFillDefaults(t *testing.T) {
 	// The filled tree still compiles to the same values.
 	if cfg, d := tr.Compile(); cfg == nil || cfg.Flow.TCPMSSIPsecVPN != 1320 {
 		t.Errorf("filled tree: %v", d)
+	}
+}
+
+// TestParallelPolicyCompile: large configurations compile zone pairs
+// concurrently; order and diagnostics must be those of configuration order.
+func TestParallelPolicyCompile(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(validBase)
+	pairs := [][2]string{{"trust", "vpn"}, {"vpn", "trust"}, {"trust", "untrust"}, {"untrust", "trust"}}
+	for i := 0; i < 6000; i++ {
+		p := pairs[i%len(pairs)]
+		src := "any"
+		if i == 17 || i == 5002 {
+			src = "missing" + itoa(i)
+		}
+		fmt.Fprintf(&b, "set security policies from-zone %s to-zone %s policy p%d match source-address %s destination-address any application any\n", p[0], p[1], i, src)
+		fmt.Fprintf(&b, "set security policies from-zone %s to-zone %s policy p%d then permit\n", p[0], p[1], i)
+	}
+	tr := mustParse(t, b.String())
+	_, diags := tr.Compile()
+	errs := diags.Errors()
+	if len(errs) != 2 || !strings.Contains(errs[0].Message, "missing17") || !strings.Contains(errs[1].Message, "missing5002") {
+		t.Fatalf("errors:\n%s", errs)
+	}
+	tr = mustParse(t, strings.ReplaceAll(strings.ReplaceAll(b.String(), "missing17", "any"), "missing5002", "any"))
+	cfg, diags := tr.Compile()
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	for i, c := range cfg.Policies.Contexts {
+		if c.From != pairs[i][0] || c.To != pairs[i][1] || len(c.Policies) != 1500 {
+			t.Fatalf("context %d: %s→%s with %d policies", i, c.From, c.To, len(c.Policies))
+		}
+		for j, p := range c.Policies {
+			if p.Name != "p"+itoa(j*len(pairs)+i) {
+				t.Fatalf("context %d policy %d is %s", i, j, p.Name)
+			}
+		}
+	}
+}
+
+// TestIndexCollisions: children that share a name (address X and
+// address-set X) stay distinct in large containers, through delete too.
+func TestIndexCollisions(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "set security address-book global address n%d 10.0.%d.0/24\n", i, i)
+	}
+	b.WriteString("set security address-book global address-set n5 address n6\n")
+	b.WriteString("set security address-book global address-set n7 address n8\n")
+	b.WriteString("delete security address-book global address n5\n")
+	b.WriteString("set security address-book global address-set n7 address n9\n")
+	b.WriteString("delete security address-book global address-set n7\n")
+	b.WriteString("set security address-book global address n7 10.9.9.0/24\n")
+	tr := mustParse(t, b.String())
+	h := tr.String()
+	for want, ok := range map[string]bool{
+		"address n5 ":             false,
+		"address-set n5 {":        true,
+		"address-set n7":          false,
+		"address n7 10.9.9.0/24;": true,
+		"address n6 10.0.6.0/24;": true,
+	} {
+		if strings.Contains(h, want) != ok {
+			t.Errorf("%q present=%v, want %v:\n%s", want, !ok, ok, h)
+		}
+	}
+}
+
+// TestNodeSize guards the memory budget of large configurations: a
+// statement node must stay in the 112-byte size class.
+func TestNodeSize(t *testing.T) {
+	if s := unsafe.Sizeof(node{}); s > 112 {
+		t.Errorf("node is %d bytes, want <= 112", s)
 	}
 }

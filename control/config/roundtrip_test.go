@@ -39,7 +39,7 @@ func setText(t *testing.T, tr *Tree) string {
 
 // treeEqual compares two trees statement by statement, in order.
 func treeEqual(a, b *node) bool {
-	if a.kw != b.kw || a.name != b.name || a.name2 != b.name2 || a.inactive != b.inactive ||
+	if a.kw != b.kw || a.name != b.name || a.name2() != b.name2() || a.inactive() != b.inactive() ||
 		a.sp != b.sp || len(a.vals) != len(b.vals) || len(a.kids) != len(b.kids) {
 		return false
 	}

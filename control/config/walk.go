@@ -31,6 +31,19 @@ type walkResult struct {
 // unknown statement holding the remaining words. open says the statement is
 // followed by `{` (unknown statements become containers).
 func (t *Tree) walk(ctx *node, ws []token, mode walkMode, d *diagSink) walkResult {
+	return t.walkTrail(ctx, ws, mode, d, nil, 0)
+}
+
+// trailStep records that the first end words of a set line lead to the
+// container n; consecutive set lines that share those words resume there.
+type trailStep struct {
+	end int
+	n   *node
+}
+
+// walkTrail is walk that appends each container it descends into to trail,
+// with word counts offset by base.
+func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trail *[]trailStep, base int) walkResult {
 	res := walkResult{last: ctx, cur: ctx}
 	cur := ctx
 	i := 0
@@ -84,7 +97,11 @@ func (t *Tree) walk(ctx *node, ws []token, mode walkMode, d *diagSink) walkResul
 				d.warnf(ws[0].pos, "statement not found: %s", tokenText(ws))
 				return res
 			}
-			c = &node{kw: kw, name: k.name, name2: k.name2, sp: sp, p: w.pos}
+			c = t.newNode()
+			c.kw, c.name, c.sp, c.p = kw, k.name, sp, w.pos
+			if k.name2 != "" {
+				c.extra().name2 = k.name2
+			}
 			cur.add(c)
 			created = true
 		}
@@ -102,6 +119,9 @@ func (t *Tree) walk(ctx *node, ws []token, mode walkMode, d *diagSink) walkResul
 		if sp.kind == kContainer {
 			cur = c
 			res.cur = c
+			if trail != nil {
+				*trail = append(*trail, trailStep{end: base + i, n: c})
+			}
 		}
 	}
 	res.ok = true
@@ -145,7 +165,7 @@ func (t *Tree) leafValues(sp *spec, kw string, kwTok token, ws []token, i int, m
 	if sp.secret && mode == walkCreate && !secret.IsEncoded(v.s) {
 		v.s = secret.Encode([]byte(v.s))
 	}
-	return []word{v}, i + 1, true
+	return t.oneWord(v), i + 1, true
 }
 
 func appendUnique(have, add []word) []word {
@@ -180,7 +200,8 @@ func (t *Tree) walkUnknown(cur *node, ws []token, mode walkMode, d *diagSink, re
 			d.warnf(ws[0].pos, "statement not found: %s", strings.TrimSpace(cur.path()+" "+ws[0].text))
 			return res
 		}
-		c = &node{kw: k.kw, name: k.name, vals: vals, p: ws[0].pos}
+		c = t.newNode()
+		c.kw, c.name, c.vals, c.p = k.kw, k.name, vals, ws[0].pos
 		cur.add(c)
 		res.created = true
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -80,15 +81,16 @@ func newProgFixture(t *testing.T) *progFixture {
 	lo, _ := netlink.LinkByName("lo")
 	must(netlink.LinkSetUp(lo))
 	// The host kernel has veth only (no dummy, VLAN or xfrm devices).
-	for _, p := range [][2]string{{"trust0", "trustp"}, {"untr0", "untrp"}, {"st0x", "st0p"}} {
+	for _, p := range [][2]string{{"trust0", "trustp"}, {"untr0", "untrp"}, {"st0x", "st0p"}, {"lan9", "lan9p"}} {
 		must(netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p[0]}, PeerName: p[1]}))
 	}
 	addrs := map[string][]string{
 		"trust0": {"10.1.0.1/24", "2001:db8:1::1/64", "10.4.0.1/24"},
 		"untr0":  {"10.2.0.1/24", "2001:db8:2::1/64"},
 		"st0x":   {"10.9.0.1/30"},
+		"lan9":   {"192.0.2.254/24"}, // in no zone
 	}
-	for _, n := range []string{"trust0", "trustp", "untr0", "untrp", "st0x", "st0p"} {
+	for _, n := range []string{"trust0", "trustp", "untr0", "untrp", "st0x", "st0p", "lan9", "lan9p"} {
 		l, err := netlink.LinkByName(n)
 		must(err)
 		for _, a := range addrs[n] {
@@ -109,7 +111,7 @@ func newProgFixture(t *testing.T) *progFixture {
 		link string
 		ip   string
 		mac  net.HardwareAddr
-	}{{"untr0", "10.2.0.2", neighMAC}, {"untr0", "2001:db8:2::2", neighMAC}, {"trust0", "10.1.0.2", neighMAC1}, {"trust0", "2001:db8:1::2", neighMAC1}} {
+	}{{"untr0", "10.2.0.2", neighMAC}, {"untr0", "2001:db8:2::2", neighMAC}, {"trust0", "10.1.0.2", neighMAC1}, {"trust0", "2001:db8:1::2", neighMAC1}, {"lan9", "192.0.2.1", neighMAC}} {
 		fam := netlink.FAMILY_V4
 		if net.ParseIP(n.ip).To4() == nil {
 			fam = netlink.FAMILY_V6
@@ -120,14 +122,35 @@ func newProgFixture(t *testing.T) *progFixture {
 	os.WriteFile("/proc/sys/net/ipv4/conf/all/forwarding", []byte("1"), 0)
 	os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0)
 
-	objs, err := loader.Load(loader.Options{})
-	if err != nil {
-		t.Fatal(err)
+	f.objs = sharedObjects(t)
+	f.m = maps.FromObjects(f.objs)
+	for _, m := range []*ebpf.Map{f.m.Sessions, f.m.Frags, f.m.IKELimit, f.m.ESPSPIs} {
+		keys, err := maps.Keys[[]byte](m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := maps.DeleteKeys(m, keys); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Cleanup(func() { objs.Close() })
-	f.objs = objs
-	f.m = maps.FromObjects(objs)
 	return f
+}
+
+// The programs are loaded once per test binary: the verifier takes seconds
+// on a busy machine. Each fixture clears the state tables.
+var (
+	sharedOnce sync.Once
+	sharedObjs *loader.Objects
+	sharedErr  error
+)
+
+func sharedObjects(t *testing.T) *loader.Objects {
+	t.Helper()
+	sharedOnce.Do(func() { sharedObjs, sharedErr = loader.Load(loader.Options{}) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return sharedObjs
 }
 
 // in runs fn on a thread inside the fixture's namespace.

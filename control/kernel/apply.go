@@ -96,8 +96,10 @@ func (r *Reconciler) applyOne(c Change) error {
 		}
 		return err
 	case OpDeleteRoute:
+		// Scope "nowhere" matches any scope: a delete with the default
+		// (universe) misses device routes, which have scope link.
 		rt := &netlink.Route{Dst: prefixToIPNet(c.obsRoute.Dst), Priority: int(c.obsRoute.Metric),
-			Table: mainTable, Protocol: RouteProtocol, LinkIndex: c.obsRoute.LinkIndex}
+			Table: mainTable, Protocol: RouteProtocol, LinkIndex: c.obsRoute.LinkIndex, Scope: netlink.SCOPE_NOWHERE}
 		if c.obsRoute.Gateway.IsValid() {
 			rt.Gw = net.IP(c.obsRoute.Gateway.AsSlice())
 		}

@@ -130,16 +130,22 @@ func TestHostRoutesOwnership(t *testing.T) {
 		t.Errorf("foreign colliding route changed: %+v", c)
 	}
 
-	// Without the collision, converged; then everything removed.
+	// Without the collision (and with a device route), converged; then
+	// everything removed.
 	s := hostState()
-	s.Routes = s.Routes[:2]
+	s.Routes[2].Dst = pfx("198.19.0.0/16")
 	mustReconcile(t, r, s)
+	if c := kernelRoutes(t, h, "198.19.0.0/16")[5]; c.Protocol != RouteProtocol || c.Scope != netlink.SCOPE_LINK {
+		t.Errorf("device route %+v", c)
+	}
 	if ch := mustReconcile(t, r, s); len(ch) != 0 {
 		t.Errorf("second reconcile changed %q", strs(ch))
 	}
 	mustReconcile(t, r, State{})
-	if got := kernelRoutes(t, h, "192.0.2.0/24"); len(got) != 0 {
-		t.Errorf("bpfvpn routes left: %+v", got)
+	for _, d := range []string{"192.0.2.0/24", "198.19.0.0/16"} {
+		if got := kernelRoutes(t, h, d); len(got) != 0 {
+			t.Errorf("bpfvpn routes left: %+v", got)
+		}
 	}
 	if len(kernelRoutes(t, h, "203.0.113.0/24")) != 1 || len(kernelRoutes(t, h, "198.18.0.0/15")) != 1 {
 		t.Error("a foreign route was removed")

@@ -156,15 +156,27 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		}
 	}
 
-	sort.SliceStable(out, func(i, j int) bool {
+	// Deterministic order: by phase, then by description (computed once).
+	keys := make([]string, len(out))
+	idx := make([]int, len(out))
+	for i := range out {
+		keys[i], idx[i] = out[i].String(), i
+	}
+	sort.SliceStable(idx, func(x, y int) bool {
+		i, j := idx[x], idx[y]
 		if out[i].early != out[j].early {
 			return out[i].early // a link in the way of its replacement goes first
 		}
 		if out[i].Op != out[j].Op {
 			return out[i].Op < out[j].Op
 		}
-		return out[i].String() < out[j].String()
+		return keys[i] < keys[j]
 	})
+	sorted := make([]Change, len(out))
+	for k, i := range idx {
+		sorted[k] = out[i]
+	}
+	out = sorted
 	return out
 }
 

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
+
+// socketTimeout bounds every netlink request.
+const socketTimeout = 10 * time.Second
 
 // Options configure a Reconciler.
 type Options struct {
@@ -82,6 +86,16 @@ func New(opts Options) (*Reconciler, error) {
 	}
 	r.routeSock = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: rs}}
 	r.xfrmSock = map[int]*nl.SocketHandle{unix.NETLINK_XFRM: {Socket: xs}}
+	// A lost netlink reply must become an error, not a hung daemon.
+	tv := unix.NsecToTimeval(socketTimeout.Nanoseconds())
+	err = r.h.SetSocketTimeout(socketTimeout)
+	for _, s := range []*nl.NetlinkSocket{rs, xs} {
+		err = errors.Join(err, s.SetSendTimeout(&tv), s.SetReceiveTimeout(&tv))
+	}
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("kernel reconciler: socket timeouts: %w", err)
+	}
 	return r, nil
 }
 

@@ -65,8 +65,9 @@ type phase1 struct {
 	halfKey  halfOpenKey
 	lastRecv [32]byte
 	rt       retransmitter
-	// replyCached marks rt.data as an answer to lastRecv (responder).
-	replyCached bool
+	// replyTo is the digest of the message rt.data answers: a duplicate of
+	// it is answered again, other duplicates are ignored.
+	replyTo [32]byte
 
 	established time.Time
 	expireT     *timer
@@ -178,10 +179,11 @@ func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message) {
 		return
 	}
 	dg := digest(d.Data)
+	if dg == p.replyTo {
+		p.rt.resend()
+		return
+	}
 	if dg == p.lastRecv {
-		if p.replyCached {
-			p.rt.resend()
-		}
 		return
 	}
 	var err error
@@ -272,8 +274,8 @@ func (e *Engine) respondMM1(now time.Time, d ike.Datagram, m isakmp.Message) {
 	p.log.Info("Main Mode request accepted", "remote", d.Remote, "proposal", chosen.String(), "nat-t", p.natt, "dpd", p.peerDPD)
 	p.state = p1MM2Sent
 	p.lastRecv = digest(d.Data)
+	p.replyTo = p.lastRecv
 	p.lastHeard = now
-	p.replyCached = true
 	p.rt.start(now, p.local, p.remote, isakmp.Encode(p.header(isakmp.ExchangeMain, 0, 0), out), false, nil)
 	// A responder that hears nothing more forgets the SA.
 	p.expireT = e.at(now.Add(p.halfOpenTimeout()), func(now time.Time) {
@@ -470,7 +472,7 @@ func (p *phase1) responderMM3(now time.Time, d ike.Datagram, m isakmp.Message) e
 	out := []isakmp.Payload{isakmp.KE(p.gxr), isakmp.Nonce(p.nr)}
 	out = append(out, p.natdPayloads()...)
 	p.state = p1MM4Sent
-	p.replyCached = true
+	p.replyTo = digest(d.Data)
 	p.rt.start(now, p.local, p.remote, isakmp.Encode(p.header(isakmp.ExchangeMain, 0, 0), out), false, nil)
 	return nil
 }
@@ -622,7 +624,7 @@ func (p *phase1) responderMM5(now time.Time, d ike.Datagram, m isakmp.Message) e
 	p.local, p.remote = d.Local, d.Remote
 	myID := p.localID()
 	out := []isakmp.Payload{myID, isakmp.Hash(p.authHash(false, myID.AppendBody(nil)))}
-	p.replyCached = true
+	p.replyTo = digest(d.Data)
 	p.rt.start(now, p.local, p.remote, p.encryptMM(out), false, nil)
 	p.phase1IV = append([]byte(nil), p.iv...)
 	p.lastRecv = digest(d.Data)

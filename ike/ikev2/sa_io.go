@@ -216,7 +216,7 @@ func (s *ikeSA) heard(now time.Time, d ike.Datagram) {
 	if s.conn.DPDInterval > 0 && s.state == ike.StateEstablished {
 		s.dpdAt = now.Add(s.conn.DPDInterval)
 	}
-	if (s.natLocal || s.natRemote) && d.Remote != s.remote && s.state == ike.StateEstablished {
+	if (s.natLocal || s.natRemote) && d.Remote != s.remote {
 		s.remote = d.Remote
 		s.local = d.Local
 	}

@@ -118,14 +118,8 @@ func (r *Run) Up(ctx context.Context, verify bool) error {
 		return err
 	}
 	r.step("topology up: %s", strings.Join(r.namespaces(), ", "))
-	for _, gw := range Gateways {
-		text, err := lab.Config(gw, r.opts.Config)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(r.ConfigPath(gw), []byte(text), 0o600); err != nil {
-			return fmt.Errorf("write %s configuration: %w", gw, err)
-		}
+	if err := r.WriteConfigs(); err != nil {
+		return err
 	}
 	r.step("configurations written: %s, %s", r.ConfigPath(lab.SRX1), r.ConfigPath(lab.SRX2))
 	for _, gw := range Gateways {
@@ -145,6 +139,24 @@ func (r *Run) Up(ctx context.Context, verify bool) error {
 		return err
 	}
 	return r.Verify(ctx, r.opts.Out)
+}
+
+// WriteConfigs writes the SRX1 and SRX2 configurations into Dir (mode 0600:
+// they hold the pre-shared key).
+func (r *Run) WriteConfigs() error {
+	if err := os.MkdirAll(r.opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("lab directory: %w", err)
+	}
+	for _, gw := range Gateways {
+		text, err := lab.Config(gw, r.opts.Config)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(r.ConfigPath(gw), []byte(text), 0o600); err != nil {
+			return fmt.Errorf("write %s configuration: %w", gw, err)
+		}
+	}
+	return nil
 }
 
 func (r *Run) namespaces() []string {
@@ -332,18 +344,24 @@ func (r *Run) WaitTunnel(ctx context.Context, timeout time.Duration) error {
 // Ping sends count echo requests from Host1 to Host2 and fails unless all
 // are answered.
 func (r *Run) Ping(ctx context.Context, count int) error {
-	ns, err := netns.GetFromName(r.lab.Namespace(lab.Host1))
+	return r.PingFrom(ctx, lab.Host1, Host2Addr, count)
+}
+
+// PingFrom sends count echo requests from node to dst and fails unless all
+// are answered.
+func (r *Run) PingFrom(ctx context.Context, node string, dst netip.Addr, count int) error {
+	ns, err := netns.GetFromName(r.lab.Namespace(node))
 	if err != nil {
-		return fmt.Errorf("ping: %w", err)
+		return fmt.Errorf("ping: node %s: %w", node, err)
 	}
 	defer ns.Close()
-	st, err := lab.Ping(ns, Host2Addr, count, 200*time.Millisecond, 5*time.Second)
+	st, err := lab.Ping(ns, dst, count, 200*time.Millisecond, 5*time.Second)
 	if err != nil {
-		return fmt.Errorf("ping %s from host1: %w", Host2Addr, err)
+		return fmt.Errorf("ping %s from %s: %w", dst, node, err)
 	}
-	r.step("ping host1 %s → host2 %s: %s", Host1Addr, Host2Addr, st)
+	r.step("ping %s → %s: %s", node, dst, st)
 	if st.Received != count {
-		return fmt.Errorf("ping host1 → host2: %s", st)
+		return fmt.Errorf("ping %s → %s: %s", node, dst, st)
 	}
 	return nil
 }

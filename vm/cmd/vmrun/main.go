@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/vm"
@@ -28,9 +29,12 @@ func run() int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "limit for one boot, command included")
 	mem := fs.String("mem", "2G", "guest memory (qemu -m)")
 	cpus := fs.Int("smp", 2, "guest CPUs")
-	accel := fs.String("accel", "tcg,thread=single", "qemu accelerator (KVM fails on the build machine)")
+	accel := fs.String("accel", vm.DefaultAccel, "qemu -accel (KVM fails on the build machine)")
 	tests := fs.String("tests", "", "run the TestVM… tests of these packages (go list pattern) instead of a command")
 	verbose := fs.Bool("v", false, "stream the kernel console to stderr")
+	runRE := fs.String("run", vm.DefaultTestRun, "with -tests: the -test.run pattern")
+	var env envList
+	fs.Var(&env, "env", "add K=V to the guest command's environment (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: vmrun [flags] -- command [args…]\n       vmrun [flags] -tests ./...\n")
 		fs.PrintDefaults()
@@ -55,12 +59,12 @@ func run() int {
 		base.Console = os.Stderr
 	}
 	if *tests != "" {
-		return runTests(ctx, base, series, *tests)
+		return runTests(ctx, base, series, *tests, *runRE, env)
 	}
-	return runCommand(ctx, base, series, argv)
+	return runCommand(ctx, base, series, argv, env)
 }
 
-func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []string) int {
+func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv, env []string) int {
 	dir, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
@@ -75,7 +79,7 @@ func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []
 		}
 		cfg := base
 		cfg.Kernel = k
-		cfg.RunScript = vm.CommandScript(dir, vm.GuestEnviron(), argv)
+		cfg.RunScript = vm.CommandScript(dir, vm.GuestEnviron(env...), argv)
 		cfg.Binds = vm.BindsFor(dir)
 		cfg.Output = os.Stdout
 		if len(series) > 1 {
@@ -101,4 +105,17 @@ func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []
 		}
 	}
 	return worst
+}
+
+// envList collects repeated -env K=V flags.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("want K=V, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
 }

@@ -13,7 +13,7 @@ import (
 
 // runTests builds the test binaries of the packages with TestVM… tests on
 // the host, boots each kernel once and runs them all in it.
-func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern string) int {
+func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern, runRE string, env []string) int {
 	dir, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
@@ -43,7 +43,7 @@ func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern s
 	if testTimeout < 30*time.Second {
 		testTimeout = base.Timeout
 	}
-	script := vm.TestScript(pkgs, vm.GuestEnviron(), testTimeout)
+	script := vm.TestScript(pkgs, vm.GuestEnviron(env...), runRE, testTimeout)
 	binds := []string{bin}
 	for _, p := range pkgs {
 		binds = append(binds, p.Dir)

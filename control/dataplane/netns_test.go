@@ -1,0 +1,420 @@
+package dataplane_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfvpn/bpfvpn/control/dataplane"
+	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
+	"github.com/bpfvpn/bpfvpn/loader"
+	"github.com/bpfvpn/bpfvpn/maps"
+)
+
+// lab is trust host — router — untrust host over veth, each in its own
+// named network namespace; the data plane is attached on the router.
+type lab struct {
+	th, rt, uh netns.NsHandle
+	names      [3]string
+	instance   string
+}
+
+// inNS runs fn on a thread inside ns (sockets created there belong to ns).
+func inNS(t testing.TB, ns netns.NsHandle, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		t.Fatal(err)
+	}
+	defer netns.Set(orig)
+	fn()
+}
+
+func newLab(t *testing.T) *lab {
+	requireRoot(t)
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Skip("ethtool missing (apt-get install ethtool)")
+	}
+	sfx := randSuffix()
+	l := &lab{names: [3]string{"dpth" + sfx, "dprt" + sfx, "dpuh" + sfx}, instance: "dptest-" + sfx}
+	runtime.LockOSThread()
+	orig, _ := netns.Get()
+	var hs [3]netns.NsHandle
+	for i, n := range l.names {
+		h, err := netns.NewNamed(n)
+		if err != nil {
+			netns.Set(orig)
+			runtime.UnlockOSThread()
+			t.Fatalf("netns %s: %v", n, err)
+		}
+		hs[i] = h
+		name := n
+		t.Cleanup(func() { h.Close(); netns.DeleteNamed(name) })
+	}
+	netns.Set(orig)
+	orig.Close()
+	runtime.UnlockOSThread()
+	l.th, l.rt, l.uh = hs[0], hs[1], hs[2]
+	t.Cleanup(func() {
+		inNS(t, l.rt, func() { dataplane.Detach(l.instance, []string{"rtt", "rtu"}) })
+		os.RemoveAll(loader.InstanceDir(l.instance))
+	})
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	inNS(t, l.rt, func() {
+		must(netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "rtt"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(l.th))}))
+		must(netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "rtu"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(l.uh))}))
+		os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
+	})
+	setup := func(ns netns.NsHandle, dev, cidr, gw string) {
+		inNS(t, ns, func() {
+			lo, _ := netlink.LinkByName("lo")
+			must(netlink.LinkSetUp(lo))
+			lk, err := netlink.LinkByName(dev)
+			must(err)
+			a, _ := netlink.ParseAddr(cidr)
+			must(netlink.AddrAdd(lk, a))
+			must(netlink.LinkSetUp(lk))
+			if gw != "" {
+				must(netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP(gw)}))
+			}
+		})
+	}
+	setup(l.th, "eth0", "10.10.1.2/24", "10.10.1.1")
+	setup(l.uh, "eth0", "10.10.2.2/24", "10.10.2.1")
+	setup(l.rt, "rtt", "10.10.1.1/24", "")
+	setup(l.rt, "rtu", "10.10.2.1/24", "")
+	// Hosts send full checksums (XDP sees no CHECKSUM_PARTIAL frames, as
+	// from a real NIC) and run an XDP_PASS program so that the router's
+	// XDP_REDIRECT can transmit into their veth.
+	for _, n := range []string{l.names[0], l.names[2]} {
+		if out, err := exec.Command("ip", "netns", "exec", n, "ethtool", "-K", "eth0", "tx", "off").CombinedOutput(); err != nil {
+			t.Fatalf("ethtool in %s: %v %s", n, err, out)
+		}
+	}
+	pass, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	must(err)
+	t.Cleanup(func() { pass.Close() })
+	for _, ns := range []netns.NsHandle{l.th, l.uh} {
+		inNS(t, ns, func() {
+			lk, _ := netlink.LinkByName("eth0")
+			xl, err := link.AttachXDP(link.XDPOptions{Program: pass, Interface: lk.Attrs().Index})
+			must(err)
+			t.Cleanup(func() { xl.Close() })
+		})
+	}
+	return l
+}
+
+func labSpec() *dataplane.Spec {
+	return &dataplane.Spec{
+		Zones: []dataplane.Zone{
+			{Name: "trust", HostInbound: dataplane.HostInbound{Services: []string{"ping", "ssh"}}},
+			{Name: "untrust", HostInbound: dataplane.HostInbound{Services: []string{"ike"}}},
+		},
+		Interfaces: []dataplane.Interface{
+			{Name: "rtt", Zone: "trust", Redirect: true},
+			{Name: "rtu", Zone: "untrust", Redirect: true},
+		},
+		Policies: []dataplane.Policy{
+			{Name: "reject-81", FromZone: "trust", ToZone: "untrust", Apps: []dataplane.AppTerm{{Proto: tp.TCP, PortLow: 81}, {Proto: tp.UDP, PortLow: 81}}, Action: dataplane.Reject},
+			{Name: "web", FromZone: "trust", ToZone: "untrust", Apps: []dataplane.AppTerm{appHTTP, appDNS, appPing}, Action: dataplane.Permit},
+		},
+	}
+}
+
+func (l *lab) attach(t *testing.T, spec *dataplane.Spec) *dataplane.AttachResult {
+	t.Helper()
+	var res *dataplane.AttachResult
+	var err error
+	inNS(t, l.rt, func() {
+		res, err = dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"rtt", "rtu"}, Spec: spec})
+	})
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	return res
+}
+
+func (l *lab) counter(t *testing.T, id maps.CounterID) uint64 {
+	t.Helper()
+	m, err := maps.OpenPinned(loader.InstanceDir(l.instance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := m.ReadCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c[id]
+}
+
+// listenTCP starts a TCP echo server in ns; it returns the port's listener
+// and a channel of accepted connections.
+func listenTCP(t *testing.T, ns netns.NsHandle, addr string) (net.Listener, chan *net.TCPConn) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	inNS(t, ns, func() { ln, err = net.Listen("tcp4", addr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan *net.TCPConn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ch <- c.(*net.TCPConn)
+			go io.Copy(c, c)
+		}
+	}()
+	return ln, ch
+}
+
+const netTimeout = 2 * time.Second
+
+func dialTCP(t *testing.T, ns netns.NsHandle, addr string) (*net.TCPConn, error) {
+	t.Helper()
+	var c net.Conn
+	var err error
+	inNS(t, ns, func() { c, err = net.DialTimeout("tcp4", addr, netTimeout) })
+	if err != nil {
+		return nil, err
+	}
+	return c.(*net.TCPConn), nil
+}
+
+func echoOK(c net.Conn) error {
+	c.SetDeadline(time.Now().Add(netTimeout))
+	if _, err := c.Write([]byte("hello")); err != nil {
+		return err
+	}
+	b := make([]byte, 5)
+	if _, err := io.ReadFull(c, b); err != nil {
+		return err
+	}
+	if string(b) != "hello" {
+		return fmt.Errorf("echo %q", b)
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// ping sends one ICMP echo from ns to dst and waits for the reply.
+func ping(t *testing.T, ns netns.NsHandle, dst string) error {
+	t.Helper()
+	var c net.PacketConn
+	var err error
+	inNS(t, ns, func() { c, err = net.ListenPacket("ip4:icmp", "0.0.0.0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	id := uint16(os.Getpid() & 0xffff)
+	msg := []byte{8, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 'b', 'p', 'f'}
+	cs := tp.Checksum(msg)
+	msg[2], msg[3] = byte(cs>>8), byte(cs)
+	if _, err := c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP(dst)}); err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(netTimeout))
+	b := make([]byte, 1500)
+	for {
+		n, from, err := c.ReadFrom(b)
+		if err != nil {
+			return err
+		}
+		if from.String() == dst && n >= 8 && b[0] == 0 && b[4] == byte(id>>8) && b[5] == byte(id) {
+			return nil
+		}
+	}
+}
+
+func udpExchange(t *testing.T, client, server netns.NsHandle, srvAddr string) error {
+	t.Helper()
+	var sc net.PacketConn
+	var err error
+	inNS(t, server, func() { sc, err = net.ListenPacket("udp4", srvAddr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	go func() {
+		b := make([]byte, 100)
+		for {
+			n, from, err := sc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			sc.WriteTo(b[:n], from)
+		}
+	}()
+	var cc net.Conn
+	inNS(t, client, func() { cc, err = net.Dial("udp4", srvAddr) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	return echoOK(cc)
+}
+
+func TestNetnsForwarding(t *testing.T) {
+	l := newLab(t)
+	res := l.attach(t, labSpec())
+	for _, a := range res.Attachments {
+		if a.Mode != "xdp-native" {
+			t.Errorf("%s attached as %s, want xdp-native on veth", a.Ifname, a.Mode)
+		}
+	}
+	_, _ = listenTCP(t, l.uh, "10.10.2.2:80")
+	c, err := dialTCP(t, l.th, "10.10.2.2:80")
+	if err != nil {
+		t.Fatalf("trust→untrust TCP 80 (permitted): %v", err)
+	}
+	if err := echoOK(c); err != nil {
+		t.Errorf("TCP echo through the session: %v", err)
+	}
+	c.Close()
+	if l.counter(t, loader.BpfvpnCounterIdCNT_REDIRECT) == 0 {
+		t.Error("no packet was XDP_REDIRECTed")
+	}
+
+	_, _ = listenTCP(t, l.th, "10.10.1.2:80")
+	before := l.counter(t, loader.BpfvpnCounterIdCNT_DROP_POLICY)
+	if _, err := dialTCP(t, l.uh, "10.10.1.2:80"); !isTimeout(err) {
+		t.Errorf("untrust→trust TCP (default deny): %v, want a timeout", err)
+	}
+	if l.counter(t, loader.BpfvpnCounterIdCNT_DROP_POLICY) <= before {
+		t.Error("drop-policy did not count the denied SYN")
+	}
+
+	if err := udpExchange(t, l.th, l.uh, "10.10.2.2:53"); err != nil {
+		t.Errorf("UDP 53 with reply: %v", err)
+	}
+	if err := udpExchange(t, l.th, l.uh, "10.10.2.2:54"); !isTimeout(err) {
+		t.Errorf("UDP 54 (no policy): %v, want a timeout", err)
+	}
+	if err := ping(t, l.th, "10.10.2.2"); err != nil {
+		t.Errorf("ping trust→untrust: %v", err)
+	}
+	if err := ping(t, l.uh, "10.10.1.2"); !isTimeout(err) {
+		t.Errorf("ping untrust→trust: %v, want a timeout", err)
+	}
+
+	// reject: RST for TCP, ICMP unreachable for UDP
+	_, _ = listenTCP(t, l.uh, "10.10.2.2:81")
+	if _, err := dialTCP(t, l.th, "10.10.2.2:81"); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("TCP 81 (reject): %v, want connection refused", err)
+	}
+	if err := udpExchange(t, l.th, l.uh, "10.10.2.2:81"); err == nil || isTimeout(err) {
+		t.Errorf("UDP 81 (reject): %v, want an ICMP-unreachable error", err)
+	}
+}
+
+func TestNetnsHostInbound(t *testing.T) {
+	l := newLab(t)
+	l.attach(t, labSpec())
+	if err := ping(t, l.th, "10.10.1.1"); err != nil {
+		t.Errorf("ping router from trust (ping enabled): %v", err)
+	}
+	before := l.counter(t, loader.BpfvpnCounterIdCNT_DROP_HOST_INBOUND)
+	if err := ping(t, l.uh, "10.10.2.1"); !isTimeout(err) {
+		t.Errorf("ping router from untrust: %v, want a timeout", err)
+	}
+	if l.counter(t, loader.BpfvpnCounterIdCNT_DROP_HOST_INBOUND) <= before {
+		t.Error("drop-host-inbound did not count")
+	}
+	listenTCP(t, l.rt, "0.0.0.0:22")
+	if c, err := dialTCP(t, l.th, "10.10.1.1:22"); err != nil {
+		t.Errorf("ssh to router from trust: %v", err)
+	} else {
+		c.Close()
+	}
+	if _, err := dialTCP(t, l.uh, "10.10.2.1:22"); !isTimeout(err) {
+		t.Errorf("ssh to router from untrust: %v, want a timeout", err)
+	}
+}
+
+func maxseg(t *testing.T, c *net.TCPConn) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
+}
+
+func TestNetnsMSSAllTCP(t *testing.T) {
+	l := newLab(t)
+	spec := labSpec()
+	l.attach(t, spec)
+	_, acc := listenTCP(t, l.uh, "10.10.2.2:80")
+	c, err := dialTCP(t, l.th, "10.10.2.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := <-acc
+	plain := maxseg(t, srv)
+	c.Close()
+	if plain <= 1200 {
+		t.Fatalf("MSS without clamping is already %d", plain)
+	}
+	// the same attach with all-tcp: maps updated in place
+	spec.TCPMSS.AllTCP = 1200
+	l.attach(t, spec)
+	c, err = dialTCP(t, l.th, "10.10.2.2:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv = <-acc
+	if got := maxseg(t, srv); got > 1200 {
+		t.Errorf("receiver's TCP_MAXSEG %d with all-tcp 1200 (was %d)", got, plain)
+	}
+	if got := maxseg(t, c); got > 1200 {
+		t.Errorf("initiator's TCP_MAXSEG %d: the SYN-ACK was not clamped", got)
+	}
+	if err := echoOK(c); err != nil {
+		t.Errorf("echo over the clamped connection: %v", err)
+	}
+}

@@ -1,0 +1,330 @@
+package ikev1
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bpfvpn/bpfvpn/ike"
+	"github.com/bpfvpn/bpfvpn/ike/ikev1/swan"
+	"github.com/bpfvpn/bpfvpn/ike/suite"
+	"github.com/bpfvpn/bpfvpn/ike/udp"
+	"github.com/bpfvpn/bpfvpn/vm"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// freeUDPPort returns a currently unused loopback UDP port.
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func startCharon(t *testing.T) *swan.Charon {
+	t.Helper()
+	if err := swan.Available(); err != nil {
+		t.Skipf("strongSwan interop: %v", err)
+	}
+	ch, err := swan.Start(context.Background(), swan.Options{Dir: t.TempDir(), Port: freeUDPPort(t), NATTPort: freeUDPPort(t), Debug: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log:\n%s", ch.LogTail(6000))
+		}
+		ch.Stop()
+	})
+	return ch
+}
+
+// bpfvpnEnd is our engine on real loopback UDP sockets.
+type bpfvpnEnd struct {
+	eng  *Engine
+	sink *recSink
+	port int
+}
+
+func startBpfvpn(t *testing.T, mk func(port, nattPort int) Peer) *bpfvpnEnd {
+	t.Helper()
+	// charon frames every IKE message with the non-ESP marker when
+	// neither port is 500, so both of our sockets are NAT-T sockets.
+	r, err := udp.Listen(testLogger(t), []udp.Listener{{Addr: netip.AddrPortFrom(loopback, 0), NATT: true}, {Addr: netip.AddrPortFrom(loopback, 0), NATT: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := r.LocalAddrs()
+	p := mk(int(addrs[0].Port()), int(addrs[1].Port()))
+	p.LocalPort, p.LocalNATTPort = addrs[0].Port(), addrs[1].Port()
+	sink := &recSink{}
+	eng, err := New([]Peer{p}, r, sink, Options{Logger: testLogger(t), RetransmitBase: time.Second, RetransmitTries: 4})
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx, eng) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		r.Close()
+	})
+	return &bpfvpnEnd{eng: eng, sink: sink, port: int(p.localPort())}
+}
+
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// interopSuite is one proposal combination on both sides.
+type interopSuite struct {
+	name      string
+	swanIKE   string // swanctl proposals
+	swanESP   string // swanctl esp_proposals
+	ike       []Phase1Proposal
+	esp       []Phase2Proposal
+	pfs       suite.DHGroup
+	wantIKE   string // algorithm string charon prints for the IKE SA
+	wantChild string // algorithm string charon prints for the CHILD SA
+}
+
+func interopSuites() []interopSuite {
+	return []interopSuite{
+		{
+			name: "aes256-sha256-modp2048", swanIKE: "aes256-sha256-modp2048", swanESP: "aes256-sha256-modp2048",
+			ike: []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA256, Group: suite.MODP2048}},
+			esp: []Phase2Proposal{{Encryption: aesCBC(256), Integrity: suite.IntegHMACSHA2256128}}, pfs: suite.MODP2048,
+			wantIKE: "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", wantChild: "AES_CBC-256/HMAC_SHA2_256_128",
+		},
+		{
+			name: "standard-set", swanIKE: "aes128-sha1-modp1024,3des-sha1-modp1024", swanESP: "3des-sha1-modp1024,aes128-sha1-modp1024",
+			ike: StandardPhase1, esp: StandardPhase2, pfs: StandardPFS,
+			wantIKE: "AES_CBC-128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", wantChild: "3DES_CBC/HMAC_SHA1_96",
+		},
+		{
+			name: "reference-defaults", swanIKE: "aes256-sha256-ecp256", swanESP: "aes256gcm16",
+			ike: []Phase1Proposal{DefaultPhase1}, esp: []Phase2Proposal{DefaultPhase2},
+			wantIKE: "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", wantChild: "AES_GCM_16-256",
+		},
+	}
+}
+
+func swanctlConf(s interopSuite, remotePort int, dpd bool) string {
+	extra := ""
+	if dpd {
+		extra = "\t\tdpd_delay = 2s\n"
+	}
+	return fmt.Sprintf(`connections {
+	gw {
+		version = 1
+		aggressive = no
+		local_addrs = 127.0.0.1
+		remote_addrs = 127.0.0.1
+		remote_port = %d
+		proposals = %s
+		rekey_time = 0
+		reauth_time = 0
+%s		local {
+			auth = psk
+			id = 127.0.0.1
+		}
+		remote {
+			auth = psk
+			id = %%any
+		}
+		children {
+			c {
+				esp_proposals = %s
+				local_ts = 0.0.0.0/0
+				remote_ts = 0.0.0.0/0
+				mode = tunnel
+				rekey_time = 0
+			}
+		}
+	}
+}
+secrets {
+	ike-1 {
+		secret = "%s"
+	}
+}
+`, remotePort, s.swanIKE, extra, s.swanESP, pairPSK)
+}
+
+func interopPeer(s interopSuite, charonPort int) func(int, int) Peer {
+	return func(int, int) Peer {
+		p := basePeer("swan", loopback, loopback)
+		p.RemotePort = uint16(charonPort)
+		p.IKE, p.ESP, p.PFS = s.ike, s.esp, s.pfs
+		p.DPD = DPD{Mode: DPDProbeIdle, Interval: 2 * time.Second, Threshold: 3}
+		return p
+	}
+}
+
+// charonSA returns charon's --list-sas output.
+func charonSAs(t *testing.T, ch *swan.Charon) string {
+	out, err := ch.Swanctl(context.Background(), "--list-sas")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkPhase1Interop asserts that charon lists our phase-1 SA with the
+// expected algorithms and cookies.
+func checkPhase1Interop(t *testing.T, ch *swan.Charon, b *bpfvpnEnd, s interopSuite) {
+	t.Helper()
+	waitFor(t, 20*time.Second, "phase-1 SA on both ends", func() bool {
+		return b.sink.ikeUp() > 0 && strings.Contains(charonSAs(t, ch), "ESTABLISHED, IKEv1")
+	})
+	out := charonSAs(t, ch)
+	if !strings.Contains(out, s.wantIKE) {
+		t.Fatalf("charon's IKE SA lacks %s:\n%s", s.wantIKE, out)
+	}
+	sts := b.eng.IKESAs(time.Now())
+	if len(sts) == 0 {
+		t.Fatal("no phase-1 SA on our side")
+	}
+	cookies := fmt.Sprintf("%016x_i", sts[0].SPIi)
+	if !strings.Contains(out, cookies) || !strings.Contains(out, fmt.Sprintf("%016x_r", sts[0].SPIr)) {
+		t.Fatalf("charon's cookies differ from ours (%016x/%016x):\n%s", sts[0].SPIi, sts[0].SPIr, out)
+	}
+}
+
+// checkChildInterop asserts that charon installed the CHILD SA with the
+// SPIs we negotiated.
+func checkChildInterop(t *testing.T, ch *swan.Charon, b *bpfvpnEnd, s interopSuite) ike.ChildSA {
+	t.Helper()
+	waitFor(t, 20*time.Second, "CHILD SA on both ends", func() bool {
+		_, ok := lastInstalled(b.sink)
+		return ok && strings.Contains(charonSAs(t, ch), "INSTALLED, TUNNEL")
+	})
+	sa, _ := lastInstalled(b.sink)
+	out := charonSAs(t, ch)
+	if !strings.Contains(out, s.wantChild) {
+		t.Fatalf("charon's CHILD SA lacks %s:\n%s", s.wantChild, out)
+	}
+	// charon's inbound SPI is our outbound one and vice versa.
+	if !strings.Contains(out, fmt.Sprintf("in  %08x", sa.SPIOut)) || !strings.Contains(out, fmt.Sprintf("out %08x", sa.SPIIn)) {
+		t.Fatalf("SPIs differ: ours in=%08x out=%08x\n%s", sa.SPIIn, sa.SPIOut, out)
+	}
+	return sa
+}
+
+// TestInteropPhase1 runs Main Mode against strongSwan on the host (no
+// kernel ESP needed): bpfvpn initiates, then charon initiates an IKE SA.
+// It also checks R-U-THERE both ways and a phase-1 delete.
+func TestInteropPhase1(t *testing.T) {
+	for _, s := range interopSuites() {
+		t.Run(s.name+"/bpfvpn-initiates", func(t *testing.T) {
+			ch := startCharon(t)
+			var b *bpfvpnEnd
+			b = startBpfvpn(t, func(port, natt int) Peer {
+				p := interopPeer(s, ch.Port())(port, natt)
+				p.ESP = []Phase2Proposal{{Encryption: aesGCM(128)}} // no match: phase 1 only
+				return p
+			})
+			if err := ch.Load(context.Background(), swanctlConf(s, b.port, true)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.eng.Initiate(time.Now(), "swan"); err != nil {
+				t.Fatal(err)
+			}
+			checkPhase1Interop(t, ch, b, s)
+			// DPD both ways for a few intervals: still up.
+			time.Sleep(5 * time.Second)
+			if !strings.Contains(charonSAs(t, ch), "ESTABLISHED, IKEv1") || len(b.eng.IKESAs(time.Now())) != 1 {
+				t.Fatal("phase-1 SA lost during DPD")
+			}
+			if !strings.Contains(ch.LogTail(1<<20), "DPD_ACK") {
+				t.Fatal("charon never got an R-U-THERE-ACK")
+			}
+			// Delete from our side: charon drops it.
+			if err := b.eng.Terminate(time.Now(), "swan"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "charon to drop the IKE SA", func() bool {
+				return !strings.Contains(charonSAs(t, ch), "IKEv1")
+			})
+		})
+		t.Run(s.name+"/charon-initiates", func(t *testing.T) {
+			ch := startCharon(t)
+			b := startBpfvpn(t, interopPeer(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ch.Swanctl(context.Background(), "--initiate", "--ike", "gw", "--timeout", "15"); err != nil {
+				t.Logf("swanctl --initiate: %v", err)
+			}
+			checkPhase1Interop(t, ch, b, s)
+			// Delete from charon's side: we drop it.
+			if _, err := ch.Swanctl(context.Background(), "--terminate", "--ike", "gw", "--timeout", "10"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "bpfvpn to drop the IKE SA", func() bool { return len(b.eng.IKESAs(time.Now())) == 0 })
+		})
+	}
+}
+
+// TestVMInteropFull runs Main Mode + Quick Mode against strongSwan with
+// kernel SAs (VM tier), both roles, every interop suite.
+func TestVMInteropFull(t *testing.T) {
+	vm.RequireKernelIPsec(t)
+	for _, s := range interopSuites() {
+		t.Run(s.name+"/bpfvpn-initiates", func(t *testing.T) {
+			ch := startCharon(t)
+			b := startBpfvpn(t, interopPeer(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.eng.Initiate(time.Now(), "swan"); err != nil {
+				t.Fatal(err)
+			}
+			checkPhase1Interop(t, ch, b, s)
+			checkChildInterop(t, ch, b, s)
+			if err := b.eng.Terminate(time.Now(), "swan"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "charon to drop the CHILD SA", func() bool {
+				return !strings.Contains(charonSAs(t, ch), "INSTALLED")
+			})
+		})
+		t.Run(s.name+"/charon-initiates", func(t *testing.T) {
+			ch := startCharon(t)
+			b := startBpfvpn(t, interopPeer(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ch.Swanctl(context.Background(), "--initiate", "--child", "c", "--timeout", "20"); err != nil {
+				t.Fatalf("swanctl --initiate: %v", err)
+			}
+			checkPhase1Interop(t, ch, b, s)
+			checkChildInterop(t, ch, b, s)
+			if _, err := ch.Swanctl(context.Background(), "--terminate", "--child", "c", "--timeout", "10"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "bpfvpn to drop the CHILD SA", func() bool {
+				return len(b.eng.ChildSAs(time.Now())) == 0
+			})
+		})
+	}
+}
