@@ -43,6 +43,16 @@ func (k *fakeKernel) InstallChildSA(ctx context.Context, c kernel.ChildSA) ([]ke
 	return nil, nil
 }
 
+func (k *fakeKernel) InstallInbound(ctx context.Context, c kernel.ChildSA) ([]kernel.Change, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.sas[c.InboundSPI] = kernel.InstalledSA{Unit: c.Unit, SPI: c.InboundSPI, Src: c.Remote, Dst: c.Local, Direction: "inbound"}
+	return nil, nil
+}
+
 func (k *fakeKernel) RetireChildSA(ctx context.Context, old kernel.ChildSA, grace time.Duration) ([]kernel.Change, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
