@@ -165,7 +165,8 @@ func (d *Daemon) commitLocked(ctx context.Context, req CommitRequest, checkOnly 
 		return res, err
 	}
 	prev, prevText := d.activeConfig()
-	res.Changes = Diff(prev, cfg)
+	nextObjects := objects(cfg)
+	res.Changes = diffObjects(d.activeObjects(), nextObjects)
 	res.Unchanged = prev != nil && string(prevText) == string(text)
 	if err := d.check(ctx, cfg); err != nil {
 		return res, fmt.Errorf("configuration check fails against the running state: %w", err)
@@ -181,6 +182,7 @@ func (d *Daemon) commitLocked(ctx context.Context, req CommitRequest, checkOnly 
 	res.Duration = time.Since(start)
 	res.Committed = true
 	d.setActive(cfg, text)
+	d.setActiveObjects(nextObjects)
 	if d.store != nil {
 		e, err := d.store.Add(text, source, req.Comment, d.now())
 		if err != nil {

@@ -58,9 +58,12 @@ type Daemon struct {
 	mu         sync.Mutex
 	active     *config.Config
 	activeText []byte
-	lastApply  error
-	started    time.Time
-	nowFunc    func() time.Time
+	// activeObj are the fingerprints of active's objects (see Diff), nil
+	// until first needed.
+	activeObj map[string]string
+	lastApply error
+	started   time.Time
+	nowFunc   func() time.Time
 	// metricsAddr is the bound metrics address (for tests with port 0).
 	metricsAddr string
 }
@@ -101,9 +104,26 @@ func (d *Daemon) activeConfig() (*config.Config, []byte) {
 
 func (d *Daemon) setActive(cfg *config.Config, text []byte) {
 	d.mu.Lock()
-	d.active, d.activeText = cfg, text
+	d.active, d.activeText, d.activeObj = cfg, text, nil
 	d.mu.Unlock()
 	d.state.setConfig(cfg)
+}
+
+func (d *Daemon) setActiveObjects(o map[string]string) {
+	d.mu.Lock()
+	d.activeObj = o
+	d.mu.Unlock()
+}
+
+// activeObjects returns the fingerprints of the active configuration's
+// objects, computing them once per configuration.
+func (d *Daemon) activeObjects() map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.activeObj == nil {
+		d.activeObj = objects(d.active)
+	}
+	return d.activeObj
 }
 
 // State returns the daemon's live state (the ops.Provider and metrics

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
 )
@@ -41,11 +43,7 @@ func objects(cfg *config.Config) map[string]string {
 	}
 	for _, pc := range cfg.Policies.Contexts {
 		for i, p := range pc.Policies {
-			out[fmt.Sprintf("security policies from-zone %s to-zone %s policy %s", pc.From, pc.To, p.Name)] =
-				fingerprint(struct {
-					Seq int
-					P   *config.Policy
-				}{i, p})
+			out["security policies from-zone "+pc.From+" to-zone "+pc.To+" policy "+p.Name] = policyFingerprint(i, p)
 		}
 	}
 	out["security policies default-policy"] = fingerprint(cfg.Policies.Default)
@@ -54,6 +52,24 @@ func objects(cfg *config.Config) map[string]string {
 		out["security ipsec vpn "+v.Name] = VPNFingerprint(v)
 	}
 	return out
+}
+
+// policyFingerprint covers what a policy says and its place in its zone
+// pair, without reflection: configurations hold up to 100,000 policies.
+// The prefixes its address names resolve to are covered by the address
+// books' own fingerprints.
+func policyFingerprint(seq int, p *config.Policy) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(seq))
+	for _, list := range [][]string{p.SourceAddresses, p.DestinationAddresses, p.Applications} {
+		b.WriteByte('|')
+		for _, n := range list {
+			b.WriteString(n)
+			b.WriteByte(',')
+		}
+	}
+	fmt.Fprintf(&b, "|%d|%t|%t|%t|%s", p.Action, p.Count, p.LogInit, p.LogClose, p.Description)
+	return b.String()
 }
 
 // VPNFingerprint covers everything that shapes a VPN's tunnel: its own
@@ -109,7 +125,10 @@ func stripPos(v any) {
 // Diff lists the objects that a commit of next over prev adds (+), deletes
 // (-) or changes (~), sorted by name. prev nil means nothing is active.
 func Diff(prev, next *config.Config) []string {
-	a, b := objects(prev), objects(next)
+	return diffObjects(objects(prev), objects(next))
+}
+
+func diffObjects(a, b map[string]string) []string {
 	var out []string
 	for k, fb := range b {
 		fa, ok := a[k]

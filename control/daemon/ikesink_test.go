@@ -91,4 +91,3 @@ func TestSinkRekeyMakeBeforeBreak(t *testing.T) {
 		t.Fatalf("last pair deleted: removes %v up %v", k.removes, s.tu.up.Load())
 	}
 }
-
