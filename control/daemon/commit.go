@@ -17,6 +17,7 @@ const (
 	VerbRollback    = "rollback"     // Args: RollbackRequest → Result: CommitResult
 	VerbCommits     = "commits"      // → Result: []commitlog.Entry
 	VerbStatus      = "status"       // → Result: Status
+	VerbRekey       = "rekey"        // Args: RekeyRequest: rekey a VPN's IPsec SAs now
 )
 
 // CommitRequest carries a configuration to check or commit. The CLI sends the
@@ -32,6 +33,11 @@ type CommitRequest struct {
 type RollbackRequest struct {
 	N       int    `json:"n"`
 	Comment string `json:"comment,omitempty"`
+}
+
+// RekeyRequest names the VPN whose IPsec SAs to rekey ("" = all).
+type RekeyRequest struct {
+	VPN string `json:"vpn"`
 }
 
 // CommitResult reports a commit, commit check or rollback.

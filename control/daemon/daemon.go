@@ -355,6 +355,15 @@ func (d *Daemon) registerVerbs(srv *api.Server) {
 		}
 		return result(list, "")
 	}))
+	srv.Handle(VerbRekey, api.HandlerFunc(func(ctx context.Context, req api.Request) (api.Response, error) {
+		var rr RekeyRequest
+		if len(req.Args) > 0 {
+			if err := json.Unmarshal(req.Args, &rr); err != nil {
+				return api.Response{}, api.Errorf(api.CodeBadRequest, "rekey: %v", err)
+			}
+		}
+		return api.Response{OK: true}, d.state.Rekey(ctx, rr.VPN)
+	}))
 	srv.Handle(VerbStatus, api.HandlerFunc(func(ctx context.Context, req api.Request) (api.Response, error) {
 		return result(d.Status(), "")
 	}))

@@ -44,6 +44,9 @@ type engine interface {
 	IKESAs(now time.Time) []ike.IKESAStatus
 	ChildSAs(now time.Time) []ike.ChildSAStatus
 	LastError() error
+	// Rekey starts a rekey of every installed CHILD SA, as a kernel soft
+	// expire would.
+	Rekey(now time.Time) error
 }
 
 type v1Engine struct {
@@ -54,6 +57,19 @@ type v1Engine struct {
 func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
 func (e v1Engine) Terminate(now time.Time)      { _ = e.Engine.Terminate(now, e.gateway) }
 func (e v1Engine) LastError() error             { return nil }
+func (e v1Engine) Rekey(now time.Time) error {
+	n := 0
+	for _, c := range e.ChildSAs(now) {
+		if !c.Rekeying {
+			e.ChildSAExpired(now, c.SA.SPIIn, false)
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("rekey %s: no IPsec SA installed", e.gateway)
+	}
+	return nil
+}
 
 type v2Engine struct {
 	*ikev2.Engine
@@ -63,6 +79,7 @@ type v2Engine struct {
 func (e v2Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.name) }
 func (e v2Engine) Terminate(now time.Time)      { e.Engine.Terminate(now, e.name) }
 func (e v2Engine) LastError() error             { return e.Engine.LastError(e.name) }
+func (e v2Engine) Rekey(now time.Time) error    { return e.RekeyChild(now, e.name) }
 
 // tunnel is one VPN with its engine and supervision state.
 type tunnel struct {
@@ -413,6 +430,26 @@ func negotiating(sas []ike.IKESAStatus) bool {
 		}
 	}
 	return false
+}
+
+// Rekey rekeys the IPsec SAs of vpn ("" = every VPN) now.
+func (c *ikeComponent) Rekey(ctx context.Context, vpn string) error {
+	now := c.now()
+	found := false
+	var errs []error
+	for _, tu := range c.snapshotTunnels() {
+		if vpn != "" && tu.t.VPN != vpn {
+			continue
+		}
+		found = true
+		if err := tu.eng.Rekey(now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("rekey: no VPN %q", vpn)
+	}
+	return errors.Join(errs...)
 }
 
 // TrafficStart starts negotiation of the on-traffic tunnel bound to unit

@@ -289,6 +289,25 @@ func TestIKEComponentsBringUpTunnel(t *testing.T) {
 				return ok
 			})
 
+			// request rekey: a new pair replaces the current one.
+			cur, _ := matched(srx1.kern, srx2.kern, 0)
+			if err := srx1.c.Rekey(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "a rekeyed pair", 60*time.Second, func() bool {
+				in, _ := srx1.kern.pair(0)
+				for _, spi := range in {
+					if spi != cur {
+						got, ok := matched(srx1.kern, srx2.kern, cur)
+						return ok && got == spi
+					}
+				}
+				return false
+			})
+			if err := srx1.c.Rekey(ctx, "no-such-vpn"); err == nil {
+				t.Error("rekey of an unknown VPN succeeded")
+			}
+
 			// Removing the VPN removes its SAs.
 			if err := srx1.c.Apply(ctx, labConfig(t, lab.SRX1, opts, "delete security ipsec vpn VPN-to-Host2\n")); err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -35,6 +36,21 @@ type TunnelSource interface {
 	// ClearIKE tears down IKE SA index (0 = all); tunnels with
 	// establish-tunnels immediately are negotiated again.
 	ClearIKE(ctx context.Context, index uint32) error
+}
+
+// Rekeyer rekeys the IPsec SAs of a VPN on request (the IKE component).
+type Rekeyer interface {
+	Rekey(ctx context.Context, vpn string) error
+}
+
+// Rekey rekeys the IPsec SAs of vpn ("" = all) now.
+func (s *State) Rekey(ctx context.Context, vpn string) error {
+	_, ts, _, _, _ := s.snapshot()
+	r, ok := ts.(Rekeyer)
+	if !ok {
+		return errors.New("rekey: no IKE engine")
+	}
+	return r.Rekey(ctx, vpn)
 }
 
 // IPsecCounters is what the kernel component tells the operational views:

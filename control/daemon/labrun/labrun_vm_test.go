@@ -233,6 +233,55 @@ func labScenario(t *testing.T, version string) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("rekey-20", func(t *testing.T) {
+		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nsH1.Close()
+		p, err := lab.StartPinger(nsH1, Host2Addr, 10*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, s := range spis(t, r, lab.SRX1) {
+			seen[s] = true
+		}
+		args, _ := json.Marshal(daemon.RekeyRequest{})
+		for i := 0; i < 20; i++ {
+			// Alternate the initiator of the rekey between the gateways.
+			gw := Gateways[i%2]
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err := api.NewClient(r.Socket(gw)).Do(cctx, api.Request{Verb: daemon.VerbRekey, Args: args})
+			cancel()
+			if err != nil {
+				t.Fatalf("rekey %d on %s: %v", i+1, gw, err)
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			fresh := false
+			for !fresh && time.Now().Before(deadline) {
+				for _, s := range spis(t, r, lab.SRX1) {
+					if s[0] == '<' && !seen[s] {
+						fresh = true
+					}
+					seen[s] = true
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !fresh {
+				t.Fatalf("rekey %d: no new IPsec SA on srx1", i+1)
+			}
+		}
+		time.Sleep(time.Second)
+		st := p.Stop(5 * time.Second)
+		t.Logf("pings across 20 rekeys: %s", st)
+		if len(st.Lost) != 0 {
+			t.Errorf("lost %d of %d pings across 20 rekeys: %v", len(st.Lost), st.Sent, st.Lost)
+		}
+		if err := r.Ping(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("kill-9-restart", func(t *testing.T) {
 		before := spis(t, r, lab.SRX1)
 		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
