@@ -24,8 +24,10 @@ unit:
 	$(GO) test -count=1 ./...
 
 # Tests named TestVM… inside qemu on Debian's 6.1 and 6.12 kernels.
+# VMTEST_FLAGS adds vmrun flags, e.g. VMTEST_FLAGS=-parallel=2 to boot both
+# kernels at once on a machine with spare cores.
 vmtest:
-	$(GO) run ./vm/cmd/vmrun -kernel all -tests ./...
+	$(GO) run ./vm/cmd/vmrun -kernel all $(VMTEST_FLAGS) -tests ./...
 
 test: vet unit vmtest
 
