@@ -81,106 +81,10 @@ func (s *setState) reset() {
 	s.trail = s.trail[:0]
 }
 
-// parseSet reads set-form lines. Lines without quotes or comments take a
-// fast path: the words they share, byte for byte, with the previous line are
-// not lexed again (set files repeat long prefixes). The first line with a
-// quote or comment hands the rest of the file to the general lexer.
+// parseSet reads set-form lines.
 func (t *Tree) parseSet(f uint16, text string, d *diagSink) {
+	lx := newLexer(f, text, true)
 	st := &setState{}
-	var line, prev []token
-	prevRaw := ""
-	lineNo := uint32(1)
-	off := 0
-	for off < len(text) {
-		if d.full() {
-			return
-		}
-		end := strings.IndexByte(text[off:], '\n')
-		if end < 0 {
-			end = len(text)
-		} else {
-			end += off
-		}
-		raw := text[off:end]
-		if strings.IndexByte(raw, '"') >= 0 || strings.IndexByte(raw, '#') >= 0 || strings.Contains(raw, "/*") {
-			lx := newLexer(f, text, true)
-			lx.off, lx.line, lx.lineOff = off, lineNo, off
-			t.parseSetTokens(lx, d, st)
-			return
-		}
-		// Reuse the previous line's tokens that end inside the common prefix
-		// (the byte after each is then identical too, so it ends there).
-		common := 0
-		for common < len(raw) && common < len(prevRaw) && raw[common] == prevRaw[common] {
-			common++
-		}
-		line = line[:0]
-		i := 0
-		for _, tok := range prev {
-			start := int(tok.pos.col) - 1
-			if tok.kind != tWord || tok.pos.col == 0xffff || start+len(tok.text) >= common {
-				break
-			}
-			tok.pos.line = lineNo
-			line = append(line, tok)
-			i = start + len(tok.text)
-		}
-		bad := false
-		for i < len(raw) {
-			c := raw[i]
-			if c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' {
-				i++
-				continue
-			}
-			p := pos{line: lineNo, col: colOf(i), file: f}
-			var tok token
-			switch c {
-			case '{':
-				tok = token{kind: tLBrace, text: raw[i : i+1], pos: p}
-			case '}':
-				tok = token{kind: tRBrace, text: raw[i : i+1], pos: p}
-			case '[':
-				tok = token{kind: tLBrack, text: raw[i : i+1], pos: p}
-			case ']':
-				tok = token{kind: tRBrack, text: raw[i : i+1], pos: p}
-			case ';':
-				tok = token{kind: tSemi, text: raw[i : i+1], pos: p}
-			case '(', ')':
-				d.errorf(p, "syntax error: unexpected '%c'", c)
-				bad = true
-			default:
-				j := i
-				for j < len(raw) && !notWord[raw[j]] {
-					j++
-				}
-				tok = token{kind: tWord, text: raw[i:j], pos: p}
-				i = j - 1
-			}
-			if bad {
-				break
-			}
-			i++
-			line = append(line, tok)
-		}
-		if !bad && len(line) > 0 {
-			t.setLine(line, d, st)
-			prev, line = line, prev
-			prevRaw = raw
-		}
-		off = end + 1
-		lineNo++
-	}
-}
-
-func colOf(i int) uint16 {
-	if i+1 > 0xffff {
-		return 0xffff
-	}
-	return uint16(i + 1)
-}
-
-// parseSetTokens reads set-form lines from the general lexer to the end.
-func (t *Tree) parseSetTokens(lx *lexer, d *diagSink, st *setState) {
 	var line []token
 	for {
 		if d.full() {
