@@ -100,3 +100,26 @@ func TestLookups(t *testing.T) {
 		t.Errorf("VPNsBoundTo(st0.0) = %v", vs)
 	}
 }
+
+func TestApplicationTermsAndProxyService(t *testing.T) {
+	cfg, d := ParseBytes("a", []byte(validBase+
+		"set applications application web8 protocol tcp destination-port 8080\n"+
+		"set applications application-set webs application web8\n"+
+		"set applications application-set webs application junos-https\n"+
+		"set security ipsec vpn v ike proxy-identity service web8\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	if terms, any, ok := cfg.ApplicationTerms("webs"); !ok || any || len(terms) != 2 || terms[0].DstPorts.Lo != 8080 {
+		t.Errorf("webs: %v %v %v", terms, any, ok)
+	}
+	if _, any, ok := cfg.ApplicationTerms("any"); !ok || !any {
+		t.Errorf("any")
+	}
+	if _, _, ok := cfg.ApplicationTerms("nope"); ok {
+		t.Errorf("nope resolved")
+	}
+	if pi := cfg.IPsec.VPNs[0].ProxyIdentity; pi.Service != "web8" || len(pi.ServiceTerms) != 1 || pi.ServiceTerms[0].Protocol != 6 {
+		t.Errorf("proxy identity %+v", pi)
+	}
+}
