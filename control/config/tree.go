@@ -222,6 +222,20 @@ type Tree struct {
 	// dominate parsing and garbage collection.
 	nodes []node
 	words []word
+	kids  []*node
+}
+
+// addChild adds c below parent; a first child gets room for four from the
+// slab, which is enough for most containers.
+func (t *Tree) addChild(parent, c *node) {
+	if parent.kids == nil {
+		if len(t.kids) < 4 {
+			t.kids = make([]*node, 4*slabSize)
+		}
+		parent.kids = t.kids[0:0:4]
+		t.kids = t.kids[4:]
+	}
+	parent.add(c)
 }
 
 const slabSize = 1024
