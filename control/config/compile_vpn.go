@@ -532,7 +532,7 @@ func (c *compiler) proxyIdentity(vpn, y *node, pi *ProxyIdentity) {
 	active(y, func(z *node) {
 		switch z.kw {
 		case "local", "remote":
-			p, ok := c.parseNetPrefix("proxy-identity "+z.kw, z.vals[0])
+			p, ok := c.parseNetPrefix("proxy-identity", z.kw, z.vals[0])
 			if !ok {
 				return
 			}
