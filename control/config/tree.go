@@ -74,8 +74,6 @@ func (n *node) setInactive(v bool) {
 
 func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2()} }
 
-// unknown reports whether the schema does not know the statement.
-func (n *node) unknown() bool { return n.sp == nil }
 
 // idxKey is the string a child is indexed by: its name (with the second
 // name, if any), or its keyword when it has no name.
