@@ -74,7 +74,6 @@ func (n *node) setInactive(v bool) {
 
 func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2()} }
 
-
 // idxKey is the string a child is indexed by: its name (with the second
 // name, if any), or its keyword when it has no name.
 func idxKey(k nodeKey) string {
