@@ -42,6 +42,8 @@ func (r *Reconciler) linkIndex(name string) (int, error) {
 
 func (r *Reconciler) applyOne(c Change) error {
 	switch c.Op {
+	case OpConflict:
+		return fmt.Errorf("remove or rename it: bpfvpn does not touch links it did not create")
 	case OpAddLink:
 		x := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: c.Link, MTU: c.MTU}, Ifid: IfID(c.Unit)}
 		if c.Underlay != "" {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 )
@@ -21,24 +22,30 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 	}
 
 	// Links. recreated/new st0 links start without addresses and routes.
-	fresh := map[string]bool{} // link names that will be (re)created
-	gone := map[int]bool{}     // observed link indexes that will be deleted
+	fresh := map[string]bool{}    // link names that will be (re)created
+	gone := map[int]bool{}        // observed link indexes that will be deleted
+	conflict := map[string]bool{} // desired unit names taken by a link that is not bpfvpn's
 	for name, l := range obs.links {
 		unit, ok := UnitOfLink(name)
 		if !ok {
 			continue
 		}
 		t, want := tunnels[unit]
+		ours := l.Kind == "xfrm" && l.IfID == IfID(unit)
 		switch {
-		case !want && l.Kind == "xfrm":
+		case !ours && want:
+			// Never delete a link bpfvpn did not create, even in its way.
+			out = append(out, Change{Op: OpConflict, Link: name, Unit: unit,
+				Detail: fmt.Sprintf("kind %q, if_id %d", l.Kind, l.IfID)})
+			conflict[name] = true
+		case !ours:
+			// Named like a unit but not bpfvpn's, and not wanted: left alone.
+		case !want:
 			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, linkIndex: l.Index})
 			gone[l.Index] = true
-		case !want:
-			// A non-xfrm link named like a unit is not bpfvpn's.
-		case l.Kind != "xfrm" || l.IfID != IfID(unit) || l.Underlay != underlayIndex(t.Underlay):
-			// Wrong shape, or another underlay: the kernel cannot change
-			// an xfrm interface's link in place (changelink fails with
-			// EINVAL on 6.1 and 6.12), so the unit is recreated.
+		case l.Underlay != underlayIndex(t.Underlay):
+			// The kernel cannot change an xfrm interface's link in place
+			// (changelink fails with EINVAL on 6.1 and 6.12): recreate.
 			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, linkIndex: l.Index, early: true})
 			gone[l.Index] = true
 			fresh[name] = true
@@ -102,12 +109,19 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		}
 	}
 	for k := range want {
+		if conflict[k.link] {
+			continue
+		}
 		if !have[k] || fresh[k.link] {
 			out = append(out, Change{Op: OpAddAddress, Link: k.link, Prefix: k.p})
 		}
 	}
 
-	out = append(out, planRoutes(desired, up, obs, gone)...)
+	for _, c := range planRoutes(desired, up, obs, gone) {
+		if !conflict[c.Route.Dev] {
+			out = append(out, c)
+		}
+	}
 
 	// XFRM objects of units that are no longer configured.
 	for _, p := range obs.pols {

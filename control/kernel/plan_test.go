@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -203,19 +204,23 @@ func TestPlanOwnership(t *testing.T) {
 	}
 }
 
-func TestPlanRecreatesWrongShapedUnit(t *testing.T) {
-	obs := refObserved()
-	obs.links["st0.0"] = obsLink{Index: 4, Name: "st0.0", Kind: "xfrm", IfID: 77, Underlay: 3, MTU: 1436, Up: true}
-	got := strs(plan(refState(), map[int]bool{0: true}, obs))
-	want := []string{
-		"delete link st0.0",
-		"add link st0.0 (xfrm if_id 1, dev eth1, mtu 1436)",
-		"set st0.0 up",
-		"add address 10.100.200.1/24 on st0.0",
-		"add route 10.100.22.0/24 dev st0.0 metric 5",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+// A link named like a desired unit that bpfvpn did not create (another
+// kind, or an xfrm interface with another if_id) is reported, never deleted,
+// and gets none of the unit's addresses or routes.
+func TestPlanRefusesForeignLinkInTheWay(t *testing.T) {
+	for _, l := range []obsLink{
+		{Index: 4, Name: "st0.0", Kind: "xfrm", IfID: 77, Underlay: 3, MTU: 1436, Up: true},
+		{Index: 4, Name: "st0.0", Kind: "veth", MTU: 1500, Up: true},
+	} {
+		obs := refObserved()
+		obs.links["st0.0"] = l
+		obs.addrs = obs.addrs[:3] // the foreign link has no address
+		obs.routes = obs.routes[1:]
+		got := strs(plan(refState(), map[int]bool{0: true}, obs))
+		want := []string{fmt.Sprintf("conflict: st0.0 exists and is not bpfvpn's (kind %q, if_id %d)", l.Kind, l.IfID)}
+		if !slices.Equal(got, want) {
+			t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }
 
