@@ -53,6 +53,7 @@ type Change struct {
 
 	// links
 	Unit     int
+	Peer     int // multipoint peer (0: the unit itself)
 	Underlay string
 	MTU      int
 
@@ -78,7 +79,7 @@ type Change struct {
 func (c Change) String() string {
 	switch c.Op {
 	case OpAddLink:
-		s := fmt.Sprintf("add link %s (xfrm if_id %d", c.Link, IfID(c.Unit))
+		s := fmt.Sprintf("add link %s (xfrm if_id %d", c.Link, tunnelIfID(c.Unit, c.Peer))
 		if c.Underlay != "" {
 			s += ", dev " + c.Underlay
 		}
