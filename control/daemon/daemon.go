@@ -34,6 +34,9 @@ type Options struct {
 	CommitKeep int
 	// Logger receives the daemon's logs (nil discards).
 	Logger *slog.Logger
+	// Instance names the data plane's pin directory under
+	// /sys/fs/bpf/bpfvpn ("" = the network namespace's name).
+	Instance string
 	// Components apply the configuration, in order. Nil means
 	// DefaultComponents.
 	Components []Component
@@ -85,7 +88,7 @@ func New(opts Options) (*Daemon, error) {
 	d.state = newState(d)
 	d.components = opts.Components
 	if d.components == nil {
-		comps, err := DefaultComponents(d.state, log)
+		comps, err := DefaultComponents(d.state, log, opts.Instance)
 		if err != nil {
 			return nil, err
 		}

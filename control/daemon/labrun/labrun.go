@@ -31,6 +31,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/loader"
 )
 
 // Gateways are the two gateway nodes, SRX1 first.
@@ -403,6 +404,12 @@ func (r *Run) Down(ctx context.Context) error {
 	}
 	if err := r.lab.Down(); err != nil {
 		errs = append(errs, err)
+	}
+	// The gateways' data planes were pinned under their namespaces' names.
+	for _, gw := range Gateways {
+		if err := os.RemoveAll(loader.InstanceDir(r.lab.Namespace(gw))); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(r.opts.Dir); err != nil {
 		errs = append(errs, err)

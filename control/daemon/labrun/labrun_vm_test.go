@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -22,6 +23,8 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/loader"
+	"github.com/bpfvpn/bpfvpn/maps"
 	"github.com/bpfvpn/bpfvpn/vm"
 )
 
@@ -146,6 +149,27 @@ func tcpTransfer(t *testing.T, r *Run, n int) (received int64, mss int) {
 	return res.n, res.mss
 }
 
+// dropCounter reads a data-plane counter of gw from its pinned maps.
+func dropCounter(t *testing.T, r *Run, gw, name string) uint64 {
+	t.Helper()
+	m, err := maps.OpenPinned(loader.InstanceDir(r.Lab().Namespace(gw)))
+	if err != nil {
+		t.Fatalf("%s: open pinned maps: %v", gw, err)
+	}
+	defer m.Close()
+	cs, err := m.ReadCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, v := range cs {
+		if maps.CounterNames[id] == name {
+			return v
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
+}
+
 func labScenario(t *testing.T, version string) {
 	vm.RequireKernelIPsec(t)
 	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version})
@@ -174,6 +198,9 @@ func labScenario(t *testing.T, version string) {
 			t.Fatalf("host2 received %d bytes", got)
 		}
 		t.Logf("MSS of host2's connection: %d", mss)
+		if mss > 1350 || mss == 0 {
+			t.Errorf("host2's MSS is %d, want at most 1350 (tcp-mss ipsec-vpn mss 1350)", mss)
+		}
 	})
 	t.Run("esp-counters", func(t *testing.T) {
 		for _, gw := range Gateways {
@@ -208,6 +235,35 @@ func labScenario(t *testing.T, version string) {
 					t.Errorf("%s lacks %q:\n%s", strings.Join(c.words, " "), w, out)
 				}
 			}
+		}
+	})
+	t.Run("policy", func(t *testing.T) {
+		before := dropCounter(t, r, lab.SRX1, "drop-policy")
+		// Host1 → SRX2's st0 address is routed into the tunnel but matches
+		// no trust → vpn policy (VPN-OUT wants Host2-Net): dropped, counted.
+		if err := r.PingFrom(ctx, lab.Host1, netip.MustParseAddr("10.100.200.2"), 2); err == nil {
+			t.Error("ping host1 → 10.100.200.2 passed without a policy")
+		}
+		if after := dropCounter(t, r, lab.SRX1, "drop-policy"); after <= before {
+			t.Errorf("srx1 drop-policy %d → %d", before, after)
+		}
+		// Without VPN-IN on SRX1, Host2 cannot start a connection to Host1,
+		// while Host1's own connections still get their answers.
+		text, _ := os.ReadFile(r.ConfigPath(lab.SRX1))
+		if _, err := commit(t, r, lab.SRX1, string(text)+"delete security policies from-zone vpn to-zone trust policy VPN-IN\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.PingFrom(ctx, lab.Host2, Host1Addr, 2); err == nil {
+			t.Error("host2 → host1 passed without VPN-IN")
+		}
+		if err := r.Ping(ctx, 3); err != nil {
+			t.Errorf("host1 → host2 (return traffic without a reverse policy): %v", err)
+		}
+		if _, err := commit(t, r, lab.SRX1, string(text)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.PingFrom(ctx, lab.Host2, Host1Addr, 3); err != nil {
+			t.Errorf("host2 → host1 with VPN-IN: %v", err)
 		}
 	})
 	t.Run("commit", func(t *testing.T) {
