@@ -85,6 +85,10 @@ static __always_inline int forward(void *ctx, int xdp, struct pkt *p, struct ifa
 
 static __always_inline int do_reject(void *ctx, int xdp, struct pkt *p)
 {
+	if (p->no_reject) {
+		count(CNT_DROP_REJECT);
+		return V_DROP;
+	}
 	if (p->proto == IPPROTO_TCP) {
 		if (reject_dispatch(ctx, xdp, p, 1) == 0) {
 			count(CNT_REJECT_TCP);

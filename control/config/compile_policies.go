@@ -355,7 +355,6 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 			case "permit":
 				p.Action = ActionPermit
 				actions++
-				c.warnChildren(x)
 			case "deny":
 				p.Action = ActionDeny
 				actions++
@@ -378,10 +377,6 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 	return p
 }
 
-// warnChildren is a hook for containers whose children bpfvpn does not
-// implement (unknown ones are already warned by warnUnknown).
-func (c *compiler) warnChildren(*node) {}
-
 // policyAddresses resolves the names of a match leaf in the zone's book.
 func (c *compiler) policyAddresses(pn, x *node, z *Zone) ([]string, []netip.Prefix) {
 	names := make([]string, 0, len(x.vals))
@@ -403,8 +398,11 @@ func (c *compiler) policyAddresses(pn, x *node, z *Zone) ([]string, []netip.Pref
 		if len(x.vals) == 1 {
 			out = ps // shared, read-only
 		} else {
-			out = appendPrefixes(out, ps)
+			out = append(out, ps...)
 		}
+	}
+	if len(x.vals) > 1 {
+		out = dedupePrefixes(out)
 	}
 	return names, out
 }

@@ -343,7 +343,7 @@ func (c *compiler) ipsecProposal(k *node) {
 		case "lifetime-seconds":
 			p.LifetimeSeconds, _ = c.num(x, 180, 86400)
 		case "lifetime-kilobytes":
-			p.LifetimeKilobytes, _ = c.num(x, 64, 1<<31-1)
+			p.LifetimeKilobytes, _ = c.num(x, 64, 4294967294)
 		}
 	})
 	switch {

@@ -339,7 +339,8 @@ type PolicyContext struct {
 	Pos      Pos       `json:"pos,omitzero"`
 }
 
-// Policy is one security policy.
+// Policy is one security policy. Source, Destination and Terms may share
+// storage with address books, applications and other policies: read-only.
 type Policy struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`

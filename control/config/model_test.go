@@ -81,3 +81,22 @@ func TestSRX2Model(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+func TestLookups(t *testing.T) {
+	cfg := loadTestdata(t, "hub.set")
+	if u := cfg.Unit("ge-0/0/1"); u == nil || u.Name != "ge-0/0/1.0" {
+		t.Errorf("Unit(ge-0/0/1) = %+v", u)
+	}
+	if cfg.Unit("st0.1") == nil || cfg.Unit("st0.9") != nil {
+		t.Errorf("Unit st0")
+	}
+	if cfg.Zone("vpn") == nil || cfg.Zone("nope") != nil {
+		t.Errorf("Zone")
+	}
+	if cfg.Gateway("GW-DC") == nil || cfg.VPN("DC-BACKUP") == nil || cfg.VPN("OLD-VPN") != nil {
+		t.Errorf("Gateway/VPN")
+	}
+	if vs := cfg.VPNsBoundTo("st0.0"); len(vs) != 2 || vs[0].Name != "SPOKE-A" {
+		t.Errorf("VPNsBoundTo(st0.0) = %v", vs)
+	}
+}

@@ -33,7 +33,13 @@ type node struct {
 type nodeExtra struct {
 	name2    string // second identifier (from-zone A to-zone B)
 	inactive bool
-	dflt     bool // filled in from the defaults table, not configured
+	dflt     bool   // filled in from the defaults table, not configured
+	note     string // shown as a trailing ## comment (FillDefaults)
+	// comments are the /* */ comments written before the statement in
+	// hierarchical form, displayed again before it.
+	comments []string
+	// valSet holds the values of a long list leaf (appendValues).
+	valSet map[string]struct{}
 	// hierFile is 1+the file index of the hierarchical block that defined the
 	// node, so that a second definition in a hierarchical file is caught.
 	hierFile uint32

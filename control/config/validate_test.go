@@ -24,9 +24,10 @@ set security ipsec policy spol proposals sp
 set security ipsec vpn v bind-interface st0.0
 set security ipsec vpn v ike gateway g
 set security ipsec vpn v ike ipsec-policy spol
+set security zones security-zone untrust host-inbound-traffic system-services ike
 `
 
-const baseLines = 17
+const baseLines = 18
 
 func TestValidBase(t *testing.T) {
 	cfg, diags := ParseBytes("base", []byte(validBase))
@@ -79,6 +80,7 @@ var invalidCases = []struct {
 	{name: "undefined zone interface", add: "set security zones security-zone dmz interfaces ge-0/0/5.0\n", line: 1, at: "ge-0/0/5.0", msg: "undefined interface ge-0/0/5.0"},
 	{name: "undefined bind interface", add: "set security ipsec vpn v bind-interface st0.7\n", line: 1, at: "st0.7", msg: "undefined interface st0.7 (bind-interface)"},
 	{name: "undefined route interface", add: "set routing-options static route 10.1.0.0/16 next-hop st0.3\n", line: 1, at: "st0.3", msg: "undefined interface st0.3 (next-hop)"},
+	{name: "two interfaces on one Linux device", add: "set system interface-map ge-0/0/0 eth0\nset interfaces eth0 unit 0\n", line: 2, at: "eth0", msg: "interface eth0: Linux device eth0 is already used by interface ge-0/0/0 (line 1)"},
 	// st0 units
 	{name: "st0 reserved unit", add: "set interfaces st0 unit 16000 family inet address 10.8.0.1/30\n", line: 1, at: "unit", msg: "units st0.16000 to st0.16385 are reserved"},
 	{name: "st0 reserved last", add: "set interfaces st0 unit 16385\n", line: 1, at: "unit", msg: "reserved for HA control-link encryption"},
@@ -188,8 +190,30 @@ func TestWarnings(t *testing.T) {
 	}
 	// Proposal sets with weak members warn too.
 	_, diags = ParseBytes("w", []byte(validBase+"delete security ike policy ip proposals\nset security ike policy ip proposal-set standard\n"))
-	if !strings.Contains(diags.String(), "w:19:41: warning: proposal-set standard") {
+	if !strings.Contains(diags.String(), "w:20:41: warning: proposal-set standard") {
 		t.Errorf("proposal-set standard not warned:\n%s", diags)
+	}
+}
+
+// TestOperationalWarnings: configurations that commit but cannot work as
+// written are warned about.
+func TestOperationalWarnings(t *testing.T) {
+	text := strings.Replace(validBase, "set security zones security-zone untrust host-inbound-traffic system-services ike\n",
+		"set security zones security-zone untrust host-inbound-traffic system-services ping\n", 1) +
+		"set interfaces st0 unit 4 family inet address 10.9.4.1/30\n" +
+		"set routing-options static route 10.40.0.0/16 next-hop st0.4\n"
+	cfg, diags := ParseBytes("o", []byte(text))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	for _, want := range []string{
+		"o:10:18: warning: ike gateway g: host-inbound-traffic of ge-0/0/1.0 (zone untrust) does not allow system-services ike",
+		"o:20:28: warning: route 10.40.0.0/16: no ipsec vpn is bound to st0.4, so this route drops its traffic",
+		"o:19:20: warning: interface st0.4 is in no security zone",
+	} {
+		if !strings.Contains(diags.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, diags)
+		}
 	}
 }
 
@@ -205,7 +229,27 @@ func TestSecretsNeverInDiagnostics(t *testing.T) {
 	if strings.Contains(diags.String(), "topsecret") {
 		t.Errorf("diagnostics leak a secret:\n%s", diags)
 	}
-	if !strings.Contains(diags.String(), "s:18:55: ike policy ip: pre-shared-key hexadecimal is not a hex string") {
+	if !strings.Contains(diags.String(), "s:19:55: ike policy ip: pre-shared-key hexadecimal is not a hex string") {
 		t.Errorf("missing hex error:\n%s", diags)
+	}
+	// An unquoted secret with a space is refused whole: no part of it is
+	// kept in the tree (which would display it) or named in a message.
+	tr := NewTree()
+	d := tr.Parse("u", []byte("set security ike policy p pre-shared-key ascii-text top secretpart\n"))
+	if !strings.Contains(d.String(), "u:1:42: syntax error: unexpected words after the ascii-text value") {
+		t.Errorf("diagnostics:\n%s", d)
+	}
+	if out := tr.String() + d.String(); strings.Contains(out, "secretpart") || strings.Contains(out, "top") {
+		t.Errorf("secret fragments kept or printed:\n%s", out)
+	}
+}
+
+func TestBrokenNineIsPlainKey(t *testing.T) {
+	cfg, d := ParseBytes("n", []byte(strings.Replace(validBase, "ascii-text secret123", "ascii-text \"$9$ABC\"", 1)))
+	if cfg == nil || !strings.Contains(d.String(), "n:9:54: warning: ascii-text starts with $9$ but is not a valid $9$ string") {
+		t.Fatalf("diagnostics:\n%s", d)
+	}
+	if got := string(cfg.IKE.Policies[0].PreSharedKey.Bytes()); got != "$9$ABC" {
+		t.Errorf("key %q", got)
 	}
 }

@@ -418,3 +418,75 @@ func TestNetnsMSSAllTCP(t *testing.T) {
 		t.Errorf("echo over the clamped connection: %v", err)
 	}
 }
+
+func TestNetnsAttachLifecycle(t *testing.T) {
+	l := newLab(t)
+	dir := loader.InstanceDir(l.instance)
+	// invalid input attaches nothing
+	bad := labSpec()
+	bad.Interfaces = append(bad.Interfaces, dataplane.Interface{Name: "nosuch0", Zone: "trust"})
+	inNS(t, l.rt, func() {
+		if _, err := dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"rtt"}, Spec: bad}); err == nil {
+			t.Error("attach with a missing interface succeeded")
+		}
+		bad2 := labSpec()
+		bad2.Policies[0].FromZone = "nozone"
+		if _, err := dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"rtt"}, Spec: bad2}); err == nil {
+			t.Error("attach with an unknown zone succeeded")
+		}
+		if _, err := dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"lo"}, Spec: labSpec()}); !errors.Is(err, dataplane.ErrNotInSpec) {
+			t.Errorf("attach of an interface outside the zones: %v", err)
+		}
+	})
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("invalid attaches left %s behind (%v)", dir, err)
+	}
+
+	r1 := l.attach(t, labSpec())
+	st, err := dataplane.ReadStatus(l.instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Attachments) != 2 {
+		t.Errorf("status lists %d attachments, want 2: %+v", len(st.Attachments), st.Attachments)
+	}
+	for _, a := range st.Attachments {
+		if a.ProgID == 0 {
+			t.Errorf("%s: no program id", a.Ifname)
+		}
+	}
+	found := false
+	for _, m := range st.Maps {
+		if m.Name == "ifaces" && m.Entries == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("status maps %+v lack ifaces with 2 entries", st.Maps)
+	}
+	// a second attach updates in place: same pins, other generation
+	r2 := l.attach(t, labSpec())
+	if r1.Compiled.Gen == r2.Compiled.Gen {
+		t.Errorf("generation stayed %d", r2.Compiled.Gen)
+	}
+	_, _ = listenTCP(t, l.uh, "10.10.2.2:80")
+	if c, err := dialTCP(t, l.th, "10.10.2.2:80"); err != nil {
+		t.Errorf("traffic after the re-attach: %v", err)
+	} else {
+		c.Close()
+	}
+	var n int
+	inNS(t, l.rt, func() { n, err = dataplane.Detach(l.instance, []string{"rtt", "rtu"}) })
+	if err != nil || n != 2 {
+		t.Errorf("detach: %d hooks, %v", n, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("detach of the last interface left %s (%v)", dir, err)
+	}
+	inNS(t, l.rt, func() {
+		lk, _ := netlink.LinkByName("rtt")
+		if lk.Attrs().Xdp != nil && lk.Attrs().Xdp.Attached {
+			t.Error("XDP still attached to rtt after detach")
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
 	"github.com/bpfvpn/bpfvpn/loader"
+	"github.com/bpfvpn/bpfvpn/maps"
 )
 
 func redirected(f *progFixture, ttl uint8) func(t *testing.T, d *tp.Decoded) {
@@ -291,4 +292,29 @@ func TestProgIKERateLimit(t *testing.T) {
 	}
 	other := udp("10.2.0.3", "10.2.0.1", 500, 500)
 	f.runCases(t, []pcase{{name: "another source has its own bucket", iface: "untr0", pkt: other, want: xdpPass}})
+}
+
+// TestProgTunnelRebuiltMAC: on an XFRM interface tc ingress may see the
+// outer MAC header that tunnel-mode decapsulation rebuilt in front of the
+// inner packet; the program finds the IP header by its length.
+func TestProgTunnelRebuiltMAC(t *testing.T) {
+	f := newProgFixture(t)
+	f.apply(t, baseSpec())
+	k := maps.IfaceKey{Ifindex: f.idx["st0x"]}
+	var info maps.IfaceInfo
+	if err := f.m.Ifaces.Lookup(k, &info); err != nil {
+		t.Fatal(err)
+	}
+	info.Flags &^= maps.IfL2
+	if err := f.m.Ifaces.Put(k, info); err != nil {
+		t.Fatal(err)
+	}
+	p := tcp("10.3.0.5", "10.1.0.2", 5000, 22, tp.SYN)
+	if ret, _ := f.runTC(t, f.objs.TcSt0Ingress, "st0x", p.Bytes()); ret != tcOK {
+		t.Errorf("vpn→trust SYN behind a rebuilt MAC header: %d", ret)
+	}
+	p = tcp("10.3.0.5", "10.2.0.2", 5000, 80, tp.SYN)
+	if ret, _ := f.runTC(t, f.objs.TcSt0Ingress, "st0x", p.Bytes()); ret != tcShot {
+		t.Errorf("vpn→untrust (no policy): %d", ret)
+	}
 }

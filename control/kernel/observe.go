@@ -11,6 +11,21 @@ import (
 
 // observe reads the parts of the kernel state that the planner compares.
 func (r *Reconciler) observe() (*observed, error) {
+	obs, err := r.observeRoutes()
+	if err != nil {
+		return nil, err
+	}
+	if obs.addrs, err = r.addrDump(); err != nil {
+		return nil, err
+	}
+	if obs.sas, obs.pols, err = r.observeXfrm(); err != nil {
+		return nil, err
+	}
+	return obs, nil
+}
+
+// observeRoutes reads links and bpfvpn's routes only.
+func (r *Reconciler) observeRoutes() (*observed, error) {
 	obs := &observed{links: map[string]obsLink{}}
 	links, err := r.h.LinkList()
 	if err != nil {
@@ -24,9 +39,6 @@ func (r *Reconciler) observe() (*observed, error) {
 		}
 		obs.links[a.Name] = ol
 	}
-	if obs.addrs, err = r.addrDump(); err != nil {
-		return nil, err
-	}
 	routes, err := r.h.RouteListFiltered(netlink.FAMILY_ALL,
 		&netlink.Route{Protocol: RouteProtocol, Table: mainTable},
 		netlink.RT_FILTER_PROTOCOL|netlink.RT_FILTER_TABLE)
@@ -37,9 +49,6 @@ func (r *Reconciler) observe() (*observed, error) {
 		if o, ok := toObsRoute(rt); ok {
 			obs.routes = append(obs.routes, o)
 		}
-	}
-	if obs.sas, obs.pols, err = r.observeXfrm(); err != nil {
-		return nil, err
 	}
 	return obs, nil
 }

@@ -107,42 +107,7 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		}
 	}
 
-	// Routes.
-	wantR := map[routeKey]Route{}
-	for _, r := range desired.Routes {
-		if t, ok := desired.tunnelOfRoute(r); ok && !up[t.Unit] && !t.RoutesWhenDown {
-			continue // withdrawn while its tunnel is down
-		}
-		wantR[r.key()] = r
-	}
-	haveR := map[routeKey]bool{}
-	for _, r := range obs.routes {
-		k := r.key()
-		d, ok := wantR[k]
-		lost := gone[r.LinkIndex]
-		if !ok {
-			if !lost {
-				out = append(out, Change{Op: OpDeleteRoute, Route: fromObsRoute(r, obs), obsRoute: r})
-			}
-			continue
-		}
-		haveR[k] = true
-		if lost {
-			out = append(out, Change{Op: OpAddRoute, Route: d, Link: d.Dev})
-			continue
-		}
-		same := (!d.Gateway.IsValid() || d.Gateway == r.Gateway) &&
-			(d.Gateway.IsValid() || !r.Gateway.IsValid()) &&
-			(d.Dev == "" || (obs.links[d.Dev].Index == r.LinkIndex && r.LinkIndex != 0))
-		if !same {
-			out = append(out, Change{Op: OpReplaceRoute, Route: d, Link: d.Dev})
-		}
-	}
-	for k, d := range wantR {
-		if !haveR[k] {
-			out = append(out, Change{Op: OpAddRoute, Route: d, Link: d.Dev})
-		}
-	}
+	out = append(out, planRoutes(desired, up, obs, gone)...)
 
 	// XFRM objects of units that are no longer configured.
 	for _, p := range obs.pols {
@@ -156,28 +121,7 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		}
 	}
 
-	// Deterministic order: by phase, then by description (computed once).
-	keys := make([]string, len(out))
-	idx := make([]int, len(out))
-	for i := range out {
-		keys[i], idx[i] = out[i].String(), i
-	}
-	sort.SliceStable(idx, func(x, y int) bool {
-		i, j := idx[x], idx[y]
-		if out[i].early != out[j].early {
-			return out[i].early // a link in the way of its replacement goes first
-		}
-		if out[i].Op != out[j].Op {
-			return out[i].Op < out[j].Op
-		}
-		return keys[i] < keys[j]
-	})
-	sorted := make([]Change, len(out))
-	for k, i := range idx {
-		sorted[k] = out[i]
-	}
-	out = sorted
-	return out
+	return sortChanges(out)
 }
 
 func fromObsRoute(r obsRoute, obs *observed) Route {
@@ -214,4 +158,72 @@ func hasSecondary(addrs []obsAddr, a obsAddr) bool {
 		}
 	}
 	return false
+}
+
+// planRoutes computes the route changes alone. gone holds the indexes of
+// links that will be deleted (their routes vanish with them).
+func planRoutes(desired State, up map[int]bool, obs *observed, gone map[int]bool) []Change {
+	var out []Change
+	wantR := map[routeKey]Route{}
+	for _, r := range desired.Routes {
+		if t, ok := desired.tunnelOfRoute(r); ok && !up[t.Unit] && !t.RoutesWhenDown {
+			continue // withdrawn while its tunnel is down
+		}
+		wantR[r.key()] = r
+	}
+	haveR := map[routeKey]bool{}
+	for _, r := range obs.routes {
+		k := r.key()
+		d, ok := wantR[k]
+		lost := gone[r.LinkIndex]
+		if !ok {
+			if !lost {
+				out = append(out, Change{Op: OpDeleteRoute, Route: fromObsRoute(r, obs), obsRoute: r})
+			}
+			continue
+		}
+		haveR[k] = true
+		if lost {
+			out = append(out, Change{Op: OpAddRoute, Route: d, Link: d.Dev})
+			continue
+		}
+		same := (!d.Gateway.IsValid() || d.Gateway == r.Gateway) &&
+			(d.Gateway.IsValid() || !r.Gateway.IsValid()) &&
+			(d.Dev == "" || (obs.links[d.Dev].Index == r.LinkIndex && r.LinkIndex != 0))
+		if !same {
+			out = append(out, Change{Op: OpReplaceRoute, Route: d, Link: d.Dev})
+		}
+	}
+	for k, d := range wantR {
+		if !haveR[k] {
+			out = append(out, Change{Op: OpAddRoute, Route: d, Link: d.Dev})
+		}
+	}
+
+	return out
+}
+
+// sortChanges orders changes by phase, then by description (computed once).
+func sortChanges(out []Change) []Change {
+	keys := make([]string, len(out))
+	idx := make([]int, len(out))
+	for i := range out {
+		keys[i], idx[i] = out[i].String(), i
+	}
+	sort.SliceStable(idx, func(x, y int) bool {
+		i, j := idx[x], idx[y]
+		if out[i].early != out[j].early {
+			return out[i].early // a link in the way of its replacement goes first
+		}
+		if out[i].Op != out[j].Op {
+			return out[i].Op < out[j].Op
+		}
+		return keys[i] < keys[j]
+	})
+	sorted := make([]Change, len(out))
+	for k, i := range idx {
+		sorted[k] = out[i]
+	}
+	out = sorted
+	return out
 }

@@ -169,10 +169,25 @@ func (r *Reconciler) SetTunnelUp(ctx context.Context, unit int, up bool) ([]Chan
 		return nil, errors.New("set tunnel state: reconciler closed")
 	}
 	r.up[unit] = up
-	if !r.haveDesired {
+	return r.reconcileRoutesOfLocked(ctx, unit)
+}
+
+// reconcileRoutesOfLocked applies the route changes that unit's tunnel state
+// implies, reading only links and routes (not the whole kernel state): it
+// runs on every tunnel up/down and must stay cheap with thousands of units.
+func (r *Reconciler) reconcileRoutesOfLocked(ctx context.Context, unit int) ([]Change, error) {
+	if !r.haveDesired || !r.desired.hasWithdrawableRoutes(unit) {
 		return nil, nil
 	}
-	return r.reconcileLocked(ctx)
+	obs, err := r.observeRoutes()
+	if err != nil {
+		return nil, err
+	}
+	up := make(map[int]bool, len(r.up))
+	for k, v := range r.up {
+		up[k] = v
+	}
+	return r.apply(ctx, sortChanges(planRoutes(r.desired, up, obs, nil)))
 }
 
 // TunnelUp reports the tunnel state Reconcile uses for unit.

@@ -83,8 +83,8 @@ func (r *Reconciler) install(ctx context.Context, c ChildSA, outbound bool) ([]C
 	r.sas[c.Unit] = &unitSAs{current: stored}
 	wasUp := r.up[c.Unit]
 	r.up[c.Unit] = true
-	if !wasUp && r.haveDesired {
-		ch, err := r.reconcileLocked(ctx)
+	if !wasUp {
+		ch, err := r.reconcileRoutesOfLocked(ctx, c.Unit)
 		changes = append(changes, ch...)
 		if err != nil {
 			return changes, fmt.Errorf("restore routes of st0.%d: %w", c.Unit, err)
@@ -125,29 +125,25 @@ func (r *Reconciler) ensureSA(c ChildSA, inbound bool) ([]Change, error) {
 // ensurePolicies makes the unit's policies those of c: missing ones added,
 // ones with another template updated, ones for other selectors removed.
 func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
-	_, pols, err := r.observeXfrm()
-	if err != nil {
-		return nil, err
-	}
-	have := map[selectorKey]obsPolicy{}
-	for _, p := range pols {
-		if p.Unit == c.Unit {
-			have[p.selKey()] = p
-		}
-	}
 	var changes []Change
 	var errs []error
 	want := wantPolicies(c)
 	wantKeys := map[selectorKey]bool{}
 	for _, p := range want {
-		k := p.selKey()
-		wantKeys[k] = true
-		h, ok := have[k]
+		wantKeys[p.selKey()] = true
 		ch := Change{Op: OpAddPolicy, Unit: c.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String()}
+		// One lookup by selector, direction and if_id: listing every
+		// policy per install would make n tunnels cost O(n²).
+		got, err := r.h.XfrmPolicyGet(policyID(p))
 		switch {
-		case !ok:
+		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH):
 			err = r.h.XfrmPolicyAdd(policyID(p))
-		case h.TmplSrc != p.TmplSrc || h.TmplDst != p.TmplDst:
+		case err != nil:
+		case len(got.Tmpls) != 1 || !samePolicyTmpl(got.Tmpls[0], p):
+			if len(got.Tmpls) == 1 && got.Tmpls[0].Reqid != int(ReqID(c.Unit)) {
+				err = fmt.Errorf("a policy bpfvpn does not own has this selector and if_id")
+				break
+			}
 			ch.Op = OpUpdatePolicy
 			err = r.h.XfrmPolicyUpdate(policyID(p))
 		default:
@@ -163,18 +159,29 @@ func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
 		r.log.Info("kernel change", "change", ch.String())
 		changes = append(changes, ch)
 	}
-	for k, p := range have {
-		if wantKeys[k] {
-			continue
+	// Policies of the unit's previous selectors (known to this process).
+	if prev, ok := r.sas[c.Unit]; ok {
+		for _, p := range wantPolicies(prev.current) {
+			if wantKeys[p.selKey()] {
+				continue
+			}
+			ch := Change{Op: OpDeletePolicy, Unit: c.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
+			if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(p))); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", ch, err))
+				continue
+			}
+			changes = append(changes, ch)
 		}
-		ch := Change{Op: OpDeletePolicy, Unit: c.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
-		if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(p))); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
-			continue
-		}
-		changes = append(changes, ch)
 	}
 	return changes, errors.Join(errs...)
+}
+
+// samePolicyTmpl compares an installed template with the wanted one.
+func samePolicyTmpl(t netlink.XfrmPolicyTmpl, p obsPolicy) bool {
+	src, _ := netip.AddrFromSlice(t.Src)
+	dst, _ := netip.AddrFromSlice(t.Dst)
+	return src.Unmap() == p.TmplSrc && dst.Unmap() == p.TmplDst && t.Reqid == int(ReqID(p.Unit)) &&
+		t.Proto == netlink.XFRM_PROTO_ESP && t.Mode == netlink.XFRM_MODE_TUNNEL
 }
 
 // RetireChildSA is the second half of a make-before-break rekey: it deletes
@@ -260,8 +267,9 @@ func (r *Reconciler) deleteSA(sa obsSA, dir string) ([]Change, error) {
 	return []Change{ch}, nil
 }
 
-// RemoveTunnel deletes every SA and policy of unit (the tunnel went down),
-// marks it down and withdraws its routes.
+// RemoveTunnel takes unit's tunnel down: it withdraws the routes into it
+// first (so traffic moves to a backup route at once), then deletes every SA
+// and policy of the unit.
 func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, error) {
 	if err := checkUnit(unit); err != nil {
 		return nil, err
@@ -271,12 +279,17 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 	if r.closed {
 		return nil, errors.New("remove tunnel: reconciler closed")
 	}
-	sas, pols, err := r.observeXfrm()
-	if err != nil {
-		return nil, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
-	}
 	var changes []Change
 	var errs []error
+	r.up[unit] = false
+	ch, err := r.reconcileRoutesOfLocked(ctx, unit)
+	changes = append(changes, ch...)
+	errs = append(errs, err)
+
+	sas, pols, err := r.observeXfrm()
+	if err != nil {
+		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
+	}
 	for id, rt := range r.retire {
 		if rt.sa.Unit == unit {
 			rt.timer.Stop()
@@ -306,12 +319,6 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 		changes = append(changes, ch...)
 	}
 	delete(r.sas, unit)
-	r.up[unit] = false
-	if r.haveDesired {
-		ch, err := r.reconcileLocked(ctx)
-		changes = append(changes, ch...)
-		errs = append(errs, err)
-	}
 	if err := errors.Join(errs...); err != nil {
 		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
 	}

@@ -162,3 +162,14 @@ func (s State) tunnelOfRoute(r Route) (Tunnel, bool) {
 	}
 	return Tunnel{}, false
 }
+
+// hasWithdrawableRoutes reports whether some route goes into unit's tunnel
+// and is withdrawn while it is down.
+func (s State) hasWithdrawableRoutes(unit int) bool {
+	for _, r := range s.Routes {
+		if t, ok := s.tunnelOfRoute(r); ok && t.Unit == unit && !t.RoutesWhenDown {
+			return true
+		}
+	}
+	return false
+}

@@ -151,14 +151,32 @@ func (p *phase1) handleDelete(now time.Time, d *isakmp.Delete) bool {
 		}
 		for _, s := range d.SPIs {
 			spi := binary.BigEndian.Uint32(s)
-			for _, c := range p.peer.childList() {
+			// A delete names the sender's inbound SPI (our outbound). When
+			// strongSwan could not install a pair it names the initiator's
+			// SPI instead, which may be our inbound one: accept both.
+			var hit *child
+			for _, c := range p.peer.children {
 				if c.sa.SPIOut == spi {
-					p.e.deleteChild(now, c, false, "deleted by peer")
-					ps := c.peer
-					if (ps.wantUp || ps.cfg.Immediately) && !ps.hasChildFor(c.proxyIdx) && !c.replaced {
+					hit = c
+				}
+			}
+			if hit == nil {
+				hit = p.peer.children[spi]
+			}
+			if hit == nil {
+				p.log.Debug("delete for unknown ESP SPI", "spi", spiHex(spi))
+				continue
+			}
+			p.e.deleteChild(now, hit, false, "deleted by peer")
+			ps := hit.peer
+			if (ps.wantUp || ps.cfg.Immediately) && !ps.hasChildFor(hit.proxyIdx) && !hit.replaced {
+				// Negotiate again, after a pause so that a peer that keeps
+				// refusing cannot drive a tight loop.
+				p.e.at(now.Add(p.e.opts.RetransmitBase), func(now time.Time) {
+					if (ps.wantUp || ps.cfg.Immediately) && !ps.hasChildFor(hit.proxyIdx) {
 						p.e.ensureUp(now, ps)
 					}
-				}
+				})
 			}
 		}
 	}

@@ -110,7 +110,7 @@ func TestPairSuites(t *testing.T) {
 func TestPairStatus(t *testing.T) {
 	pr := newPair(t, basePeer("A", addrA, addrB), basePeer("B", addrB, addrA))
 	pr.initiate(pr.a)
-	sts := pr.a.eng.IKESAs(pr.now)
+	sts := pr.a.eng.IKESAs(pr.now())
 	if len(sts) != 1 {
 		t.Fatalf("%d IKE SAs", len(sts))
 	}
@@ -119,7 +119,7 @@ func TestPairStatus(t *testing.T) {
 		st.DHGroup != "DH-group-19" || st.PRF != "hmac-sha-256" || st.LifetimeSeconds != 28800 || st.RemoteID != "ipv4(any:0,172.16.23.1/32)" {
 		t.Fatalf("status %+v", st)
 	}
-	cs := pr.b.eng.ChildSAs(pr.now.Add(10 * time.Second))
+	cs := pr.b.eng.ChildSAs(pr.now().Add(10 * time.Second))
 	if len(cs) != 1 || cs[0].RemainingSeconds != 3590 || cs[0].SA.In.Encryption != nil {
 		t.Fatalf("child status %+v", cs)
 	}

@@ -493,7 +493,7 @@ func (p *phase1) initiatorMM4(now time.Time, d ike.Datagram, m isakmp.Message) e
 	if p.behindNAT() {
 		// RFC 3947 §4: float to port 4500 for the rest of the negotiation.
 		p.local = netip.AddrPortFrom(p.local.Addr(), p.peer.cfg.localNATTPort())
-		p.remote = netip.AddrPortFrom(p.remote.Addr(), ike.PortNATT)
+		p.remote = netip.AddrPortFrom(p.remote.Addr(), p.peer.cfg.remoteNATTPort())
 	}
 	id := p.localID()
 	idB := id.AppendBody(nil)

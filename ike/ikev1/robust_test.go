@@ -38,7 +38,7 @@ func TestLossyPipe(t *testing.T) {
 				sa, _ := lastInstalled(pr.a.sink)
 				sb, _ := lastInstalled(pr.b.sink)
 				checkMatched(t, sa, sb)
-				if len(pr.a.sink.installed) != 1 || len(pr.b.sink.installed) != 1 {
+				if len(pr.a.sink.installedSAs()) != 1 || len(pr.b.sink.installedSAs()) != 1 {
 					t.Fatalf("drop %d: duplicates installed twice: A %s B %s", drop, pr.a.sink.counts(), pr.b.sink.counts())
 				}
 			}
@@ -56,7 +56,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	pr.initiate(pr.a)
 	sa, ok := lastInstalled(pr.a.sink)
 	sb, ok2 := lastInstalled(pr.b.sink)
-	if !ok || !ok2 || len(pr.a.sink.installed) != 1 || len(pr.b.sink.installed) != 1 {
+	if !ok || !ok2 || len(pr.a.sink.installedSAs()) != 1 || len(pr.b.sink.installedSAs()) != 1 {
 		t.Fatalf("A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
 	}
 	checkMatched(t, sa, sb)
@@ -69,7 +69,7 @@ func TestProposalMismatch(t *testing.T) {
 	pr := newPair(t, pa, pb)
 	pr.initiate(pr.a)
 	// The responder's NO-PROPOSAL-CHOSEN ends the initiator's attempt.
-	if n := len(pr.a.eng.IKESAs(pr.now)); n != 0 {
+	if n := len(pr.a.eng.IKESAs(pr.now())); n != 0 {
 		t.Fatalf("%d phase-1 SAs left after NO-PROPOSAL-CHOSEN", n)
 	}
 	if pr.delivered != 2 {
@@ -81,7 +81,7 @@ func TestProposalMismatch(t *testing.T) {
 	pb.ESP = []Phase2Proposal{{Encryption: aesCBC(128), Integrity: suite.IntegHMACSHA196}}
 	pr = newPair(t, pa, pb)
 	pr.initiate(pr.a)
-	if pr.a.sink.ikeUp() != 1 || len(pr.a.sink.installed) != 0 || len(pr.b.sink.installed) != 0 {
+	if pr.a.sink.ikeUp() != 1 || len(pr.a.sink.installedSAs()) != 0 || len(pr.b.sink.installedSAs()) != 0 {
 		t.Fatalf("ESP mismatch: A up=%d %s B %s", pr.a.sink.ikeUp(), pr.a.sink.counts(), pr.b.sink.counts())
 	}
 	// PFS mismatch is refused too.
@@ -90,7 +90,7 @@ func TestProposalMismatch(t *testing.T) {
 	pb.PFS = suite.MODP2048
 	pr = newPair(t, pa, pb)
 	pr.initiate(pr.a)
-	if len(pr.b.sink.installed) != 0 {
+	if len(pr.b.sink.installedSAs()) != 0 {
 		t.Fatal("PFS mismatch accepted")
 	}
 }
@@ -105,17 +105,17 @@ func TestWrongPSK(t *testing.T) {
 	if pr.a.sink.ikeUp() != 0 || pr.b.sink.ikeUp() != 0 {
 		t.Fatal("phase 1 came up with different PSKs")
 	}
-	for _, st := range append(pr.a.eng.IKESAs(pr.now), pr.b.eng.IKESAs(pr.now)...) {
+	for _, st := range append(pr.a.eng.IKESAs(pr.now()), pr.b.eng.IKESAs(pr.now())...) {
 		if st.State == ike.StateEstablished {
 			t.Fatalf("established phase-1 SA %+v", st)
 		}
 	}
 	// The responder forgets the failed negotiation; the initiator keeps
 	// retrying (the tunnel is to be kept up) with one SA at a time.
-	if n := len(pr.b.eng.IKESAs(pr.now)); n > 1 {
+	if n := len(pr.b.eng.IKESAs(pr.now())); n > 1 {
 		t.Fatalf("%d phase-1 SAs on the responder", n)
 	}
-	if n := len(pr.a.eng.IKESAs(pr.now)); n > 1 {
+	if n := len(pr.a.eng.IKESAs(pr.now())); n > 1 {
 		t.Fatalf("%d phase-1 SAs on the initiator", n)
 	}
 }
@@ -142,11 +142,19 @@ func TestAggressiveModeRefused(t *testing.T) {
 	h := isakmp.Header{InitiatorCookie: [8]byte{1, 2, 3}, Exchange: isakmp.ExchangeAggressive}
 	msg := isakmp.Encode(h, []isakmp.Payload{phase1SA([]Phase1Proposal{DefaultPhase1}), isakmp.KE(make([]byte, 64)), isakmp.Nonce(make([]byte, 16)),
 		isakmp.AddrID(addrA)})
-	pr.b.eng.HandleDatagram(pr.now, ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: msg})
-	if len(pr.queue) != 1 {
-		t.Fatalf("%d answers", len(pr.queue))
+	var answers []ike.Datagram
+	pr.net.Inject(ike.Datagram{Local: netip.AddrPortFrom(addrA, 500), Remote: netip.AddrPortFrom(addrB, 500), Data: msg})
+	pr.filter = func(_ int, d ike.Datagram) bool {
+		if d.Local.Addr() == addrB {
+			answers = append(answers, d)
+		}
+		return d.Local.Addr() == addrA
 	}
-	m, err := isakmp.Parse(pr.queue[0].Data)
+	pr.pump()
+	if len(answers) != 1 {
+		t.Fatalf("%d answers", len(answers))
+	}
+	m, err := isakmp.Parse(answers[0].Data)
 	if err != nil || m.Header.Exchange != isakmp.ExchangeInformational || len(m.Payloads) != 1 {
 		t.Fatalf("answer %v %+v", err, m.Header)
 	}
@@ -154,7 +162,7 @@ func TestAggressiveModeRefused(t *testing.T) {
 	if err != nil || n.NotifyType != isakmp.NotifyNoProposalChosen {
 		t.Fatalf("notify %v %v", n, err)
 	}
-	if len(pr.b.eng.IKESAs(pr.now)) != 0 {
+	if len(pr.b.eng.IKESAs(pr.now())) != 0 {
 		t.Fatal("Aggressive Mode created state")
 	}
 }
@@ -168,12 +176,12 @@ func TestDeadPeerDetection(t *testing.T) {
 	pb := basePeer("B", addrB, addrA)
 	pr := newPair(t, pa, pb)
 	pr.initiate(pr.a)
-	if len(pr.a.sink.installed) != 1 {
+	if len(pr.a.sink.installedSAs()) != 1 {
 		t.Fatal("not established")
 	}
 	// While the peer answers, DPD never fires.
 	pr.advance(2*time.Minute, time.Second)
-	if len(pr.a.sink.deleted) != 0 {
+	if len(pr.a.sink.deletedSAs()) != 0 {
 		t.Fatalf("peer declared dead while answering: %s", pr.a.sink.counts())
 	}
 	probesBefore := pr.b.sent
@@ -182,11 +190,11 @@ func TestDeadPeerDetection(t *testing.T) {
 	}
 	// Cut the link.
 	pr.filter = func(int, ike.Datagram) bool { return false }
-	ok := pr.until(5*time.Minute, func() bool { return len(pr.a.sink.deleted) == 1 })
+	ok := pr.until(5*time.Minute, func() bool { return len(pr.a.sink.deletedSAs()) == 1 })
 	if !ok {
 		t.Fatalf("peer not declared dead: %s", pr.a.sink.counts())
 	}
-	if n := len(pr.a.eng.IKESAs(pr.now)); n != 0 {
+	if n := len(pr.a.eng.IKESAs(pr.now())); n != 0 {
 		t.Fatalf("%d phase-1 SAs after DPD clear", n)
 	}
 	// Restart: with the link back, the tunnel is negotiated again.
@@ -194,9 +202,9 @@ func TestDeadPeerDetection(t *testing.T) {
 	pr = newPair(t, pa, pb)
 	pr.initiate(pr.a)
 	pr.filter = func(int, ike.Datagram) bool { return false }
-	pr.until(5*time.Minute, func() bool { return len(pr.a.sink.deleted) == 1 })
+	pr.until(5*time.Minute, func() bool { return len(pr.a.sink.deletedSAs()) == 1 })
 	pr.filter = nil
-	ok = pr.until(5*time.Minute, func() bool { return len(pr.a.sink.installed) == 2 })
+	ok = pr.until(5*time.Minute, func() bool { return len(pr.a.sink.installedSAs()) == 2 })
 	if !ok {
 		t.Fatalf("no restart after DPD: %s", pr.a.sink.counts())
 	}
@@ -213,24 +221,24 @@ func TestChildRekey(t *testing.T) {
 		pr.initiate(pr.a)
 		first, _ := lastInstalled(pr.a.sink)
 		pr.advance(3600*time.Second-time.Second, 10*time.Second)
-		if len(pr.a.sink.rekeyed) != 1 || len(pr.b.sink.rekeyed) != 1 {
+		if len(pr.a.sink.rekeyedPairs()) != 1 || len(pr.b.sink.rekeyedPairs()) != 1 {
 			t.Fatalf("pfs %v: rekeys A %s B %s", pfs, pr.a.sink.counts(), pr.b.sink.counts())
 		}
-		if pr.a.sink.rekeyed[0][0].SPIIn != first.SPIIn {
+		if pr.a.sink.rekeyedPairs()[0][0].SPIIn != first.SPIIn {
 			t.Fatal("rekey names the wrong old SA")
 		}
 		na, _ := lastInstalled(pr.a.sink)
 		nb, _ := lastInstalled(pr.b.sink)
 		checkMatched(t, na, nb)
-		if len(pr.a.sink.deleted) != 1 || len(pr.b.sink.deleted) != 1 || pr.b.sink.deleted[0].SPIOut != first.SPIIn {
+		if len(pr.a.sink.deletedSAs()) != 1 || len(pr.b.sink.deletedSAs()) != 1 || pr.b.sink.deletedSAs()[0].SPIOut != first.SPIIn {
 			t.Fatalf("old SA not deleted on both ends: A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
 		}
-		if len(pr.a.eng.ChildSAs(pr.now)) != 1 || len(pr.b.eng.ChildSAs(pr.now)) != 1 {
+		if len(pr.a.eng.ChildSAs(pr.now())) != 1 || len(pr.b.eng.ChildSAs(pr.now())) != 1 {
 			t.Fatal("stale CHILD SAs")
 		}
 		// And again: the rekeyed SA rekeys in turn.
 		pr.advance(3600*time.Second, 10*time.Second)
-		if len(pr.a.sink.rekeyed) != 2 || len(pr.b.sink.rekeyed) != 2 {
+		if len(pr.a.sink.rekeyedPairs()) != 2 || len(pr.b.sink.rekeyedPairs()) != 2 {
 			t.Fatalf("second rekey: A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
 		}
 	}
@@ -252,13 +260,13 @@ func TestPhase1Reestablish(t *testing.T) {
 	if up := pr.a.sink.ikeUp(); up < 2 {
 		t.Fatalf("phase 1 not re-established (%d up reports)", up)
 	}
-	if n := len(pr.a.eng.IKESAs(pr.now)); n != 1 {
+	if n := len(pr.a.eng.IKESAs(pr.now())); n != 1 {
 		t.Fatalf("%d phase-1 SAs on A", n)
 	}
-	if n := len(pr.b.eng.IKESAs(pr.now)); n != 1 {
+	if n := len(pr.b.eng.IKESAs(pr.now())); n != 1 {
 		t.Fatalf("%d phase-1 SAs on B", n)
 	}
-	if len(pr.a.sink.rekeyed) != 1 || len(pr.a.eng.ChildSAs(pr.now)) != 1 {
+	if len(pr.a.sink.rekeyedPairs()) != 1 || len(pr.a.eng.ChildSAs(pr.now())) != 1 {
 		t.Fatalf("CHILD SA did not survive: %s", pr.a.sink.counts())
 	}
 }
@@ -266,14 +274,14 @@ func TestPhase1Reestablish(t *testing.T) {
 func TestTerminateDeletesBothEnds(t *testing.T) {
 	pr := newPair(t, basePeer("A", addrA, addrB), basePeer("B", addrB, addrA))
 	pr.initiate(pr.a)
-	if err := pr.a.eng.Terminate(pr.now, "A"); err != nil {
+	if err := pr.a.eng.Terminate(pr.now(), "A"); err != nil {
 		t.Fatal(err)
 	}
 	pr.pump()
-	if len(pr.a.sink.deleted) != 1 || len(pr.b.sink.deleted) != 1 {
+	if len(pr.a.sink.deletedSAs()) != 1 || len(pr.b.sink.deletedSAs()) != 1 {
 		t.Fatalf("A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
 	}
-	if len(pr.a.eng.IKESAs(pr.now)) != 0 || len(pr.b.eng.IKESAs(pr.now)) != 0 {
+	if len(pr.a.eng.IKESAs(pr.now())) != 0 || len(pr.b.eng.IKESAs(pr.now())) != 0 {
 		t.Fatal("phase-1 SAs survive terminate")
 	}
 }
@@ -323,7 +331,7 @@ func TestProxyIDs(t *testing.T) {
 	pb.ProxyIDs = []ProxyID{{Local: netip.MustParsePrefix("10.9.0.0/16"), Remote: lan1}}
 	pr = newPair(t, pa, pb)
 	pr.initiate(pr.a)
-	if len(pr.b.sink.installed) != 0 || len(pr.a.sink.installed) != 0 {
+	if len(pr.b.sink.installedSAs()) != 0 || len(pr.a.sink.installedSAs()) != 0 {
 		t.Fatal("proxy ID mismatch accepted")
 	}
 	// Two proxy-ID pairs: two CHILD SAs under one phase-1 SA, with ports.
@@ -331,7 +339,7 @@ func TestProxyIDs(t *testing.T) {
 	pb.ProxyIDs = nil
 	pr = newPair(t, pa, pb)
 	pr.initiate(pr.a)
-	if len(pr.a.sink.installed) != 2 || len(pr.b.sink.installed) != 2 || pr.a.sink.ikeUp() != 1 {
+	if len(pr.a.sink.installedSAs()) != 2 || len(pr.b.sink.installedSAs()) != 2 || pr.a.sink.ikeUp() != 1 {
 		t.Fatalf("two proxy IDs: A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
 	}
 	// IPv6 proxy IDs.
@@ -383,7 +391,7 @@ func TestNATTraversal(t *testing.T) {
 		if !aInit {
 			// DPD and rekeys keep working through the mapping.
 			pr.advance(3600*time.Second, 10*time.Second)
-			if len(pr.a.sink.rekeyed) != 1 {
+			if len(pr.a.sink.rekeyedPairs()) != 1 {
 				t.Fatalf("rekey behind NAT: %s", pr.a.sink.counts())
 			}
 		}
@@ -398,19 +406,19 @@ func TestInitialContact(t *testing.T) {
 	pr := newPair(t, pa, pb)
 	pr.initiate(pr.a)
 	// A fresh A, as after a reboot, whose output goes into this pair.
-	pr.a = newPair(t, pa, pb).a
-	pr.a.eng.send = ike.SenderFunc(func(d ike.Datagram) error {
-		pr.queue = append(pr.queue, ike.Datagram{Local: d.Local, Remote: d.Remote, Data: append([]byte(nil), d.Data...)})
-		return nil
-	})
+	// A fresh A on the same address, as after a reboot.
+	fresh := newPair(t, pa, pb).a
+	fresh.eng.send = pr.net
+	pr.net.Attach(addrA, fresh.eng)
+	pr.a = fresh
 	pr.initiate(pr.a)
-	if len(pr.b.sink.deleted) != 1 {
+	if len(pr.b.sink.deletedSAs()) != 1 {
 		t.Fatalf("stale CHILD SA not removed after INITIAL-CONTACT: B %s", pr.b.sink.counts())
 	}
-	if n := len(pr.b.eng.IKESAs(pr.now)); n != 1 {
+	if n := len(pr.b.eng.IKESAs(pr.now())); n != 1 {
 		t.Fatalf("B keeps %d phase-1 SAs", n)
 	}
-	if len(pr.b.eng.ChildSAs(pr.now)) != 1 {
+	if len(pr.b.eng.ChildSAs(pr.now())) != 1 {
 		t.Fatal("B lost the new CHILD SA")
 	}
 }

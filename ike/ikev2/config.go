@@ -195,6 +195,10 @@ type Connection struct {
 	DPDThreshold int           // unanswered checks before the peer is dead (5)
 	DPDAction    DPDAction
 
+	// LocalNATPort and RemoteNATPort are the ports IKE floats to when a NAT
+	// is detected (4500 each, RFC 7296 §2.23).
+	LocalNATPort  uint16
+	RemoteNATPort uint16
 	// KeepaliveInterval of NAT-T keepalives when we are behind a NAT (20 s).
 	KeepaliveInterval time.Duration
 	// Childless asks for an IKE SA without CHILD SA (RFC 6023).
@@ -269,6 +273,12 @@ func (c *Connection) normalize() error {
 	}
 	if c.DPDThreshold == 0 {
 		c.DPDThreshold = 5
+	}
+	if c.LocalNATPort == 0 {
+		c.LocalNATPort = ike.PortNATT
+	}
+	if c.RemoteNATPort == 0 {
+		c.RemoteNATPort = ike.PortNATT
 	}
 	if c.KeepaliveInterval == 0 {
 		c.KeepaliveInterval = 20 * time.Second

@@ -112,9 +112,9 @@ func (t *ikeInitTask) processI(s *ikeSA, now time.Time, in []Payload) error {
 		return fatal(0, err)
 	}
 	// RFC 7296 §2.23: float to port 4500 once a NAT is detected.
-	if (s.natLocal || s.natRemote) && s.local.Port() == ike.PortIKE {
-		s.local = netip.AddrPortFrom(s.local.Addr(), ike.PortNATT)
-		s.remote = netip.AddrPortFrom(s.remote.Addr(), ike.PortNATT)
+	if (s.natLocal || s.natRemote) && s.local.Port() != s.conn.LocalNATPort {
+		s.local = netip.AddrPortFrom(s.local.Addr(), s.conn.LocalNATPort)
+		s.remote = netip.AddrPortFrom(s.remote.Addr(), s.conn.RemoteNATPort)
 	}
 	return nil
 }

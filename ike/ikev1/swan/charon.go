@@ -44,6 +44,9 @@ type Options struct {
 	Debug bool
 	// Threads is charon's worker thread count (0: default 16).
 	Threads int
+	// LogKeys logs CHILD SA keys (level 4 of the CHD group) so that tests
+	// can compare key material with charon's. Test use only.
+	LogKeys bool
 	// Extra is appended inside the charon { } section.
 	Extra string
 }
@@ -91,6 +94,7 @@ func (o Options) conf() string {
 			cfg = %d
 			enc = %d
 			net = %d
+			chd = %d
 		}
 	}
 	syslog {
@@ -100,7 +104,7 @@ func (o Options) conf() string {
 	}
 %s
 }
-`, o.Port, o.NATTPort, threads, filepath.Join(o.Dir, "charon.vici"), filepath.Join(o.Dir, "charon.log"), lvl, lvl, lvl, lvl, lvl, o.Extra)
+`, o.Port, o.NATTPort, threads, filepath.Join(o.Dir, "charon.vici"), filepath.Join(o.Dir, "charon.log"), lvl, lvl, lvl, lvl, lvl, o.chdLevel(), o.Extra)
 }
 
 // Start writes the configuration and starts charon in a private mount
@@ -200,3 +204,13 @@ func tail(b []byte, n int) string {
 
 // Port is charon's IKE port.
 func (c *Charon) Port() int { return c.opts.Port }
+
+func (o Options) chdLevel() int {
+	if o.LogKeys {
+		return 4
+	}
+	if o.Debug {
+		return 2
+	}
+	return 1
+}
