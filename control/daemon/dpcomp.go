@@ -99,6 +99,16 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	}
 	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
 	if err != nil {
+		// Part may be attached (XDP filters ESP by SPI): keep the filter
+		// fed so that installed tunnels keep working; a later apply retries.
+		if c.set == nil {
+			if set, oerr := maps.OpenPinned(loader.InstanceDir(c.instance)); oerr == nil {
+				c.set = set
+			}
+		}
+		if c.set != nil {
+			c.publishInstalled()
+		}
 		return fmt.Errorf("attach data plane: %w", err)
 	}
 	var stale []string
