@@ -10,10 +10,16 @@ import "log/slog"
 // The data plane comes between them: it attaches to st0 units the kernel
 // created, and the IKE sink publishes inbound SPIs into its filter.
 // instance names the pin directory ("" = after the network namespace).
-func DefaultComponents(st *State, log *slog.Logger, instance string) ([]Component, error) {
+func DefaultComponents(st *State, log *slog.Logger, instance string, withDataplane bool) ([]Component, error) {
 	k, err := newKernelComponent(log)
 	if err != nil {
 		return nil, err
+	}
+	st.SetIPsecCounters(k)
+	if !withDataplane {
+		ik := newIKEComponent(log, k.r, nil)
+		st.SetTunnelSource(ik)
+		return []Component{k, ik}, nil
 	}
 	dp, err := newDataplaneComponent(log, instance, k.r)
 	if err != nil {
@@ -21,7 +27,6 @@ func DefaultComponents(st *State, log *slog.Logger, instance string) ([]Componen
 		return nil, err
 	}
 	ik := newIKEComponent(log, k.r, dp)
-	st.SetIPsecCounters(k)
 	st.SetTunnelSource(ik)
 	st.SetDataplaneView(dp)
 	return []Component{k, dp, ik}, nil

@@ -61,6 +61,8 @@ type Options struct {
 	Exe string
 	// Env is added to the daemons' environment.
 	Env []string
+	// NoDataplane runs the gateways without the eBPF data plane.
+	NoDataplane bool
 	// Config varies the generated gateway configurations (IKE version, PSK).
 	Config lab.ConfigOptions
 	// TunnelTimeout bounds the wait for the tunnel (0 = 60 s).
@@ -217,7 +219,7 @@ func (r *Run) startDaemon(ctx context.Context, gw string) (int, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "--config", r.ConfigPath(gw), "--socket", r.Socket(gw),
-		"--commit-dir", filepath.Join(r.opts.Dir, gw+"-commits"))
+		"--commit-dir", filepath.Join(r.opts.Dir, gw+"-commits"), fmt.Sprintf("--dataplane=%t", !r.opts.NoDataplane))
 	cmd.Env = append(append(os.Environ(), r.opts.Env...), daemon.NotifySocketEnv+"="+notifyPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: the daemon outlives `bpfvpn lab up`.
