@@ -129,6 +129,11 @@ func interopSuites() []interopSuite {
 }
 
 func swanctlConf(s interopSuite, remotePort int, dpd bool) string {
+	return swanctlConfTS(s, remotePort, dpd, "0.0.0.0/0", "0.0.0.0/0")
+}
+
+// swanctlConfTS is swanctlConf with charon's traffic selectors.
+func swanctlConfTS(s interopSuite, remotePort int, dpd bool, localTS, remoteTS string) string {
 	extra := ""
 	if dpd {
 		extra = "\t\tdpd_delay = 2s\n"
@@ -154,8 +159,8 @@ func swanctlConf(s interopSuite, remotePort int, dpd bool) string {
 		children {
 			c {
 				esp_proposals = %s
-				local_ts = 0.0.0.0/0
-				remote_ts = 0.0.0.0/0
+				local_ts = %s
+				remote_ts = %s
 				mode = tunnel
 				rekey_time = 0
 			}
@@ -167,7 +172,7 @@ secrets {
 		secret = "%s"
 	}
 }
-`, remotePort, s.swanIKE, extra, s.swanESP, pairPSK)
+`, remotePort, s.swanIKE, extra, s.swanESP, localTS, remoteTS, pairPSK)
 }
 
 func interopPeer(s interopSuite, charonPort int) func(int, int) Peer {
@@ -416,14 +421,23 @@ func TestInteropQuickMode(t *testing.T) {
 }
 
 // TestVMInteropFull runs Main Mode + Quick Mode against strongSwan with
-// kernel SAs (VM tier), both roles, every interop suite.
+// kernel SAs (VM tier), both roles, every interop suite. The proxy IDs are
+// narrowed (10.1.0.0/24 <-> 10.2.0.0/24) so that charon's kernel policies
+// leave the loopback IKE traffic alone.
 func TestVMInteropFull(t *testing.T) {
 	vm.RequireKernelIPsec(t)
+	narrowed := func(s interopSuite, port int) func(int, int) Peer {
+		return func(a, b int) Peer {
+			p := interopPeer(s, port)(a, b)
+			p.ProxyIDs = []ProxyID{{Local: netip.MustParsePrefix("10.2.0.0/24"), Remote: netip.MustParsePrefix("10.1.0.0/24")}}
+			return p
+		}
+	}
 	for _, s := range interopSuites() {
 		t.Run(s.name+"/bpfvpn-initiates", func(t *testing.T) {
 			ch := startCharon(t)
-			b := startBpfvpn(t, interopPeer(s, ch.Port()))
-			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+			b := startBpfvpn(t, narrowed(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConfTS(s, b.port, false, "10.1.0.0/24", "10.2.0.0/24")); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.eng.Initiate(time.Now(), "swan"); err != nil {
@@ -440,8 +454,8 @@ func TestVMInteropFull(t *testing.T) {
 		})
 		t.Run(s.name+"/charon-initiates", func(t *testing.T) {
 			ch := startCharon(t)
-			b := startBpfvpn(t, interopPeer(s, ch.Port()))
-			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+			b := startBpfvpn(t, narrowed(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConfTS(s, b.port, false, "10.1.0.0/24", "10.2.0.0/24")); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := ch.Swanctl(context.Background(), "--initiate", "--child", "c", "--timeout", "20"); err != nil {
