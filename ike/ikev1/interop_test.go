@@ -120,6 +120,32 @@ func interopSuites() []interopSuite {
 			ike: StandardPhase1, esp: StandardPhase2, pfs: StandardPFS,
 			wantIKE: "AES_CBC-128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", wantChild: "3DES_CBC/HMAC_SHA1_96",
 		},
+		// SHA1 with AES-256 needs the Appendix B key expansion.
+		{
+			name: "aes256-sha1-modp3072", swanIKE: "aes256-sha1-modp3072", swanESP: "aes128-sha1",
+			ike: []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA1, Group: suite.MODP3072}},
+			esp: []Phase2Proposal{{Encryption: aesCBC(128), Integrity: suite.IntegHMACSHA196}},
+			wantIKE: "AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_3072", wantChild: "AES_CBC-128/HMAC_SHA1_96",
+		},
+		// 3DES (8-byte blocks, expanded 24-byte key) with PFS on ECP-384.
+		{
+			name: "3des-sha1-modp1536-pfs-ecp384", swanIKE: "3des-sha1-modp1536", swanESP: "aes128gcm16-ecp384",
+			ike: []Phase1Proposal{{Encryption: tdes, Hash: HashSHA1, Group: suite.MODP1536}},
+			esp: []Phase2Proposal{{Encryption: aesGCM(128)}}, pfs: suite.ECP384,
+			wantIKE: "3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1536", wantChild: "AES_GCM_16-128",
+		},
+		{
+			name: "aes128-sha384-ecp384", swanIKE: "aes128-sha384-ecp384", swanESP: "aes256-sha512",
+			ike: []Phase1Proposal{{Encryption: aesCBC(128), Hash: HashSHA384, Group: suite.ECP384}},
+			esp: []Phase2Proposal{{Encryption: aesCBC(256), Integrity: suite.IntegHMACSHA2512256}},
+			wantIKE: "AES_CBC-128/HMAC_SHA2_384_192/PRF_HMAC_SHA2_384/ECP_384", wantChild: "AES_CBC-256/HMAC_SHA2_512_256",
+		},
+		{
+			name: "aes256-sha512-ecp521", swanIKE: "aes256-sha512-ecp521", swanESP: "aes256gcm16-modp4096",
+			ike: []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA512, Group: suite.ECP521}},
+			esp: []Phase2Proposal{{Encryption: aesGCM(256)}}, pfs: suite.MODP4096,
+			wantIKE: "AES_CBC-256/HMAC_SHA2_512_256/PRF_HMAC_SHA2_512/ECP_521", wantChild: "AES_GCM_16-256",
+		},
 		{
 			name: "reference-defaults", swanIKE: "aes256-sha256-ecp256", swanESP: "aes256gcm16",
 			ike: []Phase1Proposal{DefaultPhase1}, esp: []Phase2Proposal{DefaultPhase2},
