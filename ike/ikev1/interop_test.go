@@ -211,7 +211,20 @@ func interopPeer(s interopSuite, charonPort int) func(int, int) Peer {
 	}
 }
 
-// charonSA returns charon's --list-sas output.
+// ackBothWays reports that charon's log shows it sending an R-U-THERE-ACK
+// and receiving one.
+func ackBothWays(log string) bool {
+	var sent, got bool
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "N(DPD_ACK)") {
+			sent = sent || strings.Contains(l, "generating")
+			got = got || strings.Contains(l, "parsed")
+		}
+	}
+	return sent && got
+}
+
+// charonSAs returns charon's --list-sas output.
 func charonSAs(t *testing.T, ch *swan.Charon) string {
 	out, err := ch.Swanctl(context.Background(), "--list-sas")
 	if err != nil {
@@ -271,7 +284,8 @@ func TestInteropPhase1(t *testing.T) {
 			var b *bpfvpnEnd
 			b = startBpfvpn(t, func(port, natt int) Peer {
 				p := interopPeer(s, ch.Port())(port, natt)
-				p.ESP = []Phase2Proposal{{Encryption: aesGCM(128)}} // no match: phase 1 only
+				p.ESP = []Phase2Proposal{{Encryption: tdes, Integrity: suite.IntegHMACSHA2512256}} // matches no suite: phase 1 only
+				p.DPD.Mode = DPDAlwaysSend
 				return p
 			})
 			if err := ch.Load(context.Background(), swanctlConf(s, b.port, true)); err != nil {
@@ -281,13 +295,13 @@ func TestInteropPhase1(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkPhase1Interop(t, ch, b, s)
-			// DPD both ways for a few intervals: still up.
-			time.Sleep(5 * time.Second)
+			// DPD both ways: charon answers our R-U-THERE and we answer its.
+			waitFor(t, 20*time.Second, "R-U-THERE answered both ways", func() bool {
+				log := ch.LogTail(1 << 22)
+				return ackBothWays(log)
+			})
 			if !strings.Contains(charonSAs(t, ch), "ESTABLISHED, IKEv1") || len(b.eng.IKESAs(time.Now())) != 1 {
 				t.Fatal("phase-1 SA lost during DPD")
-			}
-			if !strings.Contains(ch.LogTail(1<<20), "DPD_ACK") {
-				t.Fatal("charon never got an R-U-THERE-ACK")
 			}
 			// Delete from our side: charon drops it.
 			if err := b.eng.Terminate(time.Now(), "swan"); err != nil {
