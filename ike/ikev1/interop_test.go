@@ -123,8 +123,8 @@ func interopSuites() []interopSuite {
 		// SHA1 with AES-256 needs the Appendix B key expansion.
 		{
 			name: "aes256-sha1-modp3072", swanIKE: "aes256-sha1-modp3072", swanESP: "aes128-sha1",
-			ike: []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA1, Group: suite.MODP3072}},
-			esp: []Phase2Proposal{{Encryption: aesCBC(128), Integrity: suite.IntegHMACSHA196}},
+			ike:     []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA1, Group: suite.MODP3072}},
+			esp:     []Phase2Proposal{{Encryption: aesCBC(128), Integrity: suite.IntegHMACSHA196}},
 			wantIKE: "AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_3072", wantChild: "AES_CBC-128/HMAC_SHA1_96",
 		},
 		// 3DES (8-byte blocks, expanded 24-byte key) with PFS on ECP-384.
@@ -136,8 +136,8 @@ func interopSuites() []interopSuite {
 		},
 		{
 			name: "aes128-sha384-ecp384", swanIKE: "aes128-sha384-ecp384", swanESP: "aes256-sha512",
-			ike: []Phase1Proposal{{Encryption: aesCBC(128), Hash: HashSHA384, Group: suite.ECP384}},
-			esp: []Phase2Proposal{{Encryption: aesCBC(256), Integrity: suite.IntegHMACSHA2512256}},
+			ike:     []Phase1Proposal{{Encryption: aesCBC(128), Hash: HashSHA384, Group: suite.ECP384}},
+			esp:     []Phase2Proposal{{Encryption: aesCBC(256), Integrity: suite.IntegHMACSHA2512256}},
 			wantIKE: "AES_CBC-128/HMAC_SHA2_384_192/PRF_HMAC_SHA2_384/ECP_384", wantChild: "AES_CBC-256/HMAC_SHA2_512_256",
 		},
 		{
