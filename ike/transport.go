@@ -42,3 +42,6 @@ type Engine interface {
 	// NextTimer is the earliest pending timer, ok=false when none.
 	NextTimer() (t time.Time, ok bool)
 }
+
+// Swap returns d with Local and Remote exchanged (a reply's addresses).
+func (d Datagram) Swap() Datagram { d.Local, d.Remote = d.Remote, d.Local; return d }

@@ -17,28 +17,34 @@ const (
 	statusError = "vmrun: error "
 )
 
-// stage1 is PID 1 in the initramfs (busybox sh). It mounts the host root
-// read-only over 9p under a tmpfs overlay, mounts the kernel's modules at
-// /lib/modules/<release> in it and switch_roots into it, so that the
+// stage1 is PID 1 in the initramfs (busybox sh). It loads the modules (the
+// initramfs holds them decompressed, in dependency order), mounts the host
+// root read-only over 9p under a tmpfs overlay, mounts the kernel's modules
+// at /lib/modules/<release> in it and switch_roots into it, so that the
 // kernel's module auto-loading finds the real modprobe and modules.
 const stage1 = `#!/bin/sh
 export PATH=/bin
 . /etc/vmrun.conf
+root=
 fail() {
-	echo "vmrun-init: $*"
-	echo "vmrun: error $*" >/dev/ttyS2
-	echo o >/proc/sysrq-trigger
+	echo "vmrun-init: $*" >$root/dev/kmsg
+	echo "vmrun: error $*" >$root/dev/ttyS2
+	echo o >$root/proc/sysrq-trigger
 	sleep 60
 }
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "vmrun-init: loading $VMRUN_INITRD_MODULES" >/dev/kmsg
+echo "<6>vmrun-init: loading $VMRUN_INITRD_MODULES" >/dev/kmsg
 for m in $VMRUN_INITRD_MODULES; do
 	insmod "/lib/modules/$m.ko" || fail "insmod $m"
 done
+for m in $VMRUN_GUEST_MODULES; do
+	echo "<6>vmrun-init: insmod $m" >/dev/kmsg
+	insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >/dev/kmsg
+done
 mkdir -p /host /rw /newroot
-echo "vmrun-init: mounting host root" >/dev/kmsg
+echo "<6>vmrun-init: mounting host root" >/dev/kmsg
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /host || fail "mount 9p hostroot"
 mount -t tmpfs -o mode=0755 rw /rw || fail "mount tmpfs"
 mkdir -p /rw/upper /rw/work
@@ -53,17 +59,18 @@ while IFS= read -r d; do
 done </etc/vmrun.binds
 mkdir -p /newroot/run/vmrun
 cp /bin/busybox /etc/vmrun.conf /etc/stage2 /etc/run.sh /newroot/run/vmrun/ || fail "copy stage2"
+echo "<6>vmrun-init: switch_root" >/dev/kmsg
 for d in dev proc sys; do
 	mount --move "/$d" "/newroot/$d" || fail "move /$d"
 done
-echo "vmrun-init: switch_root" >/dev/kmsg
+root=/newroot
 exec switch_root /newroot /run/vmrun/busybox sh /run/vmrun/stage2
 fail "switch_root"
 `
 
-// stage2 is PID 1 in the switched root. It finishes the mounts, loads the
-// guest modules, runs run.sh with output on ttyS1, reports its exit code on
-// ttyS2 and powers off.
+// stage2 is PID 1 in the switched root. It finishes the mounts, runs
+// run.sh with its output on ttyS1 (closing the tty waits until the UART
+// has sent everything), reports the exit code on ttyS2 and powers off.
 const stage2 = `bb=/run/vmrun/busybox
 . /run/vmrun/vmrun.conf
 $bb mkdir -p /dev/pts /dev/shm
@@ -74,13 +81,10 @@ $bb mount -t cgroup2 cgroup2 /sys/fs/cgroup
 $bb mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 $bb mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 $bb mkdir -p /root
-echo "vmrun-init: modprobe" >/dev/kmsg
-/sbin/modprobe -q -a $VMRUN_GUEST_MODULES 2>/dev/null
-echo "vmrun-init: modprobe done" >/dev/kmsg
 $bb ip link set lo up
 $bb hostname vmrun
 $bb stty -F /dev/ttyS1 raw -echo clocal 115200
-echo "vmrun-init: start command" >/dev/kmsg
+echo "<6>vmrun-init: start command" >/dev/kmsg
 echo "vmrun: start" >/dev/ttyS2
 $bb sh /run/vmrun/run.sh </dev/null >/dev/ttyS1 2>&1
 rc=$?
@@ -133,17 +137,22 @@ func WriteInitramfs(w io.Writer, k *Kernel, runScript string, binds []string) er
 	if err != nil {
 		return err
 	}
-	order, err := idx.loadOrder(InitramfsModules)
+	order, err := idx.loadOrder(InitramfsModules, false)
 	if err != nil {
 		return fmt.Errorf("initramfs: %w", err)
 	}
+	guest, err := idx.loadOrder(append(append([]string(nil), InitramfsModules...), GuestModules...), true)
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	guest = guest[len(order):]
 	bb, err := os.ReadFile(BusyboxPath())
 	if err != nil {
 		return fmt.Errorf("initramfs: busybox: %w", err)
 	}
 	conf := fmt.Sprintf("VMRUN_RELEASE=%s\nVMRUN_MODULES_DIR=%s\nVMRUN_INITRD_MODULES=%s\nVMRUN_GUEST_MODULES=%s\n",
 		shellQuote(k.Release), shellQuote(k.ModulesDir()),
-		shellQuote(strings.Join(order, " ")), shellQuote(strings.Join(GuestModules, " ")))
+		shellQuote(strings.Join(order, " ")), shellQuote(strings.Join(guest, " ")))
 
 	c := newCPIOWriter(w)
 	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", "proc", "sys"} {
@@ -173,7 +182,7 @@ func WriteInitramfs(w io.Writer, k *Kernel, runScript string, binds []string) er
 			return err
 		}
 	}
-	for _, m := range order {
+	for _, m := range append(order, guest...) {
 		data, err := idx.readModule(m)
 		if err != nil {
 			return fmt.Errorf("initramfs: %w", err)

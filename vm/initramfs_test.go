@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,6 +25,9 @@ func fakeKernel(t *testing.T) *Kernel {
 		"kernel/net/9p/9pnet.ko":         "elf-9pnet",
 		"kernel/net/9p/9pnet_virtio.ko":  "elf-9pnet_virtio",
 		"kernel/fs/overlayfs/overlay.ko": "elf-overlay",
+		"kernel/net/xfrm/xfrm_algo.ko":   "elf-xfrm_algo",
+		"kernel/net/ipv4/esp4.ko":        "elf-esp4",
+		"kernel/drivers/net/veth.ko":     "elf-veth",
 	}
 	for p, data := range files {
 		full := filepath.Join(mods, p)
@@ -42,6 +46,9 @@ kernel/fs/netfs/netfs.ko:
 kernel/net/9p/9pnet.ko:
 kernel/net/9p/9pnet_virtio.ko: kernel/net/9p/9pnet.ko
 kernel/fs/overlayfs/overlay.ko.xz:
+kernel/net/ipv4/esp4.ko: kernel/net/xfrm/xfrm_algo.ko
+kernel/net/xfrm/xfrm_algo.ko:
+kernel/drivers/net/veth.ko:
 `
 	if err := os.WriteFile(filepath.Join(mods, "modules.dep"), []byte(dep), 0o644); err != nil {
 		t.Fatal(err)
@@ -57,7 +64,7 @@ func TestLoadOrderResolvesDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := idx.loadOrder(InitramfsModules)
+	got, err := idx.loadOrder(InitramfsModules, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +72,12 @@ func TestLoadOrderResolvesDependencies(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("load order %q, want %q", got, want)
 	}
-	if _, err := idx.loadOrder([]string{"esp4"}); !errors.Is(err, errNoModule) {
+	if _, err := idx.loadOrder([]string{"esp6"}, false); !errors.Is(err, errNoModule) {
 		t.Fatalf("missing module: %v", err)
+	}
+	got, err = idx.loadOrder([]string{"esp6", "esp4", "virtio_pci", "veth"}, true)
+	if want := []string{"xfrm_algo", "esp4", "veth"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("optional load order %q %v, want %q (esp6 missing, virtio_pci built in)", got, err, want)
 	}
 }
 
@@ -119,7 +130,8 @@ func TestWriteInitramfs(t *testing.T) {
 	for _, d := range []string{"dev", "proc", "sys", "etc", "bin"} {
 		check(d, cpioDir|0o755, "")
 	}
-	want := []string{"lib/modules/9pnet.ko", "lib/modules/9pnet_virtio.ko", "lib/modules/netfs.ko", "lib/modules/9p.ko", "lib/modules/overlay.ko"}
+	want := []string{"lib/modules/9pnet.ko", "lib/modules/9pnet_virtio.ko", "lib/modules/netfs.ko", "lib/modules/9p.ko", "lib/modules/overlay.ko",
+		"lib/modules/xfrm_algo.ko", "lib/modules/esp4.ko", "lib/modules/veth.ko"}
 	if !reflect.DeepEqual(modules, want) {
 		t.Errorf("modules %q, want %q", modules, want)
 	}
@@ -128,14 +140,15 @@ func TestWriteInitramfs(t *testing.T) {
 		"VMRUN_RELEASE='6.1.0-0-amd64'",
 		"VMRUN_MODULES_DIR='" + k.ModulesDir() + "'",
 		"VMRUN_INITRD_MODULES='9pnet 9pnet_virtio netfs 9p overlay'",
+		"VMRUN_GUEST_MODULES='xfrm_algo esp4 veth'",
 	} {
 		if !strings.Contains(conf, line+"\n") {
 			t.Errorf("vmrun.conf lacks %q:\n%s", line, conf)
 		}
 	}
 	for _, m := range []string{"esp4", "esp6", "xfrm_interface", "xfrm_user", "veth", "sch_ingress", "cls_bpf", "gcm", "chacha20poly1305", "hmac"} {
-		if !strings.Contains(conf, " "+m+" ") && !strings.Contains(conf, "'"+m+" ") {
-			t.Errorf("guest modules lack %s", m)
+		if !slices.Contains(GuestModules, m) {
+			t.Errorf("GuestModules lack %s", m)
 		}
 	}
 }
@@ -146,12 +159,15 @@ func TestInitScriptsUseSwitchRootAndSysrq(t *testing.T) {
 			t.Errorf("stage1 lacks %q", want)
 		}
 	}
-	for _, want := range []string{"mount -t bpf bpf /sys/fs/bpf", "ip link set lo up", "echo o >/proc/sysrq-trigger", "/sbin/modprobe -q -a"} {
+	if !strings.Contains(stage1, `insmod "/lib/modules/$m.ko" || echo`) {
+		t.Error("stage1 does not load the guest modules best effort")
+	}
+	for _, want := range []string{"mount -t bpf bpf /sys/fs/bpf", "ip link set lo up", "echo o >/proc/sysrq-trigger"} {
 		if !strings.Contains(stage2, want) {
 			t.Errorf("stage2 lacks %q", want)
 		}
 	}
-	args := strings.Join(qemuArgs(Config{Kernel: &Kernel{Dir: "/k"}, Accel: "tcg", CPUs: 2, Memory: "2G"}, "/i"), " ")
+	args := strings.Join(qemuArgs(Config{Kernel: &Kernel{Dir: "/k"}, Accel: "tcg", CPU: "max", CPUs: 2, Memory: "2G"}, "/i"), " ")
 	for _, want := range []string{"-accel tcg -cpu max", "-smp 2", "-m 2G", "multidevs=remap", "readonly=on", "mount_tag=hostroot"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("qemu args lack %q: %s", want, args)

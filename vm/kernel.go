@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,7 +27,8 @@ type Series struct {
 // SeriesList holds the supported kernels in the order "all" boots them.
 var SeriesList = []Series{
 	{Name: "6.1", Package: regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$`)},
-	{Name: "6.12", Package: regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$`)},
+	// bookworm-security ships 6.12 as +deb12, bookworm-backports as +bpo.
+	{Name: "6.12", Package: regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+(deb12|bpo)-amd64-unsigned$`)},
 }
 
 // LookupSeries resolves a -kernel argument ("6.1", "6.12" or "all").
@@ -60,8 +60,16 @@ type Kernel struct {
 	Dir     string // cache directory of the package
 }
 
-// Image is the path of the bootable kernel image.
-func (k *Kernel) Image() string { return filepath.Join(k.Dir, "vmlinuz") }
+// Image is the path of the kernel qemu boots: the uncompressed vmlinux
+// (PVH entry) when it could be extracted, else the bzImage.
+func (k *Kernel) Image() string {
+	if p := filepath.Join(k.Dir, "vmlinux"); fileExists(p) {
+		return p
+	}
+	return filepath.Join(k.Dir, "vmlinuz")
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // ModulesDir is the path of lib/modules/<release> of the kernel.
 func (k *Kernel) ModulesDir() string { return filepath.Join(k.Dir, "lib", "modules", k.Release) }
@@ -119,22 +127,30 @@ func versionLess(a, b string) bool {
 // newestPackage asks apt for the newest package of the series; when apt
 // has nothing (offline, no lists), it falls back to the newest cached one.
 func newestPackage(ctx context.Context, s Series, cache string) (string, error) {
-	out, aptErr := exec.CommandContext(ctx, "apt-cache", "search", "--names-only", s.Package.String()).Output()
+	out, aptErr := aptSearch(ctx, s.Package.String())
 	if names := ParseAptSearch(out, s.Package); len(names) > 0 {
 		return names[0], nil
 	}
+	if cached := cachedPackages(s, cache); len(cached) > 0 {
+		return cached[0], nil
+	}
+	return "", fmt.Errorf("kernel %s: no package matching %s in apt (%v) or in %s", s.Name, s.Package, aptErr, cache)
+}
+
+// cachedPackages lists the complete cached packages of s, newest first.
+func cachedPackages(s Series, cache string) []string {
 	entries, _ := os.ReadDir(cache)
 	var cached []string
 	for _, e := range entries {
-		if e.IsDir() && s.Package.MatchString(e.Name()) {
+		if !e.IsDir() || !s.Package.MatchString(e.Name()) {
+			continue
+		}
+		if _, err := loadKernel(s.Name, e.Name(), filepath.Join(cache, e.Name())); err == nil {
 			cached = append(cached, e.Name())
 		}
 	}
 	sort.Slice(cached, func(i, j int) bool { return versionLess(cached[j], cached[i]) })
-	if len(cached) > 0 {
-		return cached[0], nil
-	}
-	return "", fmt.Errorf("kernel %s: no package matching %s in apt (%v) or in %s", s.Name, s.Package, aptErr, cache)
+	return cached
 }
 
 // FetchKernel returns the newest kernel of series s, downloading and
@@ -153,7 +169,7 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 		return nil, err
 	}
 	dir := filepath.Join(cache, pkg)
-	if k, err := loadKernel(s.Name, pkg, dir); err == nil {
+	if k, err := loadKernel(s.Name, pkg, dir); err == nil && k.complete() {
 		return k, nil
 	}
 
@@ -167,7 +183,13 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if k, err := loadKernel(s.Name, pkg, dir); err == nil {
-		return k, nil // another run fetched it while we waited
+		if !k.complete() {
+			// Cached by a runner that did not extract vmlinux yet.
+			if err := writeVmlinux(dir); err != nil {
+				fmt.Fprintf(log, "vmrun: %s: booting the bzImage: %v\n", pkg, err)
+			}
+		}
+		return k, nil // complete, or fetched by another run while we waited
 	}
 	fmt.Fprintf(log, "vmrun: fetching %s into %s\n", pkg, cache)
 	tmp, err := os.MkdirTemp(cache, ".fetch-")
@@ -175,8 +197,13 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := extractPackage(ctx, pkg, tmp); err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", pkg, err)
+	if err := fetchPackage(ctx, pkg, tmp); err != nil {
+		err = fmt.Errorf("fetch %s: %w", pkg, err)
+		if cached := cachedPackages(s, cache); len(cached) > 0 {
+			fmt.Fprintf(log, "vmrun: %v\nvmrun: using the cached %s\n", err, cached[0])
+			return loadKernel(s.Name, cached[0], filepath.Join(cache, cached[0]))
+		}
+		return nil, err
 	}
 	os.RemoveAll(dir) // an incomplete leftover; complete ones were returned above
 	if err := os.Rename(filepath.Join(tmp, "root"), dir); err != nil {
@@ -184,6 +211,14 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 	}
 	return loadKernel(s.Name, pkg, dir)
 }
+
+// aptSearch and fetchPackage are replaced by tests.
+var (
+	aptSearch = func(ctx context.Context, re string) ([]byte, error) {
+		return exec.CommandContext(ctx, "apt-cache", "search", "--names-only", re).Output()
+	}
+	fetchPackage = extractPackage
+)
 
 // extractPackage downloads pkg into tmp, unpacks it into tmp/root with
 // vmlinuz at its top and runs depmod on its modules.
@@ -216,7 +251,14 @@ func extractPackage(ctx context.Context, pkg, tmp string) error {
 	if out, err := exec.CommandContext(ctx, "depmod", "-b", root, release).CombinedOutput(); err != nil {
 		return fmt.Errorf("depmod -b: %w: %s", err, lastLines(out, 5))
 	}
+	writeVmlinux(root) // optional: without it qemu boots the bzImage
 	return nil
+}
+
+// complete reports whether the vmlinux extraction was done or found
+// impossible.
+func (k *Kernel) complete() bool {
+	return fileExists(filepath.Join(k.Dir, "vmlinux")) || fileExists(filepath.Join(k.Dir, "vmlinux.none"))
 }
 
 func loadKernel(series, pkg, dir string) (*Kernel, error) {
@@ -240,5 +282,3 @@ func lastLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-var errNoModule = errors.New("module not found")

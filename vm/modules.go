@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,17 +17,20 @@ import (
 // root; they must exist as modules or be built into the kernel.
 var InitramfsModules = []string{"virtio_pci", "9pnet_virtio", "9p", "overlay"}
 
-// GuestModules are loaded (best effort: a missing one is skipped) after
-// switch_root with the kernel's modprobe: XFRM/ESP, the devices the tests
-// build, and the crypto that ESP SAs use.
+// GuestModules are loaded by the initramfs too, but best effort: one the
+// kernel lacks is skipped. XFRM/ESP, the devices the tests build, and the
+// crypto that ESP SAs use. Anything else the kernel auto-loads with the
+// real modprobe after switch_root.
 var GuestModules = []string{
 	"xfrm_user", "xfrm_algo", "xfrm_interface", "esp4", "esp6", "xfrm4_tunnel", "xfrm6_tunnel",
-	"veth", "dummy", "sch_ingress", "cls_bpf", "act_bpf",
+	"veth", "dummy", "tun", "sch_ingress", "cls_bpf", "act_bpf",
 	"aesni_intel", "aes_generic", "gcm", "ghash_generic", "ghash_clmulni_intel", "ctr", "cbc",
 	"seqiv", "echainiv", "authenc", "authencesn",
 	"chacha20poly1305", "chacha_generic", "chacha_x86_64", "poly1305_generic", "poly1305_x86_64",
 	"hmac", "sha1_generic", "sha256_generic", "sha512_generic", "sha1_ssse3", "sha256_ssse3", "sha512_ssse3",
 }
+
+var errNoModule = errors.New("module not found")
 
 // moduleIndex is a kernel's modules.dep and modules.builtin by module name.
 type moduleIndex struct {
@@ -73,8 +77,9 @@ func loadModuleIndex(dir string) (*moduleIndex, error) {
 }
 
 // loadOrder returns the modules (not built in) needed for names, each after
-// its dependencies.
-func (idx *moduleIndex) loadOrder(names []string) ([]string, error) {
+// its dependencies. With optional, names missing from the kernel are
+// skipped; otherwise they are an error.
+func (idx *moduleIndex) loadOrder(names []string, optional bool) ([]string, error) {
 	var order []string
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(string) error
@@ -102,7 +107,11 @@ func (idx *moduleIndex) loadOrder(names []string) ([]string, error) {
 		return nil
 	}
 	for _, n := range names {
-		if err := visit(strings.ReplaceAll(n, "-", "_")); err != nil {
+		n = strings.ReplaceAll(n, "-", "_")
+		if _, ok := idx.path[n]; optional && !ok {
+			continue
+		}
+		if err := visit(n); err != nil {
 			return nil, err
 		}
 	}

@@ -7,7 +7,7 @@ func init() {
 		root.AddCommand(opsCommand("clear", "Clear operational state (SRX-style clear commands)", `Clear operational state:
 
   clear security ipsec statistics [index N]
-  clear security ike security-associations [index N]
+  clear security ike security-associations [PEER] [index N]
 
 Clearing IKE security associations tears the tunnels down; tunnels with
 establish-tunnels immediately are negotiated again at once. Words may be

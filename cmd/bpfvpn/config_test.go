@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,13 +9,6 @@ import (
 )
 
 const testdata = "../../control/config/testdata"
-
-func run(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code := execute(args, &out, &errOut)
-	return code, out.String(), errOut.String()
-}
 
 func writeFile(t *testing.T, name, text string) string {
 	t.Helper()
@@ -169,5 +161,26 @@ func TestConfigShowErrors(t *testing.T) {
 	}
 	if code, _, _ := run(t, "config", "show", "--display", "xml", p); code != 2 {
 		t.Errorf("--display xml exit %d", code)
+	}
+}
+
+// TestConfigCheckStdin: "-" reads standard input, so displays can be piped
+// back into check.
+func TestConfigCheckStdin(t *testing.T) {
+	_, set, _ := run(t, "config", "show", "--display", "set", filepath.Join(testdata, "hub.set"))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = w.WriteString(set)
+		w.Close()
+	}()
+	old := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = old; r.Close() })
+	code, out, errOut := run(t, "config", "check", "-")
+	if code != 0 || out != "configuration check succeeds\n" || !strings.HasPrefix(errOut, "-:") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

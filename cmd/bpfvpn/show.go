@@ -26,7 +26,7 @@ func init() {
 	commandRegistrars = append(commandRegistrars, func(root *cobra.Command) {
 		root.AddCommand(opsCommand("show", "Show operational state (SRX-style show commands)", `Show operational state, with the output layouts of SRX devices:
 
-  show security ike security-associations [index N] [detail]
+  show security ike security-associations [PEER] [index N] [detail]
   show security ipsec security-associations [index N] [detail]
   show security ipsec statistics [index N]
   show security policies [hit-count]

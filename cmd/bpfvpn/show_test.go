@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -34,12 +33,6 @@ func fakeDaemon(t *testing.T, p ops.Provider) string {
 	return path
 }
 
-func run(args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = execute(args, &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
 func TestShowAgainstFakeDaemon(t *testing.T) {
 	path := fakeDaemon(t, opstest.Reference())
 	cases := []struct {
@@ -55,7 +48,7 @@ func TestShowAgainstFakeDaemon(t *testing.T) {
 		{[]string{"show", "route", "|", "match", "st0"}, "show route | match st0", false},
 	}
 	for _, tc := range cases {
-		code, stdout, stderr := run(append(tc.args, "--socket", path)...)
+		code, stdout, stderr := run(t, append(tc.args, "--socket", path)...)
 		if code != 0 {
 			t.Errorf("%v: exit %d, stderr %q", tc.args, code, stderr)
 			continue
@@ -76,7 +69,7 @@ func TestShowAgainstFakeDaemon(t *testing.T) {
 func TestSocketFromEnvironment(t *testing.T) {
 	path := fakeDaemon(t, opstest.Reference())
 	t.Setenv(api.SocketEnv, path)
-	if code, stdout, stderr := run("show", "security", "ike", "sa"); code != 0 || !strings.HasPrefix(stdout, "Index   State") {
+	if code, stdout, stderr := run(t, "show", "security", "ike", "sa"); code != 0 || !strings.HasPrefix(stdout, "Index   State") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }
@@ -84,10 +77,10 @@ func TestSocketFromEnvironment(t *testing.T) {
 func TestClearAgainstFakeDaemon(t *testing.T) {
 	p := opstest.Reference()
 	path := fakeDaemon(t, p)
-	if code, stdout, stderr := run("clear", "security", "ipsec", "statistics", "--socket", path); code != 0 || stdout != "" {
+	if code, stdout, stderr := run(t, "clear", "security", "ipsec", "statistics", "--socket", path); code != 0 || stdout != "" {
 		t.Fatalf("clear ipsec statistics: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
-	if code, _, stderr := run("clear", "sec", "ike", "sa", "index", "1512635", "--socket", path); code != 0 {
+	if code, _, stderr := run(t, "clear", "sec", "ike", "sa", "index", "1512635", "--socket", path); code != 0 {
 		t.Fatalf("clear ike sa: exit %d, stderr %q", code, stderr)
 	}
 	want := []opstest.Clear{{What: "ipsec-statistics"}, {What: "ike-security-associations", Index: 1512635}}
@@ -97,7 +90,7 @@ func TestClearAgainstFakeDaemon(t *testing.T) {
 }
 
 func TestShowSyntaxErrorNeedsNoDaemon(t *testing.T) {
-	code, stdout, stderr := run("show", "security", "frob", "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	code, stdout, stderr := run(t, "show", "security", "frob", "--socket", filepath.Join(t.TempDir(), "none.sock"))
 	if code != exitSyntax || stdout != "" {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
@@ -105,14 +98,14 @@ func TestShowSyntaxErrorNeedsNoDaemon(t *testing.T) {
 	if !strings.HasPrefix(stderr, want) || !strings.Contains(stderr, "Possible completions:\n  flow ") {
 		t.Fatalf("stderr %q", stderr)
 	}
-	if code, _, stderr := run("show"); code != exitSyntax || !strings.Contains(stderr, "  security             Show security information") {
+	if code, _, stderr := run(t, "show"); code != exitSyntax || !strings.Contains(stderr, "  security             Show security information") {
 		t.Fatalf("bare show: exit %d, stderr %q", code, stderr)
 	}
 }
 
 func TestShowDaemonNotRunning(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bpfvpn.sock")
-	code, stdout, stderr := run("show", "security", "ike", "sa", "--socket", path)
+	code, stdout, stderr := run(t, "show", "security", "ike", "sa", "--socket", path)
 	if code != exitNotRunning || stdout != "" {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
@@ -139,7 +132,7 @@ func TestShowPermissionDenied(t *testing.T) {
 		json.NewEncoder(c).Encode(api.Response{Version: api.Version, Error: &api.Error{
 			Code: api.CodePermissionDenied, Message: "permission denied: uid 1000 may not use the bpfvpn control socket (root only)"}})
 	}()
-	code, _, stderr := run("show", "route", "--socket", path)
+	code, _, stderr := run(t, "show", "route", "--socket", path)
 	if code != exitPermission || stderr != "bpfvpn: permission denied: uid 1000 may not use the bpfvpn control socket (root only)\n" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -149,7 +142,7 @@ func TestShowDaemonError(t *testing.T) {
 	p := opstest.Reference()
 	p.Err = errPlain("no tunnel configured")
 	path := fakeDaemon(t, p)
-	code, _, stderr := run("show", "security", "ipsec", "sa", "--socket", path)
+	code, _, stderr := run(t, "show", "security", "ipsec", "sa", "--socket", path)
 	if code != exitFailed || stderr != "bpfvpn: ipsec security-associations: no tunnel configured\n" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -160,7 +153,7 @@ type errPlain string
 func (e errPlain) Error() string { return string(e) }
 
 func TestShowCompletion(t *testing.T) {
-	code, stdout, _ := run("__complete", "show", "security", "i")
+	code, stdout, _ := run(t, "__complete", "show", "security", "i")
 	if code != 0 || !strings.Contains(stdout, "ike\tShow Internet Key Exchange information") || !strings.Contains(stdout, "ipsec\t") {
 		t.Fatalf("exit %d, completions %q", code, stdout)
 	}

@@ -117,8 +117,9 @@ func Listen(path string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
-// Serve accepts connections on ln until ctx is done, then closes ln and every
-// open connection and waits for their handlers to return.
+// Serve accepts connections on ln until ctx is done (or accepting fails),
+// then closes ln, which removes the socket file, and every open connection,
+// and waits for their handlers to return.
 func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -140,6 +141,7 @@ func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			ln.Close()
 			return fmt.Errorf("accept on control socket: %w", err)
 		}
 		conns.Store(c, nil)

@@ -109,7 +109,7 @@ func (t *Tree) compile(d *diagSink) *Config {
 // warnUnknown reports every active statement the schema does not know.
 func (c *compiler) warnUnknown(n *node) {
 	for _, k := range n.kids {
-		if k.inactive {
+		if k.inactive() {
 			continue
 		}
 		if k.sp == nil {
@@ -123,7 +123,7 @@ func (c *compiler) warnUnknown(n *node) {
 // active calls f for each active child of n.
 func active(n *node, f func(*node)) {
 	for _, k := range n.kids {
-		if !k.inactive && k.sp != nil {
+		if !k.inactive() && k.sp != nil {
 			f(k)
 		}
 	}
@@ -174,8 +174,8 @@ func (c *compiler) parseAddr(n *node, w word) (netip.Addr, bool) {
 }
 
 // parseNetPrefix parses a network prefix (host bits zero). A bare address is
-// a host prefix.
-func (c *compiler) parseNetPrefix(what string, w word) (netip.Prefix, bool) {
+// a host prefix. Messages start with "kw name" ("address Host1-Net").
+func (c *compiler) parseNetPrefix(kw, name string, w word) (netip.Prefix, bool) {
 	s := w.s
 	var p netip.Prefix
 	var err error
@@ -188,12 +188,13 @@ func (c *compiler) parseNetPrefix(what string, w word) (netip.Prefix, bool) {
 	} else {
 		p, err = netip.ParsePrefix(s)
 	}
+	what := func() string { return strings.TrimSpace(kw + " " + name) }
 	if err != nil || p.Addr().Zone() != "" {
-		c.d.errorf(w.p, "%s: %q is not an IP prefix", what, truncate(s))
+		c.d.errorf(w.p, "%s: %q is not an IP prefix", what(), truncate(s))
 		return netip.Prefix{}, false
 	}
 	if m := p.Masked(); m != p {
-		c.d.errorf(w.p, "%s: prefix %s has host bits set (network is %s)", what, s, m)
+		c.d.errorf(w.p, "%s: prefix %s has host bits set (network is %s)", what(), s, m)
 		return netip.Prefix{}, false
 	}
 	return p, true

@@ -2,8 +2,11 @@ package config
 
 import (
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 var protocolNumbers = map[string]uint8{
@@ -217,33 +220,108 @@ func (c *compiler) policies(n *node) {
 			}
 		})
 	}
+	var ctxs []*node
+	total := 0
 	active(n, func(fz *node) {
-		if fz.kw != "from-zone" {
-			return
+		if fz.kw == "from-zone" {
+			ctxs = append(ctxs, fz)
+			total += len(fz.kids)
 		}
-		ctx := &PolicyContext{From: fz.name, To: fz.name2, Pos: c.p(fz)}
-		from, to := c.zones[fz.name], c.zones[fz.name2]
-		if from == nil {
-			c.d.errorf(fz.p, "policies: undefined zone %s (from-zone)", fz.name)
-		}
-		if to == nil {
-			c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2)
-		}
-		c.cfg.Policies.Contexts = append(c.cfg.Policies.Contexts, ctx)
-		ctx.Policies = make([]*Policy, 0, len(fz.kids))
-		active(fz, func(pn *node) {
-			if pn.kw != "policy" {
-				return
-			}
-			if p := c.policy(pn, from, to); p != nil {
-				ctx.Policies = append(ctx.Policies, p)
-			}
-		})
 	})
+	// Zone pairs are independent once zones, books and applications are
+	// compiled, so large configurations compile them on every CPU; the
+	// diagnostics are merged back in configuration order.
+	results := make([]policyContextResult, len(ctxs))
+	workers := runtime.GOMAXPROCS(0)
+	if workers > 8 {
+		workers = 8
+	}
+	if total < 4096 || workers < 2 || len(ctxs) < 2 {
+		workers = 1
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := *c
+			wc.d = &diagSink{files: c.d.files}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ctxs) {
+					return
+				}
+				start := len(wc.d.list)
+				results[i].ctx = wc.policyContext(ctxs[i])
+				results[i].diags = wc.d.list[start:len(wc.d.list):len(wc.d.list)]
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		c.cfg.Policies.Contexts = append(c.cfg.Policies.Contexts, r.ctx)
+		c.d.list = append(c.d.list, r.diags...)
+	}
 }
 
-func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
-	p := &Policy{Name: pn.name, Pos: c.p(pn)}
+type policyContextResult struct {
+	ctx   *PolicyContext
+	diags Diagnostics
+}
+
+// policyContext compiles one from-zone/to-zone pair. It only reads the
+// compiler's maps, so several run at once on copies of the compiler.
+func (c *compiler) policyContext(fz *node) *PolicyContext {
+	ctx := &PolicyContext{From: fz.name, To: fz.name2(), Pos: c.p(fz)}
+	from, to := c.zones[fz.name], c.zones[fz.name2()]
+	if from == nil {
+		c.d.errorf(fz.p, "policies: undefined zone %s (from-zone)", fz.name)
+	}
+	if to == nil {
+		c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2())
+	}
+	ctx.Policies = make([]*Policy, 0, len(fz.kids))
+	// One allocation for all policies of the pair and one for their names.
+	a := &policyAlloc{policies: make([]Policy, 0, len(fz.kids)), names: make([]string, 0, 3*len(fz.kids))}
+	active(fz, func(pn *node) {
+		if pn.kw != "policy" {
+			return
+		}
+		if p := c.policy(pn, from, to, a); p != nil {
+			ctx.Policies = append(ctx.Policies, p)
+		}
+	})
+	return ctx
+}
+
+// policyAlloc hands out policies and name slices from shared backing arrays.
+type policyAlloc struct {
+	policies []Policy
+	names    []string
+}
+
+func (a *policyAlloc) policy() *Policy {
+	if len(a.policies) == cap(a.policies) {
+		return &Policy{}
+	}
+	a.policies = a.policies[:len(a.policies)+1]
+	return &a.policies[len(a.policies)-1]
+}
+
+// strings returns an empty slice of capacity n from the backing array.
+func (a *policyAlloc) strings(n int) []string {
+	if cap(a.names)-len(a.names) < n {
+		return make([]string, 0, n)
+	}
+	s := a.names[len(a.names) : len(a.names) : len(a.names)+n]
+	a.names = a.names[:len(a.names)+n]
+	return s
+}
+
+func (c *compiler) policy(pn *node, from, to *Zone, a *policyAlloc) *Policy {
+	p := a.policy()
+	p.Name, p.Pos = pn.name, c.p(pn)
 	m := pn.child("match")
 	if m == nil {
 		c.d.errorf(pn.p, "policy %s: match is required", pn.name)
@@ -269,13 +347,13 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 		}
 	}
 	if src != nil {
-		p.SourceAddresses, p.Source = c.policyAddresses(pn, src, from)
+		p.SourceAddresses, p.Source = c.policyAddresses(pn, src, from, a)
 	}
 	if dst != nil {
-		p.DestinationAddresses, p.Destination = c.policyAddresses(pn, dst, to)
+		p.DestinationAddresses, p.Destination = c.policyAddresses(pn, dst, to, a)
 	}
 	if app != nil {
-		p.Applications = make([]string, 0, len(app.vals))
+		p.Applications = a.strings(len(app.vals))
 		for _, w := range app.vals {
 			p.Applications = append(p.Applications, w.s)
 			terms, any, ok := c.appTerms(w.s, true)
@@ -304,7 +382,6 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 			case "permit":
 				p.Action = ActionPermit
 				actions++
-				c.warnChildren(x)
 			case "deny":
 				p.Action = ActionDeny
 				actions++
@@ -327,13 +404,9 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 	return p
 }
 
-// warnChildren is a hook for containers whose children bpfvpn does not
-// implement (unknown ones are already warned by warnUnknown).
-func (c *compiler) warnChildren(*node) {}
-
 // policyAddresses resolves the names of a match leaf in the zone's book.
-func (c *compiler) policyAddresses(pn, x *node, z *Zone) ([]string, []netip.Prefix) {
-	names := make([]string, 0, len(x.vals))
+func (c *compiler) policyAddresses(pn, x *node, z *Zone, a *policyAlloc) ([]string, []netip.Prefix) {
+	names := a.strings(len(x.vals))
 	var out []netip.Prefix
 	var book *ResolvedBook
 	if z != nil {
@@ -352,8 +425,11 @@ func (c *compiler) policyAddresses(pn, x *node, z *Zone) ([]string, []netip.Pref
 		if len(x.vals) == 1 {
 			out = ps // shared, read-only
 		} else {
-			out = appendPrefixes(out, ps)
+			out = append(out, ps...)
 		}
+	}
+	if len(x.vals) > 1 {
+		out = dedupePrefixes(out)
 	}
 	return names, out
 }

@@ -115,6 +115,22 @@ func (e *DiagnosticsError) Error() string {
 type diagSink struct {
 	files []string
 	list  Diagnostics
+	// limit, when not 0, is the length of list at which parsing gives up.
+	limit   int
+	stopped bool
+}
+
+// full reports (once, with a diagnostic) that the limit is reached.
+func (s *diagSink) full() bool {
+	if s.limit == 0 || len(s.list) < s.limit {
+		return false
+	}
+	if !s.stopped {
+		s.stopped = true
+		last := s.list[len(s.list)-1]
+		s.list = append(s.list, Diagnostic{Pos: last.Pos, Severity: SeverityError, Message: "too many syntax errors; the rest of the file is not read"})
+	}
+	return true
 }
 
 func (s *diagSink) pos(p pos) Pos {
@@ -142,9 +158,9 @@ func (s *diagSink) warnf(p pos, format string, args ...any) {
 // pos is the compact position stored in tree nodes: an index into the tree's
 // file table, line and column.
 type pos struct {
-	file uint32
 	line uint32
-	col  uint32
+	col  uint16 // clamped at 65535
+	file uint16
 }
 
 func (s *diagSink) errorAt(p Pos, format string, args ...any) {

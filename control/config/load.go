@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"unsafe"
 )
 
 // ParseBytes parses one configuration text (either form) and compiles it.
@@ -49,7 +50,8 @@ func LoadTree(paths ...string) (*Tree, Diagnostics, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("load configuration: %w", err)
 		}
-		diags = append(diags, t.Parse(p, data)...)
+		// The buffer is ours: the tree may keep substrings of it without a copy.
+		diags = append(diags, t.parseText(p, unsafe.String(unsafe.SliceData(data), len(data)))...)
 	}
 	return t, diags, nil
 }

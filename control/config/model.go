@@ -231,8 +231,9 @@ type ResolvedBook struct {
 // Lookup returns the prefixes of an address or address-set name; `any`,
 // `any-ipv4` and `any-ipv6` are predefined.
 func (b *ResolvedBook) Lookup(name string) ([]netip.Prefix, bool) {
-	if p, ok := anyAddresses[name]; ok {
-		return p, true
+	switch name {
+	case "any", "any-ipv4", "any-ipv6":
+		return anyAddresses[name], true
 	}
 	if b == nil {
 		return nil, false
@@ -338,7 +339,8 @@ type PolicyContext struct {
 	Pos      Pos       `json:"pos,omitzero"`
 }
 
-// Policy is one security policy.
+// Policy is one security policy. Source, Destination and Terms may share
+// storage with address books, applications and other policies: read-only.
 type Policy struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
@@ -349,12 +351,12 @@ type Policy struct {
 	Applications         []string `json:"application"`
 	// Source and Destination are the resolved prefixes (sets expanded, `any`
 	// = 0.0.0.0/0 and ::/0, any-ipv4, any-ipv6), deduplicated.
-	Source      []netip.Prefix `json:"-"`
-	Destination []netip.Prefix `json:"-"`
+	Source      []netip.Prefix `json:"source-prefixes,omitempty"`
+	Destination []netip.Prefix `json:"destination-prefixes,omitempty"`
 	// AnyApplication is true when `application any` is among Applications.
-	AnyApplication bool `json:"-"`
+	AnyApplication bool `json:"any-application,omitempty"`
 	// Terms are the resolved application terms (nil with AnyApplication).
-	Terms []AppTerm `json:"-"`
+	Terms []AppTerm `json:"terms,omitempty"`
 	// Action is permit, deny or reject.
 	Action Action `json:"action"`
 	// Count is `then count`.
@@ -522,6 +524,8 @@ type ProxyIdentity struct {
 	Remote netip.Prefix `json:"remote"`
 	// Service is an application name; "any" by default.
 	Service string `json:"service"`
+	// ServiceTerms are the resolved terms of Service (nil for any).
+	ServiceTerms []AppTerm `json:"service-terms,omitempty"`
 	// Configured is true when proxy-identity was written (not defaulted).
 	Configured bool `json:"configured,omitempty"`
 }

@@ -18,7 +18,11 @@ var setCommands = map[string]bool{"set": true, "delete": true, "deactivate": tru
 // with a set-form command (set, delete, deactivate, activate, insert) and
 // holds no ';' or braces, and FormatHierarchical otherwise.
 func DetectFormat(data []byte) Format {
-	lx := newLexer(0, string(data), true)
+	return detectFormat(string(data))
+}
+
+func detectFormat(text string) Format {
+	lx := newLexer(0, text, true)
 	tok := lx.next()
 	for tok.kind == tNewline {
 		tok = lx.next()
@@ -39,33 +43,58 @@ func DetectFormat(data []byte) Format {
 // Parse reads one configuration file (either form, detected) into the tree,
 // after the statements already there, and returns the syntax problems.
 func (t *Tree) Parse(name string, data []byte) Diagnostics {
+	return t.parseText(name, string(data))
+}
+
+// parseText parses text; the tree keeps substrings of it (no copy).
+func (t *Tree) parseText(name, text string) Diagnostics {
 	d := &diagSink{}
-	t.parse(name, data, d)
-	d.files = t.files
+	t.parse(name, text, d)
 	return d.list
 }
 
-func (t *Tree) parse(name string, data []byte, d *diagSink) {
+// maxSyntaxErrors stops reading a file that is clearly not a configuration.
+const maxSyntaxErrors = 100
+
+func (t *Tree) parse(name, text string, d *diagSink) {
 	f := t.fileIndex(name)
 	d.files = t.files
-	text := string(data)
-	if DetectFormat(data) == FormatSet {
+	d.limit = len(d.list) + maxSyntaxErrors
+	if detectFormat(text) == FormatSet {
 		t.parseSet(f, text, d)
 	} else {
 		t.parseHier(f, text, d)
 	}
+	d.limit = 0
+}
+
+// setState remembers the previous set line so that the next one, which
+// usually shares its leading words, resumes at the deepest common container
+// instead of looking every word up again.
+type setState struct {
+	prev  []token
+	trail []trailStep
+}
+
+func (s *setState) reset() {
+	s.prev = s.prev[:0]
+	s.trail = s.trail[:0]
 }
 
 // parseSet reads set-form lines.
-func (t *Tree) parseSet(f uint32, text string, d *diagSink) {
+func (t *Tree) parseSet(f uint16, text string, d *diagSink) {
 	lx := newLexer(f, text, true)
+	st := &setState{}
 	var line []token
 	for {
+		if d.full() {
+			return
+		}
 		tok := lx.next()
 		switch tok.kind {
 		case tNewline, tEOF:
 			if len(line) > 0 {
-				t.setLine(line, d)
+				t.setLine(line, d, st)
 				line = line[:0]
 			}
 			if tok.kind == tEOF {
@@ -87,7 +116,7 @@ func (t *Tree) parseSet(f uint32, text string, d *diagSink) {
 	}
 }
 
-func (t *Tree) setLine(line []token, d *diagSink) {
+func (t *Tree) setLine(line []token, d *diagSink, st *setState) {
 	cmd := line[0]
 	if cmd.kind != tWord || !setCommands[cmd.text] {
 		d.errorf(cmd.pos, "syntax error: unknown command %q (want set, delete, deactivate, activate or insert)", truncate(cmd.text))
@@ -104,9 +133,12 @@ func (t *Tree) setLine(line []token, d *diagSink) {
 			return
 		}
 	}
+	if cmd.text != "set" {
+		st.reset()
+	}
 	switch cmd.text {
 	case "set":
-		t.walk(t.root, args, walkCreate, d)
+		t.setWalk(args, d, st)
 	case "delete":
 		r := t.walk(t.root, args, walkLookup, d)
 		if r.ok && r.last != t.root {
@@ -115,11 +147,37 @@ func (t *Tree) setLine(line []token, d *diagSink) {
 	case "deactivate", "activate":
 		r := t.walk(t.root, args, walkLookup, d)
 		if r.ok && r.last != t.root {
-			r.last.inactive = cmd.text == "deactivate"
+			r.last.setInactive(cmd.text == "deactivate")
 		}
 	case "insert":
 		t.insertLine(cmd, args, d)
 	}
+}
+
+// setWalk walks a set line, resuming from the deepest container the
+// previous line reached through the same leading words.
+func (t *Tree) setWalk(args []token, d *diagSink, st *setState) {
+	common := 0
+	for common < len(args) && common < len(st.prev) &&
+		args[common].kind == st.prev[common].kind && args[common].text == st.prev[common].text {
+		common++
+	}
+	start, from := 0, t.root
+	keep := 0
+	for i, s := range st.trail {
+		if s.end > common {
+			break
+		}
+		start, from, keep = s.end, s.n, i+1
+	}
+	st.trail = st.trail[:keep]
+	errs := len(d.list)
+	t.walkTrail(from, args[start:], walkCreate, d, &st.trail, start)
+	if len(d.list) != errs {
+		st.reset() // a failed line may have stopped anywhere
+		return
+	}
+	st.prev = append(st.prev[:0], args...)
 }
 
 func (t *Tree) deleteNode(n *node, vals []word) {
@@ -137,6 +195,9 @@ func (t *Tree) deleteNode(n *node, vals []word) {
 			}
 		}
 		n.vals = kept
+		if n.x != nil {
+			n.x.valSet = nil // rebuilt on the next append
+		}
 		if len(kept) > 0 {
 			return
 		}
@@ -163,13 +224,11 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 	}
 	n := r.last
 	parent := n.parent
-	ref := parent.kids[:0:0]
 	// The reference is read relative to the parent, in lookup mode.
 	rr := t.walk(parent, args[at+1:], walkLookup, d)
 	if !rr.ok || rr.last == parent {
 		return
 	}
-	_ = ref
 	if rr.last.parent != parent {
 		d.errorf(args[at+1].pos, "syntax error: insert reference is not a sibling of the inserted statement")
 		return
@@ -182,12 +241,17 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 const maxDepth = 64
 
 // parseHier reads the hierarchical form.
-func (t *Tree) parseHier(f uint32, text string, d *diagSink) {
+func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 	lx := newLexer(f, text, false)
+	lx.comments = true
+	var comments []string // waiting for the statement they precede
 	stack := []*node{t.root}
 	var open []token // the '{' tokens of the open blocks
 	var stmt []token
 	for {
+		if d.full() {
+			return
+		}
 		tok := lx.next()
 		switch tok.kind {
 		case tBad:
@@ -215,10 +279,21 @@ func (t *Tree) parseHier(f uint32, text string, d *diagSink) {
 			}
 			stack = stack[:len(stack)-1]
 			open = open[:len(open)-1]
+		case tComment:
+			comments = append(comments, tok.text)
 		case tSemi, tLBrace:
 			cur := stack[len(stack)-1]
 			n := t.hierStatement(cur, stmt, tok, d)
 			stmt = stmt[:0]
+			if n != nil && len(comments) > 0 {
+				x := n.extra()
+				for _, c := range comments {
+					if !containsString(x.comments, c) {
+						x.comments = append(x.comments, c)
+					}
+				}
+			}
+			comments = comments[:0]
 			if tok.kind == tLBrace {
 				if len(stack) > maxDepth {
 					d.errorf(tok.pos, "syntax error: statements nested deeper than %d levels", maxDepth)
@@ -277,16 +352,25 @@ func (t *Tree) hierStatement(cur *node, stmt []token, end token, d *diagSink) *n
 		}
 	}
 	if n.sp != nil && n.sp.unique && n.sp.named {
-		f := stmt[0].pos.file + 1
-		if !r.created && n.hierFile == f {
+		f := uint32(stmt[0].pos.file) + 1
+		if !r.created && n.x != nil && n.x.hierFile == f {
 			d.errorf(stmt[0].pos, "duplicate %s %s in %s (first defined at line %d)", n.kw, n.name, n.parent.path(), n.p.line)
 		}
-		n.hierFile = f
+		n.extra().hierFile = f
 	}
 	if inactive {
-		n.inactive = true
+		n.setInactive(true)
 	}
 	return n
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // truncate shortens s for messages.

@@ -8,7 +8,7 @@ type word struct {
 	p pos
 }
 
-// nodeKey identifies a child among its siblings.
+// nodeKey identifies a child among its siblings (keyword, name, second name).
 type nodeKey struct{ kw, name, name2 string }
 
 // indexThreshold is the number of children above which a node keeps a map
@@ -19,48 +19,111 @@ const indexThreshold = 16
 // configuration order (policy order matters). A node without spec is an
 // unknown statement: kw is its first word and vals the rest.
 type node struct {
-	kw       string
-	name     string
-	name2    string
-	vals     []word
-	kids     []*node
-	parent   *node
-	sp       *spec
-	p        pos
+	kw     string
+	name   string
+	vals   []word
+	kids   []*node
+	parent *node
+	sp     *spec
+	p      pos
+	x      *nodeExtra // nil for most nodes; keeps node at 112 bytes
+}
+
+// nodeExtra holds the fields few nodes need.
+type nodeExtra struct {
+	name2    string // second identifier (from-zone A to-zone B)
 	inactive bool
-	dflt     bool // filled in from the defaults table, not configured
-	index    map[nodeKey]*node
+	dflt     bool   // filled in from the defaults table, not configured
+	note     string // shown as a trailing ## comment (FillDefaults)
+	// comments are the /* */ comments written before the statement in
+	// hierarchical form, displayed again before it.
+	comments []string
+	// valSet holds the values of a long list leaf (appendValues).
+	valSet map[string]struct{}
 	// hierFile is 1+the file index of the hierarchical block that defined the
 	// node, so that a second definition in a hierarchical file is caught.
 	hierFile uint32
+	// index (built above indexThreshold children) maps idxKey to a child;
+	// children whose idxKey is taken by a sibling are kept in overflow.
+	index    map[string]*node
+	overflow []*node
 }
 
-func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2} }
+func (n *node) extra() *nodeExtra {
+	if n.x == nil {
+		n.x = &nodeExtra{}
+	}
+	return n.x
+}
 
-// unknown reports whether the schema does not know the statement.
-func (n *node) unknown() bool { return n.sp == nil }
+func (n *node) name2() string {
+	if n.x == nil {
+		return ""
+	}
+	return n.x.name2
+}
+
+func (n *node) inactive() bool { return n.x != nil && n.x.inactive }
+func (n *node) dflt() bool     { return n.x != nil && n.x.dflt }
+
+func (n *node) setInactive(v bool) {
+	if v || n.x != nil {
+		n.extra().inactive = v
+	}
+}
+
+func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2()} }
+
+// idxKey is the string a child is indexed by: its name (with the second
+// name, if any), or its keyword when it has no name.
+func idxKey(k nodeKey) string {
+	switch {
+	case k.name2 != "":
+		return k.name + "\x00" + k.name2
+	case k.name != "":
+		return k.name
+	}
+	return k.kw
+}
 
 func (n *node) find(k nodeKey) *node {
-	if n.index != nil {
-		return n.index[k]
+	if n.x != nil && n.x.index != nil {
+		if c := n.x.index[idxKey(k)]; c != nil && c.kw == k.kw && c.name == k.name && c.name2() == k.name2 {
+			return c
+		}
+		for _, c := range n.x.overflow {
+			if c.kw == k.kw && c.name == k.name && c.name2() == k.name2 {
+				return c
+			}
+		}
+		return nil
 	}
 	for _, c := range n.kids {
-		if c.kw == k.kw && c.name == k.name && c.name2 == k.name2 {
+		if c.kw == k.kw && c.name == k.name && c.name2() == k.name2 {
 			return c
 		}
 	}
 	return nil
 }
 
+func (n *node) indexChild(c *node) {
+	key := idxKey(c.key())
+	if _, taken := n.x.index[key]; taken {
+		n.x.overflow = append(n.x.overflow, c)
+		return
+	}
+	n.x.index[key] = c
+}
+
 func (n *node) add(c *node) {
 	c.parent = n
 	n.kids = append(n.kids, c)
-	if n.index != nil {
-		n.index[c.key()] = c
+	if n.x != nil && n.x.index != nil {
+		n.indexChild(c)
 	} else if len(n.kids) > indexThreshold {
-		n.index = make(map[nodeKey]*node, 2*len(n.kids))
+		n.extra().index = make(map[string]*node, 2*len(n.kids))
 		for _, k := range n.kids {
-			n.index[k.key()] = k
+			n.indexChild(k)
 		}
 	}
 }
@@ -72,8 +135,17 @@ func (n *node) remove(c *node) {
 			break
 		}
 	}
-	if n.index != nil {
-		delete(n.index, c.key())
+	if n.x != nil && n.x.index != nil {
+		key := idxKey(c.key())
+		if n.x.index[key] == c {
+			delete(n.x.index, key)
+		}
+		for i, k := range n.x.overflow {
+			if k == c {
+				n.x.overflow = append(n.x.overflow[:i:i], n.x.overflow[i+1:]...)
+				break
+			}
+		}
 	}
 	c.parent = nil
 }
@@ -102,7 +174,7 @@ func (n *node) moveRelative(c, ref *node, after bool) {
 // child returns the first active child with keyword kw.
 func (n *node) child(kw string) *node {
 	for _, c := range n.kids {
-		if c.kw == kw && !c.inactive {
+		if c.kw == kw && !c.inactive() {
 			return c
 		}
 	}
@@ -127,7 +199,7 @@ func (n *node) path() string {
 			s += " " + x.name
 		}
 		if x.sp != nil && x.sp.kw2 != "" {
-			s += " " + x.sp.kw2 + " " + x.name2
+			s += " " + x.sp.kw2 + " " + x.name2()
 		}
 		parts = append(parts, s)
 	}
@@ -142,6 +214,48 @@ func (n *node) path() string {
 type Tree struct {
 	root  *node
 	files []string
+	// nodes and words are allocation slabs: large configurations have
+	// millions of statements, and one allocation per statement would
+	// dominate parsing and garbage collection.
+	nodes []node
+	words []word
+	kids  []*node
+}
+
+// addChild adds c below parent; a first child gets room for four from the
+// slab, which is enough for most containers.
+func (t *Tree) addChild(parent, c *node) {
+	if parent.kids == nil {
+		if len(t.kids) < 4 {
+			t.kids = make([]*node, 4*slabSize)
+		}
+		parent.kids = t.kids[0:0:4]
+		t.kids = t.kids[4:]
+	}
+	parent.add(c)
+}
+
+const slabSize = 1024
+
+// newNode returns a zeroed node from the slab.
+func (t *Tree) newNode() *node {
+	if len(t.nodes) == 0 {
+		t.nodes = make([]node, slabSize)
+	}
+	n := &t.nodes[0]
+	t.nodes = t.nodes[1:]
+	return n
+}
+
+// oneWord returns a one-element word slice (capacity 1, so appends copy).
+func (t *Tree) oneWord(w word) []word {
+	if len(t.words) == 0 {
+		t.words = make([]word, slabSize)
+	}
+	s := t.words[0:1:1]
+	t.words = t.words[1:]
+	s[0] = w
+	return s
 }
 
 // NewTree returns an empty configuration tree.
@@ -149,7 +263,10 @@ func NewTree() *Tree {
 	return &Tree{root: &node{sp: schema}}
 }
 
-func (t *Tree) fileIndex(name string) uint32 {
+func (t *Tree) fileIndex(name string) uint16 {
 	t.files = append(t.files, name)
-	return uint32(len(t.files) - 1)
+	if len(t.files) > 0xffff {
+		return 0xffff
+	}
+	return uint16(len(t.files) - 1)
 }

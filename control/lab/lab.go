@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"net"
@@ -65,7 +67,30 @@ func (l *Lab) Up() error {
 			return fmt.Errorf("lab up: default route of %s: %w", node, err)
 		}
 	}
-	return nil
+	return l.waitLinksUp(linkUpTimeout)
+}
+
+// linkUpTimeout bounds the wait for veth carriers after Up: the kernel
+// reports a new veth's operational state asynchronously (linkwatch).
+const linkUpTimeout = 10 * time.Second
+
+// waitLinksUp returns once every wire of the topology is operationally up,
+// or an error naming the state when timeout passes first.
+func (l *Lab) waitLinksUp(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		status, err := l.Status()
+		if err != nil {
+			return fmt.Errorf("lab up: read status: %w", err)
+		}
+		if Complete(status) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lab up: links not up after %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Down deletes every namespace of the lab (and with them their links). A

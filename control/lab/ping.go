@@ -101,11 +101,13 @@ func (p *Pinger) send(interval time.Duration) {
 	}
 	for seq := uint16(0); ; seq++ {
 		msg := marshalEcho(echo{Type: typ, ID: p.id, Seq: seq, Payload: p.magic}, p.v6)
+		// A send never blocks the pinger for long (a full socket buffer
+		// counts as a lost request).
+		_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, err := p.conn.WriteTo(msg, p.dst)
+		_ = err // a failed send is a lost request
 		p.mu.Lock()
-		if err == nil {
-			p.sent++
-		}
+		p.sent++
 		p.mu.Unlock()
 		if p.max > 0 && int(seq)+1 >= p.max {
 			return
@@ -147,7 +149,7 @@ func (p *Pinger) receive() {
 	}
 }
 
-// Sent returns the number of requests sent so far.
+// Sent returns the number of requests sent (or attempted) so far.
 func (p *Pinger) Sent() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -16,7 +16,7 @@ type ConfigOptions struct {
 
 // site holds what differs between SRX1 and SRX2 in reference §3.
 type site struct {
-	lan, wan, st0, remoteLAN, nextHop, peer string
+	lan, wan, st0, remoteLAN, nextHop, peer         string
 	vpn, localBook, localNet, remoteBook, remoteNet string
 }
 

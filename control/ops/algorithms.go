@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -43,6 +44,7 @@ func isAEAD(encryption string) bool {
 // espListAlgorithm is the Algorithm column of `show security ipsec
 // security-associations`: ESP:aes-gcm-256/None, ESP:aes-cbc-256/sha256.
 func espListAlgorithm(protocol, encryption, authentication string) string {
+	encryption, authentication = CanonicalCipher(encryption), CanonicalIntegrity(authentication)
 	enc := encryption
 	if family, bits, ok := cipher(encryption); ok {
 		enc = family
@@ -82,6 +84,7 @@ func shortHash(name string) string {
 // detail view: "aes256-gcm" / "aes-gcm (256 bits)" for AEAD,
 // "hmac-sha256-128" / "aes-cbc (256 bits)" otherwise.
 func espDetailAlgorithms(encryption, authentication string) (auth, enc string) {
+	encryption, authentication = CanonicalCipher(encryption), CanonicalIntegrity(authentication)
 	enc = encryption
 	family, bits, ok := cipher(encryption)
 	if ok {
@@ -117,6 +120,8 @@ func hmacName(name string) string {
 // dh-group (sha-256, aes-256-cbc, group19 → hmac-sha256-128, aes256-cbc,
 // hmac-sha256, DH-group-19).
 func ikeAlgorithmNames(a IKEAlgorithms) (auth, enc, prf, dh string) {
+	a = IKEAlgorithms{Authentication: CanonicalHash(a.Authentication), Encryption: CanonicalCipher(a.Encryption),
+		PRF: CanonicalHash(a.PRF), DHGroup: CanonicalDHGroup(a.DHGroup)}
 	auth, prf = a.Authentication, a.PRF
 	switch a.Authentication {
 	case "sha-256":
@@ -163,4 +168,111 @@ func ikeAlgorithmNames(a IKEAlgorithms) (auth, enc, prf, dh string) {
 		dh = "DH-group-" + n
 	}
 	return auth, enc, prf, dh
+}
+
+// The IKE engines report transforms by their IANA names (AES-CBC-256,
+// AES-GCM-16-256, HMAC-SHA2-256-128, PRF-HMAC-SHA2-256, ECP-256) or in
+// Junos spellings (aes256-cbc, hmac-sha-256, DH-group-19). The Canonical*
+// functions turn every spelling they know into the configuration-language
+// name the renderers expect; unknown names come back unchanged.
+
+// CanonicalCipher names an encryption transform as in the configuration
+// language: aes-256-gcm, aes-128-cbc, 3des-cbc.
+func CanonicalCipher(name string) string {
+	n := strings.ToLower(name)
+	switch {
+	case n == "3des-cbc" || n == "des-cbc":
+		return n
+	case strings.HasPrefix(n, "aes-gcm-"): // AES-GCM-16-256 (IANA) or aes-gcm-256 (Junos list view)
+		parts := strings.Split(n, "-")
+		return "aes-" + parts[len(parts)-1] + "-gcm"
+	case strings.HasPrefix(n, "aes-cbc-"): // AES-CBC-256
+		return "aes-" + strings.TrimPrefix(n, "aes-cbc-") + "-cbc"
+	case strings.HasPrefix(n, "aes") && !strings.HasPrefix(n, "aes-"): // aes256-cbc, aes256-gcm
+		if bits, mode, ok := strings.Cut(strings.TrimPrefix(n, "aes"), "-"); ok {
+			return "aes-" + bits + "-" + mode
+		}
+	}
+	return name
+}
+
+// CanonicalIntegrity names an IPsec integrity transform as in the
+// configuration language (hmac-sha-256-128, hmac-sha1-96); "" for none.
+func CanonicalIntegrity(name string) string {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return ""
+	case "hmac-sha2-256-128", "hmac-sha2-256", "hmac-sha256-128", "hmac-sha-256", "hmac-sha-256-128", "sha-256", "sha256":
+		return "hmac-sha-256-128"
+	case "hmac-sha2-384-192", "hmac-sha2-384", "hmac-sha384-192", "hmac-sha-384", "hmac-sha-384-192", "sha-384", "sha384":
+		return "hmac-sha-384-192"
+	case "hmac-sha2-512-256", "hmac-sha2-512", "hmac-sha512-256", "hmac-sha-512", "hmac-sha-512-256", "sha-512", "sha512":
+		return "hmac-sha-512-256"
+	case "hmac-sha1-96", "hmac-sha1", "sha1":
+		return "hmac-sha1-96"
+	case "hmac-md5-96", "hmac-md5", "md5":
+		return "hmac-md5-96"
+	}
+	return name
+}
+
+// CanonicalHash names the hash of an IKE proposal as in the configuration
+// language (sha-256, sha1, md5) from an IKE integrity or PRF name; "" for
+// none.
+func CanonicalHash(name string) string {
+	n := strings.TrimPrefix(strings.ToLower(name), "prf-")
+	switch n {
+	case "", "none":
+		return ""
+	case "sha-256", "sha-384", "sha-512", "sha1", "md5":
+		return n
+	}
+	switch CanonicalIntegrity(n) {
+	case "hmac-sha-256-128":
+		return "sha-256"
+	case "hmac-sha-384-192":
+		return "sha-384"
+	case "hmac-sha-512-256":
+		return "sha-512"
+	case "hmac-sha1-96":
+		return "sha1"
+	case "hmac-md5-96":
+		return "md5"
+	}
+	return name
+}
+
+// CanonicalDHGroup names a key-exchange group as in the configuration
+// language: group19 (from ECP-256, DH-group-19 or 19).
+func CanonicalDHGroup(name string) string {
+	n := strings.ToLower(name)
+	switch n {
+	case "modp-768":
+		return "group1"
+	case "modp-1024":
+		return "group2"
+	case "modp-1536":
+		return "group5"
+	case "modp-2048":
+		return "group14"
+	case "modp-3072":
+		return "group15"
+	case "modp-4096":
+		return "group16"
+	case "ecp-256":
+		return "group19"
+	case "ecp-384":
+		return "group20"
+	case "ecp-521":
+		return "group21"
+	case "curve25519":
+		return "group31"
+	}
+	if g, ok := strings.CutPrefix(n, "dh-group-"); ok {
+		return "group" + g
+	}
+	if _, err := strconv.Atoi(n); err == nil {
+		return "group" + n
+	}
+	return name
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
+	"strconv"
 )
 
 // View is the answer to a command: it renders as the device text layout and
@@ -17,8 +19,11 @@ type View interface {
 type runFunc func(ctx context.Context, p Provider, inv Invocation) (View, error)
 
 var (
-	indexOpt  = option{word: "index", help: "Index number of security association", value: "number"}
+	indexOpt = option{word: "index", help: "Index number of security association", value: "number",
+		valid: func(w string) bool { n, err := strconv.ParseUint(w, 10, 32); return err == nil && n > 0 }}
 	detailOpt = option{word: "detail", help: "Display detailed output"}
+	peerOpt   = option{word: "peer-address", help: "IP address of remote peer", positional: true,
+		valid: func(w string) bool { _, err := netip.ParseAddr(w); return err == nil }}
 )
 
 var root = &node{children: []*node{
@@ -36,7 +41,7 @@ var root = &node{children: []*node{
 			}},
 			{word: "ike", help: "Show Internet Key Exchange information", children: []*node{
 				{word: "security-associations", aliases: []string{"sa"}, help: "Show Internet Key Exchange security associations",
-					options: []option{indexOpt, detailOpt}, run: runIKESA},
+					options: []option{peerOpt, indexOpt, detailOpt}, run: runIKESA},
 			}},
 			{word: "ipsec", help: "Show IP Security information", children: []*node{
 				{word: "security-associations", aliases: []string{"sa"}, help: "Show IPSec security associations",
@@ -54,7 +59,7 @@ var root = &node{children: []*node{
 		{word: "security", help: "Clear security information", children: []*node{
 			{word: "ike", help: "Clear Internet Key Exchange information", children: []*node{
 				{word: "security-associations", aliases: []string{"sa"}, help: "Clear Internet Key Exchange security associations",
-					options: []option{indexOpt}, run: runClearIKESA},
+					options: []option{peerOpt, indexOpt}, run: runClearIKESA},
 			}},
 			{word: "ipsec", help: "Clear IP Security information", children: []*node{
 				{word: "statistics", help: "Clear IPSec statistics",
@@ -117,13 +122,28 @@ func runIKESA(ctx context.Context, p Provider, inv Invocation) (View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ike security-associations: %w", err)
 	}
-	if idx := inv.Index(); idx != AllIndexes {
-		sas.SAs = filter(sas.SAs, func(sa IKESA) bool { return sa.Index == idx })
-	}
+	sas.SAs = filter(sas.SAs, ikeSelector(inv))
 	if inv.Has("detail") {
 		return IKESADetails(sas), nil
 	}
 	return sas, nil
+}
+
+// ikeSelector keeps the IKE SAs an invocation names by index and peer.
+func ikeSelector(inv Invocation) func(IKESA) bool {
+	idx := inv.Index()
+	peer, hasPeer := inv.Options["peer-address"]
+	var addr netip.Addr
+	if hasPeer {
+		addr, _ = netip.ParseAddr(peer)
+		addr = addr.Unmap()
+	}
+	return func(sa IKESA) bool {
+		if idx != AllIndexes && sa.Index != idx {
+			return false
+		}
+		return !hasPeer || sa.RemoteAddress.Addr().Unmap() == addr
+	}
 }
 
 func runIPsecSA(ctx context.Context, p Provider, inv Invocation) (View, error) {
@@ -208,16 +228,31 @@ func runRoutes(ctx context.Context, p Provider, _ Invocation) (View, error) {
 type Cleared struct {
 	Cleared string `json:"cleared"`
 	Index   uint32 `json:"index,omitempty"`
+	Peer    string `json:"peer-address,omitempty"`
 }
 
 // WriteText prints nothing.
 func (Cleared) WriteText(io.Writer) error { return nil }
 
 func runClearIKESA(ctx context.Context, p Provider, inv Invocation) (View, error) {
-	if err := p.ClearIKESecurityAssociations(ctx, inv.Index()); err != nil {
-		return nil, fmt.Errorf("clear ike security-associations: %w", err)
+	peer, hasPeer := inv.Options["peer-address"]
+	if !hasPeer {
+		if err := p.ClearIKESecurityAssociations(ctx, inv.Index()); err != nil {
+			return nil, fmt.Errorf("clear ike security-associations: %w", err)
+		}
+		return Cleared{Cleared: "ike-security-associations", Index: inv.Index()}, nil
 	}
-	return Cleared{Cleared: "ike-security-associations", Index: inv.Index()}, nil
+	// By peer: clear each SA to that peer by its index.
+	sas, err := p.IKESecurityAssociations(ctx, inv.Index())
+	if err != nil {
+		return nil, fmt.Errorf("clear ike security-associations %s: %w", peer, err)
+	}
+	for _, sa := range filter(sas.SAs, ikeSelector(inv)) {
+		if err := p.ClearIKESecurityAssociations(ctx, sa.Index); err != nil {
+			return nil, fmt.Errorf("clear ike security-associations %s index %d: %w", peer, sa.Index, err)
+		}
+	}
+	return Cleared{Cleared: "ike-security-associations", Index: inv.Index(), Peer: peer}, nil
 }
 
 func runClearIPsecStatistics(ctx context.Context, p Provider, inv Invocation) (View, error) {

@@ -16,6 +16,9 @@ type option struct {
 	help       string
 	value      string // placeholder of the value ("number"), "" for flags
 	positional bool   // matches any word that is not another option
+	// valid, when set, accepts or rejects the word of a positional option
+	// or the value of a keyword option.
+	valid func(word string) bool
 }
 
 // node is a keyword of the command tree. A node with run is a command; its
@@ -150,7 +153,7 @@ func Parse(words []string) (Invocation, error) {
 			return []string{o.word}
 		})
 		if len(hits) == 0 {
-			if p, ok := positional(avail); ok {
+			if p, ok := positional(avail); ok && (p.valid == nil || p.valid(cmdWords[i])) {
 				inv.Options[p.word] = cmdWords[i]
 				continue
 			}
@@ -170,10 +173,8 @@ func Parse(words []string) (Invocation, error) {
 		if i >= len(cmdWords) {
 			return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
 		}
-		if o.value == "number" {
-			if _, err := strconv.ParseUint(cmdWords[i], 10, 32); err != nil {
-				return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
-			}
+		if o.valid != nil && !o.valid(cmdWords[i]) {
+			return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
 		}
 		inv.Options[o.word] = cmdWords[i]
 	}
@@ -326,7 +327,8 @@ func Complete(words []string) []Completion {
 	}
 	var out []Completion
 	for _, c := range comps {
-		if strings.HasPrefix(c.Word, prefix) {
+		// Placeholders (<peer-address>) are hints, not words to complete.
+		if strings.HasPrefix(c.Word, prefix) && !strings.HasPrefix(c.Word, "<") {
 			out = append(out, c)
 		}
 	}

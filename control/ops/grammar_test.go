@@ -30,6 +30,8 @@ func TestParseAbbreviations(t *testing.T) {
 		{"sh ro", "show route", nil, false},
 		{"cl sec ipsec stat index 7", "clear security ipsec statistics", map[string]string{"index": "7"}, false},
 		{"clear security ike security-associations", "clear security ike security-associations", nil, false},
+		{"show security ike sa 172.16.23.1 det", "show security ike security-associations", map[string]string{"peer-address": "172.16.23.1", "detail": ""}, false},
+		{"clear sec ike sa 2001:db8::2", "clear security ike security-associations", map[string]string{"peer-address": "2001:db8::2"}, false},
 		{"show security ike sa | display json", "show security ike security-associations", nil, true},
 		{"show security ike sa |display json", "show security ike security-associations", nil, true},
 		{"show security ike sa | d j", "show security ike security-associations", nil, true},
@@ -93,10 +95,21 @@ syntax error, expecting <number>.`},
 		{"show security ipsec statistics index abc", `show security ipsec statistics index abc
                                      ^
 syntax error, expecting <number>.`},
+		{"show security ike sa index 0", `show security ike sa index 0
+                           ^
+syntax error, expecting <number>.`},
 		{"show security ike sa detail detail", `show security ike sa detail detail
                             ^
 syntax error.
 Possible completions:
+  <peer-address>       IP address of remote peer
+  index                Index number of security association`},
+		{"show security ike sa 10.0.0.300", `show security ike sa 10.0.0.300
+                     ^
+syntax error.
+Possible completions:
+  <peer-address>       IP address of remote peer
+  detail               Display detailed output
   index                Index number of security association`},
 		{"show route | display xml", `show route | display xml
                      ^
@@ -203,6 +216,32 @@ func TestIndexFilters(t *testing.T) {
 	out, err = ops.Run(ctx, p, strings.Fields("show security ipsec sa index 131073"), false)
 	if err != nil || !strings.HasPrefix(out, "ID: 131073 Virtual-system: root, VPN Name: VPN-to-Host2\n") {
 		t.Fatalf("ipsec sa index N shows the detail: %q, %v", out, err)
+	}
+}
+
+func TestIKEByPeer(t *testing.T) {
+	p := opstest.Reference()
+	ctx := context.Background()
+	out, err := ops.Run(ctx, p, strings.Fields("show security ike sa 172.16.23.1"), false)
+	if err != nil || !strings.Contains(out, "1512635 UP") {
+		t.Fatalf("by peer: %q, %v", out, err)
+	}
+	out, err = ops.Run(ctx, p, strings.Fields("show security ike sa 192.0.2.1"), false)
+	if err != nil || out != "" {
+		t.Fatalf("other peer: %q, %v", out, err)
+	}
+	if _, err := ops.Run(ctx, p, strings.Fields("clear security ike sa 192.0.2.1"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Clears(); len(got) != 0 {
+		t.Fatalf("clearing an unknown peer cleared %v", got)
+	}
+	out, err = ops.Run(ctx, p, strings.Fields("clear security ike sa 172.16.23.1"), true)
+	if err != nil || !strings.Contains(out, `"peer-address": "172.16.23.1"`) {
+		t.Fatal(out, err)
+	}
+	if got := p.Clears(); len(got) != 1 || got[0] != (opstest.Clear{What: "ike-security-associations", Index: 1512635}) {
+		t.Fatalf("clears %v", got)
 	}
 }
 

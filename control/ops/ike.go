@@ -44,8 +44,9 @@ func (c *Cookie) UnmarshalText(b []byte) error {
 
 // IKEAlgorithms are the negotiated IKE transforms, named as in the
 // configuration language (authentication-algorithm sha-256, encryption-
-// algorithm aes-256-cbc, dh-group group19). PRF defaults to the
-// authentication algorithm's hash when empty.
+// algorithm aes-256-cbc, dh-group group19) or as the IKE engines report them
+// (see CanonicalCipher and friends). PRF defaults to the authentication
+// algorithm's hash when empty.
 type IKEAlgorithms struct {
 	Authentication string `json:"authentication-algorithm"`
 	Encryption     string `json:"encryption-algorithm"`

@@ -102,7 +102,8 @@ type IPsecSA struct {
 	Monitoring     MonitorState `json:"vpn-monitoring"`
 	Protocol       string       `json:"protocol"` // ESP or AH
 	// Encryption and Authentication are configuration-language names
-	// (aes-256-gcm, hmac-sha-256-128); Authentication is empty for AEAD.
+	// (aes-256-gcm, hmac-sha-256-128) or the engines' IANA names
+	// (AES-GCM-16-256); Authentication is empty for AEAD.
 	Encryption     string           `json:"encryption-algorithm"`
 	Authentication string           `json:"authentication-algorithm,omitempty"`
 	Inbound        IPsecSADirection `json:"inbound"`

@@ -98,10 +98,14 @@ func (n *Network) Step() int {
 	now := n.now
 	n.mu.Unlock()
 	for _, d := range q {
-		n.mu.Lock()
-		lost := (n.Drop != nil && n.Drop(d)) || (n.LossRate > 0 && n.rng.Float64() < n.LossRate)
+		// Hooks run without the lock: they may use the Network.
+		lost := n.Drop != nil && n.Drop(d)
 		if !lost && n.Rewrite != nil {
 			lost = !n.Rewrite(&d)
+		}
+		n.mu.Lock()
+		if !lost && n.LossRate > 0 && n.rng.Float64() < n.LossRate {
+			lost = true
 		}
 		eng := n.nodes[d.Remote.Addr()]
 		if lost || eng == nil {

@@ -45,10 +45,12 @@ func (ps *peerState) hasChildFor(idx int) bool {
 	return false
 }
 
-func (ps *peerState) currentChild(idx int) *child {
+// currentChild is the live CHILD SA for proxy ID idx with the selectors
+// of sa: a new SA with the same selectors replaces it.
+func (ps *peerState) currentChild(idx int, sa *ike.ChildSA) *child {
 	var best *child
 	for _, c := range ps.children {
-		if c.proxyIdx == idx && !c.replaced && (best == nil || c.established.After(best.established)) {
+		if c.proxyIdx == idx && !c.replaced && sameSelectors(&c.sa, sa) && (best == nil || c.established.After(best.established)) {
 			best = c
 		}
 	}
@@ -62,7 +64,7 @@ func (e *Engine) installChild(now time.Time, p *phase1, q *quickEx, sa ike.Child
 	c := &child{sa: sa, peer: ps, proxyIdx: q.proxyIdx, initiator: q.role == ike.Initiator, established: now, lifetime: q.lifetime}
 	old := q.rekeyOf
 	if old == nil {
-		old = ps.currentChild(q.proxyIdx)
+		old = ps.currentChild(q.proxyIdx, &sa)
 	}
 	e.spis[sa.SPIIn] = c
 	ps.children[sa.SPIIn] = c
@@ -202,4 +204,21 @@ func (e *Engine) IKESAs(now time.Time) []ike.IKESAStatus {
 		}
 	}
 	return out
+}
+
+func sameSelectors(a, b *ike.ChildSA) bool {
+	if len(a.LocalTS) != len(b.LocalTS) || len(a.RemoteTS) != len(b.RemoteTS) {
+		return false
+	}
+	for i := range a.LocalTS {
+		if a.LocalTS[i] != b.LocalTS[i] {
+			return false
+		}
+	}
+	for i := range a.RemoteTS {
+		if a.RemoteTS[i] != b.RemoteTS[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -133,8 +133,10 @@ type Peer struct {
 	// accepts Main Mode from any address (responder only).
 	Local  netip.Addr
 	Remote netip.Addr
-	// RemotePort is the peer's IKE port (0: 500).
-	RemotePort uint16
+	// RemotePort and RemoteNATTPort are the peer's IKE ports (0: 500 and
+	// 4500).
+	RemotePort     uint16
+	RemoteNATTPort uint16
 	// LocalPort and LocalNATTPort are our ports (0: 500 and 4500).
 	LocalPort     uint16
 	LocalNATTPort uint16
@@ -295,9 +297,10 @@ func orAny(p netip.Prefix) netip.Prefix {
 	return p.Masked()
 }
 
-func (p *Peer) remotePort() uint16    { return or16(p.RemotePort, 500) }
-func (p *Peer) localPort() uint16     { return or16(p.LocalPort, 500) }
-func (p *Peer) localNATTPort() uint16 { return or16(p.LocalNATTPort, 4500) }
+func (p *Peer) remotePort() uint16     { return or16(p.RemotePort, 500) }
+func (p *Peer) remoteNATTPort() uint16 { return or16(p.RemoteNATTPort, 4500) }
+func (p *Peer) localPort() uint16      { return or16(p.LocalPort, 500) }
+func (p *Peer) localNATTPort() uint16  { return or16(p.LocalNATTPort, 4500) }
 
 func or16(v, d uint16) uint16 {
 	if v == 0 {

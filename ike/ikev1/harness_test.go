@@ -6,53 +6,65 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/ike"
+	"github.com/bpfvpn/bpfvpn/ike/iketest"
 )
 
-// recSink records SASink calls.
-type recSink struct {
-	mu        sync.Mutex
-	installed []ike.ChildSA
-	rekeyed   [][2]ike.ChildSA
-	deleted   []ike.ChildSA
-	ikeSA     []ike.IKESAStatus
+// recSink is the shared recording sink with views the IKEv1 tests use.
+type recSink struct{ *iketest.Sink }
+
+func newRecSink() *recSink { return &recSink{iketest.NewSink()} }
+
+func (s *recSink) kind(k string) []iketest.Event {
+	var out []iketest.Event
+	for _, e := range s.Events() {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
-func (s *recSink) ChildSAInstalled(sa ike.ChildSA) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.installed = append(s.installed, cloneSA(sa))
-	return nil
-}
-func (s *recSink) ChildSARekeyed(old, sa ike.ChildSA) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rekeyed = append(s.rekeyed, [2]ike.ChildSA{old, cloneSA(sa)})
-	return nil
-}
-func (s *recSink) ChildSADeleted(sa ike.ChildSA) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deleted = append(s.deleted, sa)
-}
-func (s *recSink) IKESAChanged(st ike.IKESAStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ikeSA = append(s.ikeSA, st)
+func (s *recSink) installedSAs() []ike.ChildSA {
+	var out []ike.ChildSA
+	for _, e := range s.kind("installed") {
+		out = append(out, e.SA)
+	}
+	return out
 }
 
+func (s *recSink) rekeyedPairs() [][2]ike.ChildSA {
+	var out [][2]ike.ChildSA
+	for _, e := range s.kind("rekeyed") {
+		out = append(out, [2]ike.ChildSA{e.Old, e.SA})
+	}
+	return out
+}
+
+func (s *recSink) deletedSAs() []ike.ChildSA {
+	var out []ike.ChildSA
+	for _, e := range s.kind("deleted") {
+		out = append(out, e.SA)
+	}
+	return out
+}
+
+// ikeUp counts phase-1 SAs reported established.
 func (s *recSink) ikeUp() int {
 	n := 0
-	for _, st := range s.ikeSA {
-		if st.State == ike.StateEstablished {
+	for _, e := range s.kind("ike") {
+		if e.IKE.State == ike.StateEstablished {
 			n++
 		}
 	}
 	return n
+}
+
+func (s *recSink) counts() string {
+	return fmt.Sprintf("installed=%d rekeyed=%d deleted=%d", s.Count("installed"), s.Count("rekeyed"), s.Count("deleted"))
 }
 
 func cloneSA(sa ike.ChildSA) ike.ChildSA {
@@ -61,6 +73,17 @@ func cloneSA(sa ike.ChildSA) ike.ChildSA {
 	sa.Out.Encryption = sa.Out.Encryption.Clone()
 	sa.Out.Integrity = sa.Out.Integrity.Clone()
 	return sa
+}
+
+// lastInstalled is the newest SA installed or rekeyed in.
+func lastInstalled(s *recSink) (ike.ChildSA, bool) {
+	ev := s.Events()
+	for i := len(ev) - 1; i >= 0; i-- {
+		if ev[i].Kind == "installed" || ev[i].Kind == "rekeyed" {
+			return ev[i].SA, true
+		}
+	}
+	return ike.ChildSA{}, false
 }
 
 // end is one engine with its address and sink.
@@ -74,17 +97,17 @@ type end struct {
 	sent   int
 }
 
-// pair is two engines connected by an in-memory network with a fake clock.
+// pair is two engines on the shared in-memory network (iketest) with its
+// fake clock.
 type pair struct {
-	t     testing.TB
-	now   time.Time
-	a, b  *end
-	queue []ike.Datagram
-	// filter may drop (false) a datagram about to be delivered; it sees
-	// datagrams in transmission order.
+	t    testing.TB
+	net  *iketest.Network
+	a, b *end
+	// filter may drop (false) a datagram about to be delivered; n counts
+	// datagrams in delivery order.
 	filter func(n int, d ike.Datagram) bool
 	n      int
-	// reorder delivers each batch in reverse order.
+	// reorder delivers each batch in random order.
 	reorder bool
 	// natPorts maps a NATed end's private ports to public ones.
 	natPorts map[uint16]uint16
@@ -116,114 +139,87 @@ func basePeer(name string, local, remote netip.Addr) Peer {
 
 func newPair(t testing.TB, pa, pb Peer) *pair {
 	t.Helper()
-	pr := &pair{t: t, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	pr := &pair{t: t, net: iketest.NewNetwork(1)}
 	mk := func(name string, p Peer) *end {
-		e := &end{name: name, sink: &recSink{}, addr: p.Local}
-		eng, err := New([]Peer{p}, ike.SenderFunc(func(d ike.Datagram) error {
-			e.sent++
-			pr.queue = append(pr.queue, ike.Datagram{Local: d.Local, Remote: d.Remote, Data: append([]byte(nil), d.Data...)})
-			return nil
-		}), e.sink, Options{Logger: testLogger(t).With("end", name), RetransmitBase: time.Second, RetransmitTries: 5})
+		e := &end{name: name, sink: newRecSink(), addr: p.Local}
+		eng, err := New([]Peer{p}, pr.net, e.sink, Options{Logger: testLogger(t).With("end", name), RetransmitBase: time.Second, RetransmitTries: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.eng = eng
+		pr.net.Attach(p.Local, eng)
 		return e
 	}
 	pr.a = mk("A", pa)
 	pr.b = mk("B", pb)
+	pr.net.Drop = func(d ike.Datagram) bool {
+		for _, e := range []*end{pr.a, pr.b} {
+			if d.Local.Addr() == e.addr {
+				e.sent++
+			}
+		}
+		pr.n++
+		return pr.filter != nil && !pr.filter(pr.n, d)
+	}
+	pr.net.Rewrite = pr.nat
+	pr.net.Tap = func(ike.Datagram) { pr.delivered++ }
 	return pr
 }
 
-// deliver routes d to the end owning its destination, applying NAT.
-func (pr *pair) deliver(d ike.Datagram) {
-	pr.delivered++
-	var to *end
-	src := d.Local
+// nat rewrites the addresses of a NATed end (source out, destination in).
+func (pr *pair) nat(d *ike.Datagram) bool {
 	for _, e := range []*end{pr.a, pr.b} {
-		if e.public.IsValid() && d.Local.Addr() == e.addr {
-			src = netip.AddrPortFrom(e.public, pr.natPorts[d.Local.Port()])
+		if !e.public.IsValid() {
+			continue
 		}
-	}
-	dst := d.Remote
-	for _, e := range []*end{pr.a, pr.b} {
-		if e.addr == dst.Addr() {
-			to = e
+		if d.Local.Addr() == e.addr {
+			d.Local = netip.AddrPortFrom(e.public, pr.natPorts[d.Local.Port()])
 		}
-		if e.public.IsValid() && e.public == dst.Addr() {
-			to = e
+		if d.Remote.Addr() == e.public {
 			for priv, pub := range pr.natPorts {
-				if pub == dst.Port() {
-					dst = netip.AddrPortFrom(e.addr, priv)
+				if pub == d.Remote.Port() {
+					d.Remote = netip.AddrPortFrom(e.addr, priv)
 				}
 			}
 		}
 	}
-	if to == nil {
-		return
+	return true
+}
+
+func (pr *pair) now() time.Time { return pr.net.Now() }
+
+// deliver hands d to its receiver immediately (an extra copy).
+func (pr *pair) deliver(d ike.Datagram) {
+	for _, e := range []*end{pr.a, pr.b} {
+		if e.addr == d.Remote.Addr() {
+			pr.delivered++
+			e.eng.HandleDatagram(pr.now(), ike.Datagram{Local: d.Remote, Remote: d.Local, Data: d.Data})
+		}
 	}
-	to.eng.HandleDatagram(pr.now, ike.Datagram{Local: dst, Remote: src, Data: d.Data})
 }
 
 // pump delivers queued datagrams until the network is quiet (bounded).
 func (pr *pair) pump() {
-	for round := 0; len(pr.queue) > 0; round++ {
-		if round > 1000 {
-			pr.t.Fatal("network never went quiet")
-		}
-		batch := pr.queue
-		pr.queue = nil
-		if pr.reorder && len(batch) > 1 {
-			for i, j := 0, len(batch)-1; i < j; i, j = i+1, j-1 {
-				batch[i], batch[j] = batch[j], batch[i]
-			}
-		}
-		for _, d := range batch {
-			pr.n++
-			if pr.filter != nil && !pr.filter(pr.n, d) {
-				continue
-			}
-			pr.deliver(d)
-		}
-	}
+	pr.net.Reorder = pr.reorder
+	pr.net.Settle(1000)
 }
 
-// advance moves the clock in steps, firing timers and delivering traffic.
+// advance moves the clock by d, at most step at a time, firing timers and
+// delivering traffic.
 func (pr *pair) advance(d, step time.Duration) {
-	stop := pr.now.Add(d)
-	for pr.now.Before(stop) {
-		next := pr.now.Add(step)
-		for _, e := range []*end{pr.a, pr.b} {
-			if t, ok := e.eng.NextTimer(); ok && t.Before(next) && t.After(pr.now) {
-				next = t
-			}
-		}
-		if next.After(stop) {
-			next = stop
-		}
-		pr.now = next
-		pr.a.eng.Tick(pr.now)
-		pr.b.eng.Tick(pr.now)
-		pr.pump()
-	}
+	pr.net.Reorder = pr.reorder
+	pr.net.RunUntil(func() bool { return false }, step, d)
 }
 
 // until advances the clock until cond holds or limit passes.
 func (pr *pair) until(limit time.Duration, cond func() bool) bool {
-	deadline := pr.now.Add(limit)
-	pr.pump()
-	for !cond() {
-		if !pr.now.Before(deadline) {
-			return false
-		}
-		pr.advance(500*time.Millisecond, 500*time.Millisecond)
-	}
-	return true
+	pr.net.Reorder = pr.reorder
+	return pr.net.RunUntil(cond, 500*time.Millisecond, limit)
 }
 
 func (pr *pair) initiate(e *end) {
 	pr.t.Helper()
-	if err := e.eng.Initiate(pr.now, e.eng.peers[0].cfg.Name); err != nil {
+	if err := e.eng.Initiate(pr.now(), e.eng.peers[0].cfg.Name); err != nil {
 		pr.t.Fatal(err)
 	}
 	pr.pump()
@@ -252,22 +248,4 @@ func checkMatched(t testing.TB, a, b ike.ChildSA) {
 	if a.LocalTS[0] != b.RemoteTS[0] || a.RemoteTS[0] != b.LocalTS[0] {
 		t.Fatalf("selectors do not mirror: %v/%v vs %v/%v", a.LocalTS, a.RemoteTS, b.LocalTS, b.RemoteTS)
 	}
-}
-
-func lastInstalled(s *recSink) (ike.ChildSA, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.rekeyed) > 0 {
-		return s.rekeyed[len(s.rekeyed)-1][1], true
-	}
-	if len(s.installed) == 0 {
-		return ike.ChildSA{}, false
-	}
-	return s.installed[len(s.installed)-1], true
-}
-
-func (s *recSink) counts() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fmt.Sprintf("installed=%d rekeyed=%d deleted=%d", len(s.installed), len(s.rekeyed), len(s.deleted))
 }

@@ -17,7 +17,7 @@ func (p *phase1) sendInformational(now time.Time, ps []isakmp.Payload) {
 		return
 	}
 	mid := p.newMID()
-	p.infoMIDs[mid] = true
+	p.rememberMID(mid)
 	rest := isakmp.AppendChain(nil, ps)
 	h := p.keys.prf.Compute(p.keys.skeyidA, midBytes(mid), rest)
 	plain := isakmp.AppendPayload(nil, isakmp.FirstType(ps), isakmp.Hash(h))
@@ -79,7 +79,7 @@ func (e *Engine) handleInformational(now time.Time, d ike.Datagram, m isakmp.Mes
 		p.log.Warn("informational message rejected", "err", err)
 		return
 	}
-	p.infoMIDs[h.MessageID] = true
+	p.rememberMID(h.MessageID)
 	p.heard(now, d)
 	for _, rp := range ps[1:] {
 		switch rp.Type {
@@ -151,14 +151,32 @@ func (p *phase1) handleDelete(now time.Time, d *isakmp.Delete) bool {
 		}
 		for _, s := range d.SPIs {
 			spi := binary.BigEndian.Uint32(s)
-			for _, c := range p.peer.childList() {
+			// A delete names the sender's inbound SPI (our outbound). When
+			// strongSwan could not install a pair it names the initiator's
+			// SPI instead, which may be our inbound one: accept both.
+			var hit *child
+			for _, c := range p.peer.children {
 				if c.sa.SPIOut == spi {
-					p.e.deleteChild(now, c, false, "deleted by peer")
-					ps := c.peer
-					if (ps.wantUp || ps.cfg.Immediately) && !ps.hasChildFor(c.proxyIdx) && !c.replaced {
+					hit = c
+				}
+			}
+			if hit == nil {
+				hit = p.peer.children[spi]
+			}
+			if hit == nil {
+				p.log.Debug("delete for unknown ESP SPI", "spi", spiHex(spi))
+				continue
+			}
+			p.e.deleteChild(now, hit, false, "deleted by peer")
+			ps := hit.peer
+			if (ps.wantUp || ps.cfg.Immediately) && !ps.hasChildFor(hit.proxyIdx) && !hit.replaced {
+				// Negotiate again, after a pause so that a peer that keeps
+				// refusing cannot drive a tight loop.
+				p.e.at(now.Add(p.e.opts.RetransmitBase), func(now time.Time) {
+					if (ps.wantUp || ps.cfg.Immediately) && !ps.hasChildFor(hit.proxyIdx) {
 						p.e.ensureUp(now, ps)
 					}
-				}
+				})
 			}
 		}
 	}
@@ -243,4 +261,15 @@ func (e *Engine) PeerAlive(now time.Time, gateway string) {
 			p.dpd.outstanding = 0
 		}
 	}
+}
+
+// maxInfoMIDs bounds the remembered informational message IDs of one
+// phase-1 SA (replays of older ones are at worst a repeated R-U-THERE).
+const maxInfoMIDs = 4096
+
+func (p *phase1) rememberMID(mid uint32) {
+	if len(p.infoMIDs) >= maxInfoMIDs {
+		clear(p.infoMIDs)
+	}
+	p.infoMIDs[mid] = true
 }

@@ -65,8 +65,9 @@ type phase1 struct {
 	halfKey  halfOpenKey
 	lastRecv [32]byte
 	rt       retransmitter
-	// replyCached marks rt.data as an answer to lastRecv (responder).
-	replyCached bool
+	// replyTo is the digest of the message rt.data answers: a duplicate of
+	// it is answered again, other duplicates are ignored.
+	replyTo [32]byte
 
 	established time.Time
 	expireT     *timer
@@ -74,11 +75,12 @@ type phase1 struct {
 	// replaces is the SA this one re-establishes.
 	replaces *phase1
 
-	quick     map[uint32]*quickEx
-	queued    []int // proxy-ID indexes waiting for the SA
-	infoMIDs  map[uint32]bool
-	dpd       dpdState
-	lastHeard time.Time
+	quick      map[uint32]*quickEx
+	queued     []int // proxy-ID indexes waiting for the SA
+	infoMIDs   map[uint32]bool
+	dpd        dpdState
+	lastHeard  time.Time
+	keepaliveT *timer
 }
 
 func (e *Engine) newPhase1(ps *peerState, role ike.Role, local, remote netip.AddrPort) *phase1 {
@@ -178,10 +180,11 @@ func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message) {
 		return
 	}
 	dg := digest(d.Data)
+	if dg == p.replyTo {
+		p.rt.resend()
+		return
+	}
 	if dg == p.lastRecv {
-		if p.replyCached {
-			p.rt.resend()
-		}
 		return
 	}
 	var err error
@@ -272,8 +275,8 @@ func (e *Engine) respondMM1(now time.Time, d ike.Datagram, m isakmp.Message) {
 	p.log.Info("Main Mode request accepted", "remote", d.Remote, "proposal", chosen.String(), "nat-t", p.natt, "dpd", p.peerDPD)
 	p.state = p1MM2Sent
 	p.lastRecv = digest(d.Data)
+	p.replyTo = p.lastRecv
 	p.lastHeard = now
-	p.replyCached = true
 	p.rt.start(now, p.local, p.remote, isakmp.Encode(p.header(isakmp.ExchangeMain, 0, 0), out), false, nil)
 	// A responder that hears nothing more forgets the SA.
 	p.expireT = e.at(now.Add(p.halfOpenTimeout()), func(now time.Time) {
@@ -470,7 +473,7 @@ func (p *phase1) responderMM3(now time.Time, d ike.Datagram, m isakmp.Message) e
 	out := []isakmp.Payload{isakmp.KE(p.gxr), isakmp.Nonce(p.nr)}
 	out = append(out, p.natdPayloads()...)
 	p.state = p1MM4Sent
-	p.replyCached = true
+	p.replyTo = digest(d.Data)
 	p.rt.start(now, p.local, p.remote, isakmp.Encode(p.header(isakmp.ExchangeMain, 0, 0), out), false, nil)
 	return nil
 }
@@ -491,7 +494,7 @@ func (p *phase1) initiatorMM4(now time.Time, d ike.Datagram, m isakmp.Message) e
 	if p.behindNAT() {
 		// RFC 3947 §4: float to port 4500 for the rest of the negotiation.
 		p.local = netip.AddrPortFrom(p.local.Addr(), p.peer.cfg.localNATTPort())
-		p.remote = netip.AddrPortFrom(p.remote.Addr(), ike.PortNATT)
+		p.remote = netip.AddrPortFrom(p.remote.Addr(), p.peer.cfg.remoteNATTPort())
 	}
 	id := p.localID()
 	idB := id.AppendBody(nil)
@@ -622,7 +625,7 @@ func (p *phase1) responderMM5(now time.Time, d ike.Datagram, m isakmp.Message) e
 	p.local, p.remote = d.Local, d.Remote
 	myID := p.localID()
 	out := []isakmp.Payload{myID, isakmp.Hash(p.authHash(false, myID.AppendBody(nil)))}
-	p.replyCached = true
+	p.replyTo = digest(d.Data)
 	p.rt.start(now, p.local, p.remote, p.encryptMM(out), false, nil)
 	p.phase1IV = append([]byte(nil), p.iv...)
 	p.lastRecv = digest(d.Data)
@@ -683,6 +686,7 @@ func (p *phase1) establish(now time.Time) {
 	}
 	p.replaces = nil
 	p.startDPD(now)
+	p.startKeepalive(now)
 	p.notifyStatus()
 	queued := p.queued
 	p.queued = nil
@@ -750,6 +754,7 @@ func (p *phase1) delete(now time.Time, notify bool, reason string) {
 	p.e.cancel(p.expireT)
 	p.e.cancel(p.rekeyT)
 	p.stopDPD()
+	p.e.cancel(p.keepaliveT)
 	for _, q := range p.quick {
 		q.stop()
 	}
@@ -845,4 +850,25 @@ func junosEncName(e suite.Encr) string {
 		return fmt.Sprintf("aes-gcm-%d", e.KeyBits)
 	}
 	return e.String()
+}
+
+// keepaliveInterval is the NAT-T keepalive period (RFC 3948 §2.3: 20 s
+// is the usual choice).
+const keepaliveInterval = 20 * time.Second
+
+// startKeepalive sends NAT-T keepalives (one 0xFF byte) while this end is
+// behind a NAT, so that the mapping outlives quiet periods.
+func (p *phase1) startKeepalive(now time.Time) {
+	if !p.localNAT {
+		return
+	}
+	var tick func(time.Time)
+	tick = func(now time.Time) {
+		if p.state != p1Established {
+			return
+		}
+		p.e.transmit(p.local, p.remote, []byte{0xff})
+		p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
+	}
+	p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
 }

@@ -40,6 +40,7 @@ type quickEx struct {
 	lifeKB         uint64
 	rekeyOf        *child
 	lastRecv       [32]byte
+	replyTo        [32]byte // digest of the message rt.data answers
 	rt             retransmitter
 	cleanupT       *timer
 	installPending *ike.ChildSA // responder: installed when QM3 arrives
@@ -188,10 +189,11 @@ func (e *Engine) handleQuick(now time.Time, d ike.Datagram, m isakmp.Message) {
 	}
 	dg := digest(d.Data)
 	q := p.quick[h.MessageID]
+	if q != nil && dg == q.replyTo {
+		q.rt.resend()
+		return
+	}
 	if q != nil && dg == q.lastRecv {
-		if q.role == ike.Initiator || q.state == qmDone {
-			q.rt.resend()
-		}
 		return
 	}
 	var err error
@@ -199,7 +201,7 @@ func (e *Engine) handleQuick(now time.Time, d ike.Datagram, m isakmp.Message) {
 	case q == nil:
 		err = p.respondQM1(now, d, m, dg)
 	case q.role == ike.Initiator && q.state == qm1Sent:
-		err = q.initiatorQM2(now, m)
+		err = q.initiatorQM2(now, m, dg)
 	case q.role == ike.Responder && q.state == qm2Sent:
 		err = q.responderQM3(now, m)
 	default:
@@ -424,6 +426,7 @@ outer:
 	q.installPending = &sa2
 	q.gqm.Wipe()
 	q.lastRecv = dg
+	q.replyTo = dg
 	q.state = qm2Sent
 	p.quick[mid] = q
 	q.rt.start(now, p.local, p.remote, msg, true, func(now time.Time) {
@@ -451,7 +454,7 @@ func describeESP(sa *isakmp.SA) string {
 	return s
 }
 
-func (q *quickEx) initiatorQM2(now time.Time, m isakmp.Message) error {
+func (q *quickEx) initiatorQM2(now time.Time, m isakmp.Message, dg [32]byte) error {
 	p := q.p1
 	ps, after, next, err := p.decrypt(m, q.iv)
 	if err != nil {
@@ -532,6 +535,7 @@ func (q *quickEx) initiatorQM2(now time.Time, m isakmp.Message) error {
 	if err != nil {
 		return err
 	}
+	q.replyTo = dg
 	q.rt.start(now, p.local, p.remote, msg, false, nil)
 	q.finish(now)
 	p.e.installChild(now, p, q, child)

@@ -32,6 +32,11 @@ type Config struct {
 	RetransmitTimeout time.Duration
 	RetransmitMax     time.Duration
 	RetransmitTries   int
+	// KEReuse lets IKE_SA_INIT reuse our Diffie-Hellman private value for
+	// this long (RFC 7296 §2.12 permits it; it weakens forward secrecy to
+	// that window). 0, the default, draws a fresh value for every IKE SA.
+	// The load generator of bench/ike uses it to spend its CPU on load.
+	KEReuse time.Duration
 	// FragmentSize is the largest protected datagram before IKE
 	// fragmentation (RFC 7383) applies, when the peer supports it (1280).
 	FragmentSize int
@@ -195,6 +200,10 @@ type Connection struct {
 	DPDThreshold int           // unanswered checks before the peer is dead (5)
 	DPDAction    DPDAction
 
+	// LocalNATPort and RemoteNATPort are the ports IKE floats to when a NAT
+	// is detected (4500 each, RFC 7296 §2.23).
+	LocalNATPort  uint16
+	RemoteNATPort uint16
 	// KeepaliveInterval of NAT-T keepalives when we are behind a NAT (20 s).
 	KeepaliveInterval time.Duration
 	// Childless asks for an IKE SA without CHILD SA (RFC 6023).
@@ -269,6 +278,12 @@ func (c *Connection) normalize() error {
 	}
 	if c.DPDThreshold == 0 {
 		c.DPDThreshold = 5
+	}
+	if c.LocalNATPort == 0 {
+		c.LocalNATPort = ike.PortNATT
+	}
+	if c.RemoteNATPort == 0 {
+		c.RemoteNATPort = ike.PortNATT
 	}
 	if c.KeepaliveInterval == 0 {
 		c.KeepaliveInterval = 20 * time.Second

@@ -30,13 +30,13 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // pair is two engines on an in-memory network.
 type pair struct {
-	t          testing.TB
-	net        *iketest.Network
-	a, b       *Engine
-	sinkA      *iketest.Sink
-	sinkB      *iketest.Sink
-	connA      Connection
-	connB      Connection
+	t     testing.TB
+	net   *iketest.Network
+	a, b  *Engine
+	sinkA *iketest.Sink
+	sinkB *iketest.Sink
+	connA Connection
+	connB Connection
 }
 
 func defaultIKE() []IKEProposal {

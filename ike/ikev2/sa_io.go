@@ -216,7 +216,7 @@ func (s *ikeSA) heard(now time.Time, d ike.Datagram) {
 	if s.conn.DPDInterval > 0 && s.state == ike.StateEstablished {
 		s.dpdAt = now.Add(s.conn.DPDInterval)
 	}
-	if (s.natLocal || s.natRemote) && d.Remote != s.remote && s.state == ike.StateEstablished {
+	if (s.natLocal || s.natRemote) && d.Remote != s.remote {
 		s.remote = d.Remote
 		s.local = d.Local
 	}
@@ -409,9 +409,7 @@ func (s *ikeSA) destroy(now time.Time, reason string) {
 	s.state = ike.StateDown
 	s.reason = reason
 	s.keys.wipe()
-	if s.ke != nil {
-		s.ke.Wipe()
-	}
+	s.wipeKE()
 	delete(s.e.sas, s.localSPI())
 	if !s.initiator {
 		delete(s.e.initSeen, initKey{s.spiI, s.remote})

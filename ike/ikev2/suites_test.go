@@ -23,8 +23,8 @@ var (
 		{suite.Encr{ID: suite.EncrChaCha20Poly1305}, suite.IntegNone},
 		{suite.Encr{ID: suite.Encr3DES}, suite.IntegHMACSHA2256128},
 	}
-	prfs   = []suite.PRFID{suite.PRFHMACSHA1, suite.PRFHMACSHA2256, suite.PRFHMACSHA2384, suite.PRFHMACSHA2512}
-	groups = []suite.DHGroup{suite.MODP1024, suite.MODP1536, suite.MODP2048, suite.MODP3072, suite.MODP4096, suite.ECP256, suite.ECP384, suite.ECP521, suite.Curve25519}
+	prfs      = []suite.PRFID{suite.PRFHMACSHA1, suite.PRFHMACSHA2256, suite.PRFHMACSHA2384, suite.PRFHMACSHA2512}
+	groups    = []suite.DHGroup{suite.MODP1024, suite.MODP1536, suite.MODP2048, suite.MODP3072, suite.MODP4096, suite.ECP256, suite.ECP384, suite.ECP521, suite.Curve25519}
 	espSuites = []ChildProposal{
 		{Encryption: []suite.Encr{{ID: suite.EncrAESCBC, KeyBits: 128}}, Integrity: []suite.IntegID{suite.IntegHMACSHA196}},
 		{Encryption: []suite.Encr{{ID: suite.EncrAESCBC, KeyBits: 256}}, Integrity: []suite.IntegID{suite.IntegHMACSHA2256128}},

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/vm"
@@ -25,12 +27,17 @@ func main() {
 func run() int {
 	fs := flag.NewFlagSet("vmrun", flag.ContinueOnError)
 	kernel := fs.String("kernel", "all", "kernel to boot: 6.1, 6.12 or all")
-	timeout := fs.Duration("timeout", 10*time.Minute, "limit for one boot, command included")
+	timeout := fs.Duration("timeout", 0, "limit for one boot, command or all test binaries included (default 10m, with -tests 30m)")
 	mem := fs.String("mem", "2G", "guest memory (qemu -m)")
 	cpus := fs.Int("smp", 2, "guest CPUs")
-	accel := fs.String("accel", "tcg,thread=single", "qemu accelerator (KVM fails on the build machine)")
+	accel := fs.String("accel", vm.DefaultAccel, "qemu -accel (KVM fails on the build machine)")
+	cpu := fs.String("cpu", "max", "qemu -cpu")
 	tests := fs.String("tests", "", "run the TestVM… tests of these packages (go list pattern) instead of a command")
 	verbose := fs.Bool("v", false, "stream the kernel console to stderr")
+	parallel := fs.Int("parallel", 1, "with -tests: boot up to this many kernels at once")
+	runRE := fs.String("run", vm.DefaultTestRun, "with -tests: the -test.run pattern")
+	var env envList
+	fs.Var(&env, "env", "add K=V to the guest command's environment (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: vmrun [flags] -- command [args…]\n       vmrun [flags] -tests ./...\n")
 		fs.PrintDefaults()
@@ -48,19 +55,25 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, Timeout: *timeout}
+	if *timeout == 0 {
+		*timeout = 10 * time.Minute
+		if *tests != "" {
+			*timeout = 30 * time.Minute
+		}
+	}
+	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, CPU: *cpu, Timeout: *timeout}
 	if *verbose {
 		base.Console = os.Stderr
 	}
 	if *tests != "" {
-		return runTests(ctx, base, series, *tests)
+		return runTests(ctx, base, series, *tests, *runRE, env, *parallel)
 	}
-	return runCommand(ctx, base, series, argv)
+	return runCommand(ctx, base, series, argv, env)
 }
 
-func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []string) int {
+func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv, env []string) int {
 	dir, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
@@ -75,7 +88,7 @@ func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []
 		}
 		cfg := base
 		cfg.Kernel = k
-		cfg.RunScript = vm.CommandScript(dir, vm.GuestEnviron(), argv)
+		cfg.RunScript = vm.CommandScript(dir, vm.GuestEnviron(env...), argv)
 		cfg.Binds = vm.BindsFor(dir)
 		cfg.Output = os.Stdout
 		if len(series) > 1 {
@@ -101,4 +114,17 @@ func runCommand(ctx context.Context, base vm.Config, series []vm.Series, argv []
 		}
 	}
 	return worst
+}
+
+// envList collects repeated -env K=V flags.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("want K=V, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
 }

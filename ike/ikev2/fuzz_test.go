@@ -1,0 +1,86 @@
+package ikev2
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/bpfvpn/bpfvpn/ike"
+	"github.com/bpfvpn/bpfvpn/ike/iketest"
+)
+
+// responderSeeds are real messages of an exchange plus broken variants.
+func responderSeeds(t testing.TB) [][]byte {
+	p := newPair(t, nil, nil)
+	var msgs [][]byte
+	p.net.Tap = func(d ike.Datagram) {
+		if d.Remote.Addr() == addrB {
+			msgs = append(msgs, append([]byte(nil), d.Data...))
+		}
+	}
+	p.establish()
+	p.a.RekeyChild(p.now(), "vpnA")
+	p.net.RunUntil(p.quiet, time.Second, time.Minute)
+	init := msgs[0]
+	var seeds [][]byte
+	seeds = append(seeds, msgs...)
+	seeds = append(seeds, init[:len(init)/2]) // truncated
+	over := append([]byte(nil), init...)
+	binary.BigEndian.PutUint16(over[HeaderLen+2:], 0xfff0) // oversized payload length
+	seeds = append(seeds, over)
+	loop := append([]byte(nil), init[:HeaderLen]...)
+	for i := 0; i < 100; i++ {
+		loop = append(loop, byte(PayloadVendorID), 0, 0, 4)
+	}
+	loop[16] = byte(PayloadVendorID)
+	binary.BigEndian.PutUint32(loop[24:], uint32(len(loop)))
+	seeds = append(seeds, loop) // looping chain
+	if len(msgs) > 1 {
+		wrong := append([]byte(nil), msgs[1]...)
+		wrong[8] ^= 0x55 // wrong responder SPI
+		seeds = append(seeds, wrong)
+		bad := append([]byte(nil), msgs[1]...)
+		bad[len(bad)-1] ^= 1 // broken ICV
+		seeds = append(seeds, bad)
+	}
+	return seeds
+}
+
+// FuzzResponder feeds arbitrary datagrams to a responder that may hold an
+// established SA; it must never panic.
+func FuzzResponder(f *testing.F) {
+	for _, s := range responderSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		net := iketest.NewNetwork(1)
+		b, err := New(Config{Sender: net, Log: testLogger(t), CookieThreshold: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := baseConn("vpnB", addrB, addrA)
+		c.Remote = netip.AddrPortFrom(netip.IPv4Unspecified(), 500)
+		if err := b.AddConnection(c); err != nil {
+			t.Fatal(err)
+		}
+		now := net.Now()
+		d := ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: data}
+		b.HandleDatagram(now, d)
+		b.HandleDatagram(now, d)
+		b.Tick(now.Add(time.Hour))
+	})
+}
+
+// TestResponderSeeds runs the fuzz seeds against a live responder pair.
+func TestResponderSeeds(t *testing.T) {
+	p := newPair(t, nil, nil)
+	p.establish()
+	for _, s := range responderSeeds(t) {
+		p.b.HandleDatagram(p.now(), ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: s})
+	}
+	p.net.Settle(100)
+	if established(p.b, p.now()) != 1 {
+		t.Fatal("garbage disturbed the established SA")
+	}
+}
