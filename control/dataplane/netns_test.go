@@ -91,7 +91,7 @@ func newLab(t *testing.T) *lab {
 		must(netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "rtu"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(l.uh))}))
 		os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
 	})
-	setup := func(ns netns.NsHandle, dev, cidr, gw string) {
+	setup := func(ns netns.NsHandle, dev, cidr, gw, cidr6, gw6 string) {
 		inNS(t, ns, func() {
 			lo, _ := netlink.LinkByName("lo")
 			must(netlink.LinkSetUp(lo))
@@ -99,16 +99,23 @@ func newLab(t *testing.T) *lab {
 			must(err)
 			a, _ := netlink.ParseAddr(cidr)
 			must(netlink.AddrAdd(lk, a))
+			a6, _ := netlink.ParseAddr(cidr6)
+			a6.Flags = unix.IFA_F_NODAD
+			must(netlink.AddrAdd(lk, a6))
 			must(netlink.LinkSetUp(lk))
 			if gw != "" {
 				must(netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP(gw)}))
+				must(netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP(gw6), LinkIndex: lk.Attrs().Index}))
 			}
 		})
 	}
-	setup(l.th, "eth0", "10.10.1.2/24", "10.10.1.1")
-	setup(l.uh, "eth0", "10.10.2.2/24", "10.10.2.1")
-	setup(l.rt, "rtt", "10.10.1.1/24", "")
-	setup(l.rt, "rtu", "10.10.2.1/24", "")
+	setup(l.th, "eth0", "10.10.1.2/24", "10.10.1.1", "2001:db8:10:1::2/64", "2001:db8:10:1::1")
+	setup(l.uh, "eth0", "10.10.2.2/24", "10.10.2.1", "2001:db8:10:2::2/64", "2001:db8:10:2::1")
+	setup(l.rt, "rtt", "10.10.1.1/24", "", "2001:db8:10:1::1/64", "")
+	setup(l.rt, "rtu", "10.10.2.1/24", "", "2001:db8:10:2::1/64", "")
+	inNS(t, l.rt, func() {
+		os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0)
+	})
 	// Hosts send full checksums (XDP sees no CHECKSUM_PARTIAL frames, as
 	// from a real NIC) and run an XDP_PASS program so that the router's
 	// XDP_REDIRECT can transmit into their veth.
@@ -182,7 +189,7 @@ func listenTCP(t *testing.T, ns netns.NsHandle, addr string) (net.Listener, chan
 	t.Helper()
 	var ln net.Listener
 	var err error
-	inNS(t, ns, func() { ln, err = net.Listen("tcp4", addr) })
+	inNS(t, ns, func() { ln, err = net.Listen("tcp", addr) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +214,7 @@ func dialTCP(t *testing.T, ns netns.NsHandle, addr string) (*net.TCPConn, error)
 	t.Helper()
 	var c net.Conn
 	var err error
-	inNS(t, ns, func() { c, err = net.DialTimeout("tcp4", addr, netTimeout) })
+	inNS(t, ns, func() { c, err = net.DialTimeout("tcp", addr, netTimeout) })
 	if err != nil {
 		return nil, err
 	}
@@ -523,5 +530,28 @@ func TestNetnsSelfSessions(t *testing.T) {
 	// unsolicited traffic to the router from untrust still drops
 	if _, err := dialTCP(t, l.uh, "10.10.2.1:8080"); !isTimeout(err) {
 		t.Errorf("untrust → router TCP 8080: %v, want a timeout", err)
+	}
+}
+
+// TestNetnsIPv6: IPv6 forwarding through the sessions (neighbour discovery
+// passes XDP on its own), default deny the other way.
+func TestNetnsIPv6(t *testing.T) {
+	l := newLab(t)
+	l.attach(t, labSpec())
+	_, _ = listenTCP(t, l.uh, "[2001:db8:10:2::2]:80")
+	c, err := dialTCP(t, l.th, "[2001:db8:10:2::2]:80")
+	if err != nil {
+		t.Fatalf("trust→untrust TCP over IPv6: %v", err)
+	}
+	if err := echoOK(c); err != nil {
+		t.Errorf("echo over IPv6: %v", err)
+	}
+	c.Close()
+	_, _ = listenTCP(t, l.th, "[2001:db8:10:1::2]:80")
+	if _, err := dialTCP(t, l.uh, "[2001:db8:10:1::2]:80"); !isTimeout(err) {
+		t.Errorf("untrust→trust over IPv6: %v, want a timeout", err)
+	}
+	if l.counter(t, loader.BpfvpnCounterIdCNT_PASS_ND) == 0 {
+		t.Error("no neighbour-discovery packet was counted")
 	}
 }
