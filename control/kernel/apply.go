@@ -53,7 +53,16 @@ func (r *Reconciler) applyOne(c Change) error {
 			}
 			x.ParentIndex = i
 		}
-		return r.h.LinkAdd(x)
+		if err := r.h.LinkAdd(x); err != nil {
+			return err
+		}
+		// The unit goes down with its tunnel: keep its IPv6 address then
+		// (no IPv6 in the namespace is fine).
+		p := "/proc/sys/net/ipv6/conf/" + c.Link + "/keep_addr_on_down"
+		if err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte("1\n"), 0) }); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("keep_addr_on_down: %w", err)
+		}
+		return nil
 	case OpSetMTU:
 		l, err := r.h.LinkByName(c.Link)
 		if err != nil {
@@ -66,6 +75,12 @@ func (r *Reconciler) applyOne(c Change) error {
 			return err
 		}
 		return r.h.LinkSetUp(l)
+	case OpSetDown:
+		l, err := r.h.LinkByName(c.Link)
+		if err != nil {
+			return err
+		}
+		return r.h.LinkSetDown(l)
 	case OpDeleteLink:
 		return ignoreNotFound(r.h.LinkDel(&netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Index: c.linkIndex, Name: c.Link}}))
 	case OpAddAddress:
