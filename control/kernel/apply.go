@@ -56,11 +56,16 @@ func (r *Reconciler) applyOne(c Change) error {
 		if err := r.h.LinkAdd(x); err != nil {
 			return err
 		}
-		// The unit goes down with its tunnel: keep its IPv6 address then
-		// (no IPv6 in the namespace is fine).
-		p := "/proc/sys/net/ipv6/conf/" + c.Link + "/keep_addr_on_down"
-		if err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte("1\n"), 0) }); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("keep_addr_on_down: %w", err)
+		// The unit goes down with its tunnel: keep its IPv6 address then.
+		// No link-local address either: it would only send router
+		// solicitations and MLD reports into the tunnel. (A namespace
+		// without IPv6 has neither file, which is fine.)
+		for _, sc := range [][2]string{{"keep_addr_on_down", "1"}, {"addr_gen_mode", "1"}} {
+			p := "/proc/sys/net/ipv6/conf/" + c.Link + "/" + sc[0]
+			err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte(sc[1]+"\n"), 0) })
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s: %w", sc[0], err)
+			}
 		}
 		return nil
 	case OpSetMTU:
