@@ -33,6 +33,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
 
+/* iface_slots: the untagged entries of ifaces again, indexed by ifindex
+ * (ifindex < IFACE_SLOTS), so the per-packet interface lookup is an array
+ * access. An entry with l3_ifindex 0 is absent. Tagged keys and larger
+ * ifindexes are only in ifaces. */
+#define IFACE_SLOTS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct iface_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} iface_slots SEC(".maps");
+
 /* local_key: an address of the router itself (or a broadcast address it owns). */
 struct local_key {
 	__u32 family;

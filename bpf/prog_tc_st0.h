@@ -64,7 +64,7 @@ int tc_st0_ingress(struct __sk_buff *skb)
 	__builtin_memset(p, 0, sizeof(*p));
 
 	count(CNT_PKTS);
-	struct iface_info *in = iface_of(skb->ifindex, 0);
+	struct iface_info *in = iface_of(skb->ifindex, 0, &sc->in_if);
 	if (!in || !in->zone) {
 		count(CNT_DROP_NO_ZONE);
 		return TC_ACT_SHOT;
@@ -104,7 +104,7 @@ int tc_st0_egress(struct __sk_buff *skb)
 	__builtin_memset(p, 0, sizeof(*p));
 
 	count(CNT_TUNNEL_OUT);
-	struct iface_info *in = iface_of(skb->ifindex, 0);
+	struct iface_info *in = iface_of(skb->ifindex, 0, &sc->in_if);
 	if (!in)
 		return TC_ACT_OK;
 	struct zone_stats *zs = zone_stats_of(in->zone);

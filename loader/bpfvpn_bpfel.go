@@ -285,6 +285,7 @@ const (
 	BpfvpnMapCounters      = "counters"
 	BpfvpnMapEspSpis       = "esp_spis"
 	BpfvpnMapFrags         = "frags"
+	BpfvpnMapIfaceSlots    = "iface_slots"
 	BpfvpnMapIfaces        = "ifaces"
 	BpfvpnMapIkeLimit      = "ike_limit"
 	BpfvpnMapLocalAddrs    = "local_addrs"
@@ -362,6 +363,7 @@ type BpfvpnMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	EspSpis      *ebpf.MapSpec `ebpf:"esp_spis"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
+	IfaceSlots   *ebpf.MapSpec `ebpf:"iface_slots"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	IkeLimit     *ebpf.MapSpec `ebpf:"ike_limit"`
 	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
@@ -409,6 +411,7 @@ type BpfvpnMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	EspSpis      *ebpf.Map `ebpf:"esp_spis"`
 	Frags        *ebpf.Map `ebpf:"frags"`
+	IfaceSlots   *ebpf.Map `ebpf:"iface_slots"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	IkeLimit     *ebpf.Map `ebpf:"ike_limit"`
 	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
@@ -432,6 +435,7 @@ func (m *BpfvpnMaps) Close() error {
 		m.Counters,
 		m.EspSpis,
 		m.Frags,
+		m.IfaceSlots,
 		m.Ifaces,
 		m.IkeLimit,
 		m.LocalAddrs,
