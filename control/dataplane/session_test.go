@@ -148,3 +148,57 @@ func TestProgSessionRecheck(t *testing.T) {
 		})
 	}
 }
+
+// TestSweepSessions: after a commit, the Go-side sweep removes exactly the
+// sessions the new generation no longer permits (IPv4 and IPv6), leaves the
+// others to pass, and honours default-policy permit-all.
+func TestSweepSessions(t *testing.T) {
+	f := newProgFixture(t)
+	f.apply(t, plainSpec())
+	f.runCases(t, []pcase{
+		{name: "http", pkt: tcp("10.1.0.2", "10.2.0.2", 3000, 80, tp.SYN), want: xdpPass},
+		{name: "ssh", pkt: tcp("10.1.0.2", "10.2.0.2", 3001, 22, tp.SYN), want: xdpPass},
+		{name: "dns", pkt: udp("10.1.0.2", "10.2.0.2", 5353, 53), want: xdpPass},
+		{name: "http v6", pkt: tcp("2001:db8:1::2", "2001:db8:2::2", 3002, 80, tp.SYN), want: xdpPass},
+		{name: "vpn-out", pkt: tcp("10.1.0.2", "10.3.0.2", 3003, 80, tp.SYN), want: xdpPass},
+	})
+	if n, err := dataplane.SweepSessions(f.m); err != nil || n != 0 {
+		t.Fatalf("sweep without a new generation removed %d (%v), want 0", n, err)
+	}
+
+	s := plainSpec()
+	s.Policies[2].Apps = []dataplane.AppTerm{appSSH, appDNS} // http no longer permitted trust→untrust
+	f.apply(t, s)
+	n, err := dataplane.SweepSessions(f.m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("sweep removed %d sessions, want 2 (http over IPv4 and IPv6)", n)
+	}
+	for _, c := range []struct {
+		proto uint8
+		src   string
+		sport uint16
+		want  bool
+	}{{tp.TCP, "10.1.0.2", 3000, false}, {tp.TCP, "2001:db8:1::2", 3002, false},
+		{tp.TCP, "10.1.0.2", 3001, true}, {tp.UDP, "10.1.0.2", 5353, true}, {tp.TCP, "10.1.0.2", 3003, true}} {
+		if _, ok := findSession(t, f, c.proto, c.src, c.sport); ok != c.want {
+			t.Errorf("session %s:%d present %v after the sweep, want %v", c.src, c.sport, ok, c.want)
+		}
+	}
+	f.runCases(t, []pcase{
+		{name: "swept http reply dropped", iface: "untr0", pkt: tcp("10.2.0.2", "10.1.0.2", 80, 3000, tp.ACK), want: xdpDrop},
+		{name: "kept ssh passes", iface: "untr0", pkt: tcp("10.2.0.2", "10.1.0.2", 22, 3001, tp.SYN|tp.ACK), want: xdpPass},
+	})
+
+	// default-policy permit-all keeps a session no policy names
+	f.runCases(t, []pcase{{name: "ssh 2", pkt: tcp("10.1.0.2", "10.2.0.2", 3004, 22, tp.SYN), want: xdpPass}})
+	s2 := plainSpec()
+	s2.Policies[2].Apps = []dataplane.AppTerm{appDNS}
+	s2.DefaultPermit = true
+	f.apply(t, s2)
+	if n, err := dataplane.SweepSessions(f.m); err != nil || n != 0 {
+		t.Errorf("sweep under default permit-all removed %d (%v), want 0", n, err)
+	}
+}
