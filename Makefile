@@ -90,7 +90,7 @@ bench-vmboot:
 # Data-plane benchmarks (root): BPF_PROG_TEST_RUN per-packet cost, SYN flood
 # of the session table, forwarding pps against nftables. Rows go to bench/RESULTS.md.
 bench-dataplane:
-	$(GO) run ./bench/dataplane -what prog,flood,fwd
+	$(GO) run ./bench/dataplane -what prog,hit,flood,fwd
 
 # Kernel reconciliation benchmark on the running kernel (control/kernel).
 bench-reconcile:
