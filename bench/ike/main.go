@@ -123,6 +123,8 @@ func runResponder(listen string) {
 		LocalID: ikev2.ParseIdentity("responder.bench"), PSK: []byte(psk),
 		IKEProposals: append(proposals(suite.Curve25519), proposals(suite.MODP2048)...),
 		Childless:    true, DPDInterval: dpdInterval,
+		// Like charon's unique = never: the generator's SAs share one identity.
+		KeepOnInitialContact: true,
 	})
 	if err != nil {
 		log.Fatal(err)
