@@ -114,6 +114,7 @@ func runResponder(listen string) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	r.Readers = runtime.NumCPU()
 	eng, err := ikev2.New(ikev2.Config{Sender: r, Log: discard, CookieThreshold: -1})
 	if err != nil {
 		log.Fatal(err)
