@@ -113,6 +113,9 @@ func TestRemoteIdentityMismatch(t *testing.T) {
 	if established(p.a, p.now()) != 0 {
 		t.Fatal("established with the wrong peer identity")
 	}
+	// The responder learns it through an INFORMATIONAL AUTHENTICATION_FAILED.
+	p.run("responder drops its SA", func() bool { return len(p.b.IKESAs(p.now())) == 0 }, time.Minute)
+	wantNotify(t, p.b.LastError("vpnB"), AUTHENTICATION_FAILED, true)
 }
 
 func TestIdentityTypes(t *testing.T) {

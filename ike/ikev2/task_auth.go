@@ -53,7 +53,7 @@ func (t *ikeAuthTask) processI(s *ikeSA, now time.Time, in []Payload) error {
 	}
 	peer := identityOf(id)
 	if !s.conn.RemoteID.matches(peer) {
-		return fatal(0, fmt.Errorf("IKE_AUTH: peer identity %q is not the configured %q", peer.Value, s.conn.RemoteID.Value))
+		return fatal(0, fmt.Errorf("IKE_AUTH: peer identity %q is not the configured %q: %w", peer.Value, s.conn.RemoteID.Value, &NotifyError{Type: AUTHENTICATION_FAILED, Exchange: IKE_AUTH}))
 	}
 	want := pskAuth(s.keys.prf, s.conn.PSK, s.initResp, s.ni, s.keys.pr, idBody(id))
 	if auth.Method != AuthPSK || !hmac.Equal(want, auth.Data) {
