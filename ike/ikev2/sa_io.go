@@ -18,6 +18,7 @@ func (s *ikeSA) enqueue(now time.Time, ex *exchange) {
 func (s *ikeSA) startNext(now time.Time) {
 	for s.pending == nil && len(s.queue) > 0 && !s.dead {
 		ex := s.queue[0]
+		s.queue[0] = nil // the backing array must not keep finished exchanges
 		s.queue = s.queue[1:]
 		var payloads []Payload
 		var err error
