@@ -231,3 +231,22 @@ func TestSimultaneousInitiation(t *testing.T) {
 	}, time.Minute)
 	checkChildrenMatch(t, p.sinkA, p.sinkB, 2)
 }
+
+func TestESNNegotiation(t *testing.T) {
+	p := newPair(t, func(a, b *Connection) {
+		a.ChildProposals[0].ESN = []suite.ESNID{suite.ESNYes, suite.ESNNo}
+		b.ChildProposals[0].ESN = []suite.ESNID{suite.ESNYes}
+		b.ReplayWindow = 128
+	}, nil)
+	p.establish()
+	for _, sa := range p.sinkB.Installed() {
+		if !sa.ESN || sa.ReplayWindow != 128 {
+			t.Fatalf("B: ESN %v window %d", sa.ESN, sa.ReplayWindow)
+		}
+	}
+	for _, sa := range p.sinkA.Installed() {
+		if !sa.ESN {
+			t.Fatal("A: ESN not negotiated")
+		}
+	}
+}
