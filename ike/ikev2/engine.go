@@ -40,20 +40,25 @@ func (n *NotifyError) Error() string {
 
 // Engine runs IKEv2 for a set of connections. It implements ike.Engine.
 type Engine struct {
-	mu           sync.Mutex
-	cfg          Config
-	log          *slog.Logger
-	conns        []*Connection
-	sas          map[uint64]*ikeSA // by our SPI
-	initSeen     map[initKey]*ikeSA
-	childSPIs    map[uint32]*child
-	halfOpen     int
-	nextIndex    uint64
-	timers       timerHeap
-	cookieSecret [32]byte
-	lastErr      map[string]error
-	keMu         sync.Mutex // guards reusedKE (used outside mu)
-	reusedKE     map[suite.DHGroup]reusedKE
+	mu        sync.Mutex
+	cfg       Config
+	log       *slog.Logger
+	conns     []*Connection
+	sas       map[uint64]*ikeSA // by our SPI
+	initSeen  map[initKey]*ikeSA
+	childSPIs map[uint32]*child
+	halfOpen  int
+	nextIndex uint64
+	timers    timerHeap
+	// COOKIE secrets (RFC 7296 §2.6): the current one and its predecessor,
+	// rotated every cookieRotation; the cookie's first byte names the version.
+	cookieSecret   [32]byte
+	cookiePrev     [32]byte
+	cookieVersion  uint8
+	cookieRotateAt time.Time
+	lastErr        map[string]error
+	keMu           sync.Mutex // guards reusedKE (used outside mu)
+	reusedKE       map[suite.DHGroup]reusedKE
 }
 
 type reusedKE struct {

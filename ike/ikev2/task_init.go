@@ -264,10 +264,10 @@ func (e *Engine) admitInit(now time.Time, d ike.Datagram, m *Message) (*ikeSA, *
 		return nil, nil
 	}
 	if e.cfg.CookieThreshold >= 0 && e.halfOpen >= e.cfg.CookieThreshold {
-		want := e.cookieFor(nonce.Data, d.Remote, m.SPIi)
+		e.rotateCookieSecret(now)
 		got, _ := m.Payloads[0].(*Notify)
-		if got == nil || got.NotifyType != COOKIE || string(got.Data) != string(want) {
-			reply(notifyPayload(COOKIE, want))
+		if got == nil || got.NotifyType != COOKIE || !e.validCookie(got.Data, nonce.Data, d.Remote, m.SPIi) {
+			reply(notifyPayload(COOKIE, e.cookieFor(&e.cookieSecret, e.cookieVersion, nonce.Data, d.Remote, m.SPIi)))
 			return nil, nil
 		}
 	}
