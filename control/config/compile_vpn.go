@@ -239,6 +239,9 @@ func (c *compiler) ikeGateway(k *node) {
 	if local != nil {
 		if a, ok := c.parseAddr(local, local.vals[0]); ok {
 			g.LocalAddress = a
+			if !c.isLocalAddress(a) {
+				c.d.errorf(valPos(local), "ike gateway %s: local-address %s is not an address of any interface", k.name, a)
+			}
 		}
 	}
 	if ext == nil {
@@ -273,6 +276,20 @@ func (c *compiler) ikeGateway(k *node) {
 	}
 	c.gateways[g.Name] = g
 	c.cfg.IKE.Gateways = append(c.cfg.IKE.Gateways, g)
+}
+
+// isLocalAddress reports whether a is configured on an interface unit.
+func (c *compiler) isLocalAddress(a netip.Addr) bool {
+	for _, ifc := range c.cfg.Interfaces {
+		for _, u := range ifc.Units {
+			for _, p := range append(append([]netip.Prefix(nil), u.Inet...), u.Inet6...) {
+				if p.Addr() == a {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (c *compiler) identity(x *node) *Identity {
