@@ -24,6 +24,7 @@ type spec struct {
 	secret   bool   // a leaf whose value is a $9$ secret
 	compact  bool   // displayed on one line when its only child is a leaf or flag
 	unique   bool   // a hierarchical block may define it only once (policy names in a zone pair)
+	inline   bool   // displayed as a prefix of each child (`family inet { … }`), as the vendor does
 	children []*spec
 	byKw     map[string]*spec
 	wild     *spec
@@ -63,6 +64,7 @@ func wildLeaf() *spec           { return &spec{kind: kLeaf} }
 func (s *spec) withCompact() *spec { s.compact = true; return s }
 func (s *spec) withSecret() *spec  { s.secret = true; return s }
 func (s *spec) withUnique() *spec  { s.unique = true; return s }
+func (s *spec) withInline() *spec  { s.inline = true; return s }
 func (s *spec) withKey2(kw string) *spec {
 	s.kw2 = kw
 	return s
@@ -81,7 +83,7 @@ func buildSchema() *spec {
 	route := func() *spec {
 		return named("route",
 			list("next-hop"),
-			named("qualified-next-hop", leaf("preference"), leaf("metric")).withCompact(),
+			named("qualified-next-hop", leaf("preference"), leaf("metric")),
 			leaf("preference"),
 			leaf("metric"),
 			flag("discard"),
@@ -121,7 +123,7 @@ func buildSchema() *spec {
 							leaf("mtu"),
 							named("next-hop-tunnel", leaf("ipsec-vpn")).withCompact(),
 						),
-					),
+					).withInline(),
 				),
 			),
 		),
@@ -164,7 +166,7 @@ func buildSchema() *spec {
 						),
 					).withUnique(),
 				).withKey2("to-zone"),
-				cont("default-policy", flag("permit-all"), flag("deny-all")).withCompact(),
+				cont("default-policy", flag("permit-all"), flag("deny-all")),
 			),
 			cont("flow",
 				cont("tcp-mss",
@@ -225,7 +227,7 @@ func buildSchema() *spec {
 					leaf("description"),
 					list("proposals"),
 					leaf("proposal-set"),
-					cont("perfect-forward-secrecy", leaf("keys")).withCompact(),
+					cont("perfect-forward-secrecy", leaf("keys")),
 				),
 				named("vpn",
 					leaf("description"),
