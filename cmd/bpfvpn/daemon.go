@@ -64,6 +64,10 @@ flowing and the next daemon adopts them.`,
 	f.StringVar(&opts.SocketPath, "socket", "", "control socket `PATH` (default $BPFVPN_SOCKET or /run/bpfvpn/bpfvpn.sock)")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on `ADDR` (host:port)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	var dataplane bool
+	f.BoolVar(&dataplane, "dataplane", true, "attach the eBPF data plane (zones, policies, MSS, SPI filter) to the zone interfaces")
+	cmd.PreRun = func(*cobra.Command, []string) { opts.NoDataplane = !dataplane }
+	f.StringVar(&opts.Instance, "instance", "", "data plane pin directory under /sys/fs/bpf/bpfvpn (default: the network namespace's name)")
 	f.StringVar(&opts.CommitDir, "commit-dir", commitlog.DefaultDir, "where the last committed configurations are kept")
 	f.IntVar(&opts.CommitKeep, "commit-keep", commitlog.DefaultKeep, "how many committed configurations to keep")
 	return cmd

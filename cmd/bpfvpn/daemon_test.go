@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/loader"
 )
 
 // gatewayConfig has zones and policies but no tunnel, so the daemon runs
@@ -77,7 +78,13 @@ func startDaemonProcess(t *testing.T, conf string) *daemonProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(exe, "daemon", "--config", p.conf, "--socket", p.sock, "--commit-dir", filepath.Join(dir, "commits"), "--log-format", "json")
+	instance := "gwtest-" + filepath.Base(dir)
+	if len(instance) > 60 {
+		instance = instance[:60]
+	}
+	t.Cleanup(func() { os.RemoveAll(loader.InstanceDir(instance)) })
+	p.cmd = exec.Command(exe, "daemon", "--config", p.conf, "--socket", p.sock, "--commit-dir", filepath.Join(dir, "commits"),
+		"--log-format", "json", "--instance", instance)
 	p.cmd.Env = append(os.Environ(), cliHelperEnv+"=1", "NOTIFY_SOCKET="+filepath.Join(dir, "notify"))
 	p.cmd.Stderr = p.stderr
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -7,18 +7,29 @@ import "log/slog"
 // IKE sockets can bind the WAN addresses and SAs find their st0; then the
 // IKE sessions. The components' views are connected to st.
 //
-// The eBPF data plane is not a component yet: control/dataplane has no
-// config → Spec compilation and attach/pin API on main (see the gateway
-// report); `bpfvpn attach` will be wired here when it lands.
-func DefaultComponents(st *State, log *slog.Logger) ([]Component, error) {
+// The data plane comes between them: it attaches to st0 units the kernel
+// created, and the IKE sink publishes inbound SPIs into its filter.
+// instance names the pin directory ("" = after the network namespace).
+func DefaultComponents(st *State, log *slog.Logger, instance string, withDataplane bool) ([]Component, error) {
 	k, err := newKernelComponent(log)
 	if err != nil {
 		return nil, err
 	}
-	ik := newIKEComponent(log, k.r, nil)
 	st.SetIPsecCounters(k)
+	if !withDataplane {
+		ik := newIKEComponent(log, k.r, nil)
+		st.SetTunnelSource(ik)
+		return []Component{k, ik}, nil
+	}
+	dp, err := newDataplaneComponent(log, instance, k.r)
+	if err != nil {
+		k.Close()
+		return nil, err
+	}
+	ik := newIKEComponent(log, k.r, dp)
 	st.SetTunnelSource(ik)
-	return []Component{k, ik}, nil
+	st.SetDataplaneView(dp)
+	return []Component{k, dp, ik}, nil
 }
 
 // MetricsAddr returns the address metrics are served on ("" when off).

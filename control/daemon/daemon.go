@@ -34,6 +34,11 @@ type Options struct {
 	CommitKeep int
 	// Logger receives the daemon's logs (nil discards).
 	Logger *slog.Logger
+	// NoDataplane leaves the eBPF data plane out of DefaultComponents.
+	NoDataplane bool
+	// Instance names the data plane's pin directory under
+	// /sys/fs/bpf/bpfvpn ("" = the network namespace's name).
+	Instance string
 	// Components apply the configuration, in order. Nil means
 	// DefaultComponents.
 	Components []Component
@@ -85,7 +90,7 @@ func New(opts Options) (*Daemon, error) {
 	d.state = newState(d)
 	d.components = opts.Components
 	if d.components == nil {
-		comps, err := DefaultComponents(d.state, log)
+		comps, err := DefaultComponents(d.state, log, opts.Instance, !opts.NoDataplane)
 		if err != nil {
 			return nil, err
 		}

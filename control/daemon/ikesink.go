@@ -122,6 +122,9 @@ func (s *tunnelSink) ChildSAInstalled(sa ike.ChildSA) error {
 	defer cancel()
 	kc := kernelChildSA(s.unit, sa)
 	first := s.c.markAdopted(s.unit)
+	// The SPI filter admits the new inbound SA before it exists: the peer
+	// may send on it as soon as the kernel has it.
+	s.publish(sa.SPIIn)
 	if s.c.unitHasSAs(s.unit) {
 		if _, err := s.c.kern.InstallInbound(ctx, kc); err != nil {
 			s.log.Error("install inbound IPsec SA", "sa", kc.String(), "err", err)
@@ -129,7 +132,6 @@ func (s *tunnelSink) ChildSAInstalled(sa ike.ChildSA) error {
 		}
 		s.log.Info("IPsec SA pair installed inbound; outbound follows", "sa", kc.String(), "after", SwitchDelay)
 		s.schedule(0, kc, first)
-		s.publish(sa.SPIIn)
 		s.up()
 		return nil
 	}
@@ -139,7 +141,6 @@ func (s *tunnelSink) ChildSAInstalled(sa ike.ChildSA) error {
 	}
 	wipe(&kc)
 	s.log.Info("IPsec SA pair installed", "sa", kc.String())
-	s.publish(sa.SPIIn)
 	s.up()
 	return nil
 }
@@ -151,13 +152,13 @@ func (s *tunnelSink) ChildSARekeyed(old, sa ike.ChildSA) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	kc := kernelChildSA(s.unit, sa)
+	s.publish(sa.SPIIn)
 	if _, err := s.c.kern.InstallInbound(ctx, kc); err != nil {
 		s.log.Error("install rekeyed inbound IPsec SA", "sa", kc.String(), "err", err)
 		return fmt.Errorf("install rekeyed IPsec SA on st0.%d: %w", s.unit, err)
 	}
 	s.log.Info("IPsec SA pair rekeyed", "old-in", fmt.Sprintf("%08x", old.SPIIn), "sa", kc.String())
 	s.schedule(old.SPIIn, kc, false)
-	s.publish(sa.SPIIn)
 	s.up()
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/loader"
 )
 
 // Gateways are the two gateway nodes, SRX1 first.
@@ -60,6 +61,8 @@ type Options struct {
 	Exe string
 	// Env is added to the daemons' environment.
 	Env []string
+	// NoDataplane runs the gateways without the eBPF data plane.
+	NoDataplane bool
 	// Config varies the generated gateway configurations (IKE version, PSK).
 	Config lab.ConfigOptions
 	// TunnelTimeout bounds the wait for the tunnel (0 = 60 s).
@@ -216,7 +219,7 @@ func (r *Run) startDaemon(ctx context.Context, gw string) (int, error) {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "daemon", "--config", r.ConfigPath(gw), "--socket", r.Socket(gw),
-		"--commit-dir", filepath.Join(r.opts.Dir, gw+"-commits"))
+		"--commit-dir", filepath.Join(r.opts.Dir, gw+"-commits"), fmt.Sprintf("--dataplane=%t", !r.opts.NoDataplane))
 	cmd.Env = append(append(os.Environ(), r.opts.Env...), daemon.NotifySocketEnv+"="+notifyPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own session: the daemon outlives `bpfvpn lab up`.
@@ -403,6 +406,12 @@ func (r *Run) Down(ctx context.Context) error {
 	}
 	if err := r.lab.Down(); err != nil {
 		errs = append(errs, err)
+	}
+	// The gateways' data planes were pinned under their namespaces' names.
+	for _, gw := range Gateways {
+		if err := os.RemoveAll(loader.InstanceDir(r.lab.Namespace(gw))); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(r.opts.Dir); err != nil {
 		errs = append(errs, err)

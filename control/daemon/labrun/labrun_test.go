@@ -15,7 +15,7 @@ import (
 
 // newTestRun returns a lab with a unique namespace prefix and a temporary
 // directory, removed when the test ends.
-func newTestRun(t *testing.T, cfg lab.ConfigOptions) *Run {
+func newTestRun(t *testing.T, cfg lab.ConfigOptions, dataplane bool) *Run {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
@@ -24,7 +24,7 @@ func newTestRun(t *testing.T, cfg lab.ConfigOptions) *Run {
 	rand.Read(b)
 	var out strings.Builder
 	r := New(Options{Prefix: "gwl" + hex.EncodeToString(b) + "-", Dir: t.TempDir(), Env: []string{daemonEnv + "=1"},
-		Config: cfg, TunnelTimeout: 90 * time.Second, Out: &logWriter{t: t}})
+		Config: cfg, TunnelTimeout: 90 * time.Second, Out: &logWriter{t: t}, NoDataplane: !dataplane})
 	_ = out
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -50,7 +50,7 @@ func (w *logWriter) Write(p []byte) (int, error) {
 // cannot be created (no xfrm interfaces): Up reports the tunnel missing with
 // the reason, and Down removes everything.
 func TestLabDaemonsStartAndStopOnHost(t *testing.T) {
-	r := newTestRun(t, lab.ConfigOptions{})
+	r := newTestRun(t, lab.ConfigOptions{}, false)
 	ctx := context.Background()
 	r.opts.TunnelTimeout = 3 * time.Second
 	err := r.Up(ctx, false)

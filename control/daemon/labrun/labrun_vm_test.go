@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -22,6 +23,8 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/loader"
+	"github.com/bpfvpn/bpfvpn/maps"
 	"github.com/bpfvpn/bpfvpn/vm"
 )
 
@@ -146,9 +149,30 @@ func tcpTransfer(t *testing.T, r *Run, n int) (received int64, mss int) {
 	return res.n, res.mss
 }
 
+// dropCounter reads a data-plane counter of gw from its pinned maps.
+func dropCounter(t *testing.T, r *Run, gw, name string) uint64 {
+	t.Helper()
+	m, err := maps.OpenPinned(loader.InstanceDir(r.Lab().Namespace(gw)))
+	if err != nil {
+		t.Fatalf("%s: open pinned maps: %v", gw, err)
+	}
+	defer m.Close()
+	cs, err := m.ReadCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, v := range cs {
+		if maps.CounterNames[id] == name {
+			return v
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
+}
+
 func labScenario(t *testing.T, version string) {
 	vm.RequireKernelIPsec(t)
-	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version})
+	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version}, false)
 	var verify bytes.Buffer
 	r.opts.Out = io.MultiWriter(&verify, &logWriter{t: t})
 	ctx := context.Background()
@@ -173,7 +197,7 @@ func labScenario(t *testing.T, version string) {
 		if got != 1<<20-(1<<20)%6 {
 			t.Fatalf("host2 received %d bytes", got)
 		}
-		t.Logf("MSS of host2's connection: %d", mss)
+		t.Logf("MSS of host2's connection: %d (no data plane: not clamped)", mss)
 	})
 	t.Run("esp-counters", func(t *testing.T) {
 		for _, gw := range Gateways {
@@ -336,4 +360,77 @@ func labScenario(t *testing.T, version string) {
 			t.Errorf("lost %d of %d pings across kill -9 and restart: %v", len(st.Lost), st.Sent, st.Lost)
 		}
 	})
+}
+
+// TestVMLabDataplane runs the lab with the eBPF data plane attached by the
+// daemons: zones and policies across the tunnel, the SPI filter, MSS.
+func TestVMLabDataplane(t *testing.T) {
+	vm.RequireKernelIPsec(t)
+	r := newTestRun(t, lab.ConfigOptions{IKEVersion: "v2-only"}, true)
+	ctx := context.Background()
+	if err := r.Up(ctx, true); err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, gw := range Gateways {
+				t.Logf("%s data-plane counters: %v", gw, counters(t, r, gw))
+			}
+		}
+	})
+	t.Run("policy", func(t *testing.T) {
+		before := dropCounter(t, r, lab.SRX1, "drop-policy")
+		// Host1 → SRX2's st0 address is routed into the tunnel but matches
+		// no trust → vpn policy (VPN-OUT wants Host2-Net): dropped, counted.
+		if err := r.PingFrom(ctx, lab.Host1, netip.MustParseAddr("10.100.200.2"), 2); err == nil {
+			t.Error("ping host1 → 10.100.200.2 passed without a policy")
+		}
+		if after := dropCounter(t, r, lab.SRX1, "drop-policy"); after <= before {
+			t.Errorf("srx1 drop-policy %d → %d", before, after)
+		}
+		// Without VPN-IN on SRX1, Host2 cannot start a connection to Host1,
+		// while Host1's own connections still get their answers.
+		text, _ := os.ReadFile(r.ConfigPath(lab.SRX1))
+		if _, err := commit(t, r, lab.SRX1, string(text)+"delete security policies from-zone vpn to-zone trust policy VPN-IN\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.PingFrom(ctx, lab.Host2, Host1Addr, 2); err == nil {
+			t.Error("host2 → host1 passed without VPN-IN")
+		}
+		if err := r.Ping(ctx, 3); err != nil {
+			t.Errorf("host1 → host2 (return traffic without a reverse policy): %v", err)
+		}
+		if _, err := commit(t, r, lab.SRX1, string(text)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.PingFrom(ctx, lab.Host2, Host1Addr, 3); err != nil {
+			t.Errorf("host2 → host1 with VPN-IN: %v", err)
+		}
+	})
+	t.Run("tcp-mss", func(t *testing.T) {
+		got, mss := tcpTransfer(t, r, 1<<20)
+		if got != 1<<20-(1<<20)%6 {
+			t.Fatalf("host2 received %d bytes", got)
+		}
+		if mss > 1350 || mss == 0 {
+			t.Errorf("host2's MSS is %d, want at most 1350 (tcp-mss ipsec-vpn mss 1350)", mss)
+		}
+	})
+}
+
+// counters returns the non-zero data-plane counters of gw.
+func counters(t *testing.T, r *Run, gw string) map[string]uint64 {
+	m, err := maps.OpenPinned(loader.InstanceDir(r.Lab().Namespace(gw)))
+	if err != nil {
+		return map[string]uint64{"open-error": 1}
+	}
+	defer m.Close()
+	cs, _ := m.ReadCounters()
+	out := map[string]uint64{}
+	for id, v := range cs {
+		if v != 0 {
+			out[maps.CounterNames[id]] = v
+		}
+	}
+	return out
 }

@@ -32,9 +32,11 @@ func runDaemon(args []string) int {
 	fs.StringVar(&opts.ConfigPath, "config", "", "")
 	fs.StringVar(&opts.SocketPath, "socket", "", "")
 	fs.StringVar(&opts.CommitDir, "commit-dir", "", "")
+	dataplane := fs.Bool("dataplane", true, "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
+	opts.NoDataplane = !*dataplane
 	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	d, err := daemon.New(opts)
 	if err != nil {
