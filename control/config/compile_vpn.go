@@ -537,6 +537,11 @@ func (c *compiler) vpn(k *node) {
 			c.d.errorf(valPos(bind), "ipsec vpn %s: undefined interface %s (bind-interface)", k.name, name)
 		default:
 			v.IfID = u.IfID
+			// An IPv6-only tunnel defaults to ::/0 selectors.
+			if !v.ProxyIdentity.Configured && len(u.Inet) == 0 && len(u.Inet6) > 0 {
+				v.ProxyIdentity.Local = netip.MustParsePrefix("::/0")
+				v.ProxyIdentity.Remote = netip.MustParsePrefix("::/0")
+			}
 		}
 	}
 	c.vpns[v.Name] = v
