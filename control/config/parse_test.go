@@ -482,3 +482,15 @@ func TestCompactKeepsComments(t *testing.T) {
 		t.Errorf("got:\n%s", got)
 	}
 }
+
+// TestDeletePrunesStructure: deleting the last statement of a structural
+// container removes the container; presence containers stay.
+func TestDeletePrunesStructure(t *testing.T) {
+	tr := mustParse(t, "set security ike proposal p dh-group group14\ndelete security ike proposal p\n"+
+		"set security flow tcp-mss ipsec-vpn mss 1350\ndelete security flow tcp-mss ipsec-vpn mss\n"+
+		"set security policies from-zone a to-zone b policy x then permit\ndelete security policies from-zone a to-zone b policy x\n")
+	want := "security {\n    flow {\n        tcp-mss {\n            ipsec-vpn;\n        }\n    }\n    policies {\n        from-zone a to-zone b;\n    }\n}\n"
+	if got := tr.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

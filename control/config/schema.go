@@ -25,6 +25,7 @@ type spec struct {
 	compact  bool   // displayed on one line when its only child is a leaf or flag
 	unique   bool   // a hierarchical block may define it only once (policy names in a zone pair)
 	inline   bool   // displayed as a prefix of each child (`family inet { … }`), as the vendor does
+	presence bool   // an unnamed container that means something when empty (`then permit;`)
 	children []*spec
 	byKw     map[string]*spec
 	wild     *spec
@@ -65,6 +66,10 @@ func (s *spec) withCompact() *spec { s.compact = true; return s }
 func (s *spec) withSecret() *spec  { s.secret = true; return s }
 func (s *spec) withUnique() *spec  { s.unique = true; return s }
 func (s *spec) withInline() *spec  { s.inline = true; return s }
+
+// withPresence marks an unnamed container whose mere presence configures
+// something, so that deleting its last child keeps it.
+func (s *spec) withPresence() *spec { s.presence = true; return s }
 func (s *spec) withKey2(kw string) *spec {
 	s.kw2 = kw
 	return s
@@ -91,7 +96,7 @@ func buildSchema() *spec {
 		).withCompact()
 	}
 	identity := func(kw string) *spec {
-		return cont(kw, leaf("inet"), leaf("inet6"), leaf("hostname"), leaf("user-at-hostname"), cont("distinguished-name")).withCompact()
+		return cont(kw, leaf("inet"), leaf("inet6"), leaf("hostname"), leaf("user-at-hostname"), cont("distinguished-name").withPresence()).withCompact()
 	}
 	addressSet := func() *spec {
 		return named("address-set", named("address"), named("address-set"), leaf("description"))
@@ -117,12 +122,12 @@ func buildSchema() *spec {
 							named("address", flag("primary"), flag("preferred")),
 							leaf("mtu"),
 							named("next-hop-tunnel", leaf("ipsec-vpn")).withCompact(),
-						),
+						).withPresence(),
 						cont("inet6",
 							named("address", flag("primary"), flag("preferred")),
 							leaf("mtu"),
 							named("next-hop-tunnel", leaf("ipsec-vpn")).withCompact(),
-						),
+						).withPresence(),
 					).withInline(),
 				),
 			),
@@ -158,10 +163,10 @@ func buildSchema() *spec {
 							list("application"),
 						),
 						cont("then",
-							cont("permit"),
+							cont("permit").withPresence(),
 							flag("deny"),
 							flag("reject"),
-							cont("count"),
+							cont("count").withPresence(),
 							cont("log", flag("session-init"), flag("session-close")),
 						),
 					).withUnique(),
@@ -170,8 +175,8 @@ func buildSchema() *spec {
 			),
 			cont("flow",
 				cont("tcp-mss",
-					cont("ipsec-vpn", leaf("mss")),
-					cont("all-tcp", leaf("mss")),
+					cont("ipsec-vpn", leaf("mss")).withPresence(),
+					cont("all-tcp", leaf("mss")).withPresence(),
 				),
 			),
 			cont("ike",
@@ -206,7 +211,7 @@ func buildSchema() *spec {
 						flag("always-send"),
 						leaf("interval"),
 						leaf("threshold"),
-					),
+					).withPresence(),
 					cont("nat-traversal", flag("disable")).withCompact(),
 					flag("no-nat-traversal"),
 					identity("local-identity"),
@@ -243,7 +248,7 @@ func buildSchema() *spec {
 						flag("optimized"),
 						leaf("source-interface"),
 						leaf("destination-ip"),
-					),
+					).withPresence(),
 				),
 			),
 		),
