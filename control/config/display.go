@@ -125,6 +125,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte, prefix string) []b
 		if n.inactive() || last.inactive() {
 			b = append(b, "inactive: "...)
 		}
+		b = append(b, prefix...)
 		for x := n; ; x = x.kids[0] {
 			if x != n {
 				b = append(b, ' ')
