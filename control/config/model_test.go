@@ -2,7 +2,6 @@ package config
 
 import (
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,8 +79,6 @@ func TestSRX2Model(t *testing.T) {
 		t.Errorf("gateway %+v", gw)
 	}
 }
-
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
 
 func TestLookups(t *testing.T) {
 	cfg := loadTestdata(t, "hub.set")
