@@ -494,3 +494,18 @@ func TestDeletePrunesStructure(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestCanonicalOrder: statements of different kinds display in schema order
+// whatever order they were written in; statements of one kind keep theirs.
+func TestCanonicalOrder(t *testing.T) {
+	a := mustParse(t, "set security zones security-zone z interfaces eth0.0\nset security ike proposal p2 dh-group group20\n"+
+		"set interfaces eth0 unit 0\nset security ike proposal p1 lifetime-seconds 600\nset security ike proposal p1 dh-group group19\n")
+	b := mustParse(t, "interfaces { eth0 { unit 0; } }\nsecurity {\n ike {\n  proposal p2 { dh-group group20; }\n  proposal p1 { dh-group group19; lifetime-seconds 600; }\n }\n zones { security-zone z { interfaces { eth0.0; } } }\n}\n")
+	if a.String() != b.String() {
+		t.Errorf("different displays:\n%s\n---\n%s", a.String(), b.String())
+	}
+	want := "interfaces {\n    eth0 {\n        unit 0;\n    }\n}\nsecurity {\n    ike {\n        proposal p2 {\n            dh-group group20;\n        }\n        proposal p1 {\n            dh-group group19;\n            lifetime-seconds 600;\n        }\n    }\n    zones {\n        security-zone z {\n            interfaces {\n                eth0.0;\n            }\n        }\n    }\n}\n"
+	if a.String() != want {
+		t.Errorf("got:\n%s", a.String())
+	}
+}
