@@ -125,3 +125,45 @@ func FuzzEstablishedResponder(f *testing.F) {
 		p.net.Settle(50)
 	})
 }
+
+// TestEmptyRetransmissionOfLastRequest: a header-only datagram with the SPIs
+// and message ID of the last answered request (all visible on the wire) is
+// dropped, not a crash.
+func TestEmptyRetransmissionOfLastRequest(t *testing.T) {
+	p := newPair(t, nil, nil)
+	p.establish()
+	st := p.b.IKESAs(p.now())[0]
+	m := &Message{Header: Header{SPIi: st.SPIi, SPIr: st.SPIr, Exchange: IKE_AUTH, Flags: FlagInitiator, MessageID: 1}}
+	p.b.HandleDatagram(p.now(), ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: m.Encode()})
+	m.MessageID = 2
+	p.b.HandleDatagram(p.now(), ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: m.Encode()})
+	if established(p.b, p.now()) != 1 {
+		t.Fatal("SA disturbed")
+	}
+}
+
+// FuzzEstablishedRaw delivers arbitrary datagrams carrying the SPIs of an
+// established IKE SA (which anyone on the path can see) to its responder.
+func FuzzEstablishedRaw(f *testing.F) {
+	for _, s := range responderSeeds(f) {
+		f.Add(s)
+	}
+	f.Add(make([]byte, HeaderLen))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < HeaderLen {
+			return
+		}
+		p := newPair(t, nil, nil)
+		p.establish()
+		st := p.b.IKESAs(p.now())[0]
+		d := append([]byte(nil), data...)
+		binary.BigEndian.PutUint64(d[0:], st.SPIi)
+		binary.BigEndian.PutUint64(d[8:], st.SPIr)
+		d[17] = 0x20
+		binary.BigEndian.PutUint32(d[24:], uint32(len(d)))
+		p.b.HandleDatagram(p.now(), ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: d})
+		p.net.Settle(20)
+		p.net.Advance(time.Hour)
+		p.net.Settle(20)
+	})
+}

@@ -180,6 +180,9 @@ func (s *ikeSA) receive(now time.Time, d ike.Datagram, m *Message) {
 		return
 	}
 	if m.MessageID+1 == s.peerMsgID && s.lastResp != nil {
+		if len(m.Payloads) == 0 {
+			return
+		}
 		if enc, ok := m.Payloads[len(m.Payloads)-1].(*Encrypted); !ok || !enc.Fragment || enc.Number == 1 {
 			s.transmitTo(now, d, s.lastResp) // retransmitted request: cached answer
 		}
