@@ -311,7 +311,7 @@ func generate(ns *interop.Netns, s benchSuite, addr netip.AddrPort, natt uint16,
 				case <-time.After(20 * time.Second):
 					failed.Add(1)
 				}
-				_ = eng.Terminate(time.Now(), gw)
+				eng.Terminate(time.Now(), gw)
 			}
 		}(i)
 	}

@@ -55,6 +55,8 @@ type peerState struct {
 	// wantUp is set while the tunnel should be kept up (Initiate, or
 	// Immediately).
 	wantUp bool
+	// lastErr is the last negotiation failure (LastError).
+	lastErr error
 }
 
 // Engine is the IKEv1 engine. It implements ike.Engine.
@@ -179,25 +181,6 @@ func (e *Engine) Initiate(now time.Time, gateway string) error {
 	}
 	ps.wantUp = true
 	e.ensureUp(now, ps)
-	return nil
-}
-
-// Terminate deletes every SA of the gateway and stops keeping it up.
-func (e *Engine) Terminate(now time.Time, gateway string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.runTimers(now)
-	ps := e.peer(gateway)
-	if ps == nil {
-		return fmt.Errorf("terminate %s: no such IKEv1 gateway", gateway)
-	}
-	ps.wantUp = false
-	for _, c := range ps.childList() {
-		e.deleteChild(now, c, true, reasonTerminated)
-	}
-	for _, p := range e.phase1sOf(ps) {
-		p.delete(now, true, reasonTerminated)
-	}
 	return nil
 }
 

@@ -118,11 +118,13 @@ func (p *phase1) handleNotify(now time.Time, n *isakmp.Notify) {
 	default:
 		if n.NotifyType.IsError() {
 			p.log.Warn("peer reported an error", "notify", n.NotifyType.String(), "protocol", n.Protocol)
+			p.peer.fail("peer sent " + n.NotifyType.String())
 			// A refused Quick Mode cannot be matched to its exchange (the
 			// notify has its own message ID); end ours so they retry later.
 			if n.NotifyType == isakmp.NotifyNoProposalChosen || n.NotifyType == isakmp.NotifyInvalidIDInformation {
 				for _, q := range p.quick {
 					if q.role == ike.Initiator && q.state == qm1Sent {
+						q.iFailed = true
 						q.finish(now)
 					}
 				}

@@ -658,6 +658,7 @@ func (p *phase1) initiatorMM6(now time.Time, d ike.Datagram, m isakmp.Message) e
 func (p *phase1) establish(now time.Time) {
 	p.state = p1Established
 	p.established = now
+	p.peer.lastErr = nil
 	p.lastHeard = now
 	p.e.nHalfOpen--
 	p.e.cancel(p.expireT)
@@ -749,6 +750,9 @@ func (p *phase1) delete(now time.Time, notify bool, reason string) {
 		p.e.nHalfOpen--
 	}
 	prev := p.state
+	if prev != p1Established && reason != reasonTerminated {
+		p.peer.fail("phase 1: " + reason)
+	}
 	p.state = p1Deleted
 	p.rt.stop()
 	p.e.cancel(p.expireT)

@@ -44,6 +44,8 @@ type quickEx struct {
 	rt             retransmitter
 	cleanupT       *timer
 	installPending *ike.ChildSA // responder: installed when QM3 arrives
+	// iFailed marks an initiator exchange that ends without an SA.
+	iFailed bool
 }
 
 func (q *quickEx) stop() {
@@ -139,6 +141,8 @@ func (p *phase1) startQuick(now time.Time, idx int, old *child) {
 	q.state = qm1Sent
 	q.rt.start(now, p.local, p.remote, msg, true, func(now time.Time) {
 		p.log.Warn("Quick Mode timed out: no answer from peer", "mid", q.mid)
+		p.peer.fail("phase 2: no answer from peer")
+		q.iFailed = true
 		q.finish(now)
 		delete(p.quick, q.mid)
 	})
@@ -168,6 +172,9 @@ func (q *quickEx) finish(now time.Time) {
 		}
 		if q.rekeyOf != nil {
 			q.rekeyOf.rekeying = false
+		}
+		if q.role == ike.Initiator && q.installPending == nil && q.iFailed {
+			q.p1.retryLater(now)
 		}
 	}
 	q.state = qmDone
@@ -317,6 +324,7 @@ func (p *phase1) respondQM1(now time.Time, d ike.Datagram, m isakmp.Message, dg 
 	}
 	if q.proxyIdx < 0 {
 		p.log.Warn("Quick Mode refused: proxy ID mismatch", "proxy-local", localSel.String(), "proxy-remote", remoteSel.String())
+		p.peer.fail(fmt.Sprintf("phase 2: proxy ID mismatch (peer proposed local %s, remote %s)", localSel, remoteSel))
 		p.sendNotify(now, isakmp.ProtoESP, nil, isakmp.NotifyInvalidIDInformation)
 		return nil
 	}
@@ -357,6 +365,7 @@ outer:
 	}
 	if chosen == nil {
 		p.log.Warn("Quick Mode refused: no acceptable ESP proposal", "offered", describeESP(sa))
+		p.peer.fail("phase 2: no acceptable proposal among " + describeESP(sa))
 		p.sendNotify(now, isakmp.ProtoESP, nil, isakmp.NotifyNoProposalChosen)
 		return nil
 	}
@@ -655,4 +664,18 @@ func selectorOf(id *isakmp.ID) ike.TrafficSelector {
 		ts.StartPort, ts.EndPort = id.Port, id.Port
 	}
 	return ts
+}
+
+// retryLater negotiates the missing CHILD SAs again after a pause when the
+// tunnel is to be kept up (a refused or unanswered Quick Mode).
+func (p *phase1) retryLater(now time.Time) {
+	ps := p.peer
+	if !(ps.wantUp || ps.cfg.Immediately) {
+		return
+	}
+	p.e.at(now.Add(5*p.e.opts.RetransmitBase), func(now time.Time) {
+		if ps.wantUp || ps.cfg.Immediately {
+			p.e.ensureUp(now, ps)
+		}
+	})
 }
