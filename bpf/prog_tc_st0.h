@@ -7,6 +7,23 @@
 
 #define TC_PULL 160
 
+static __always_inline int l3_len_matches(void *data, void *data_end, __u32 off, __u32 len, __u16 proto)
+{
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + off;
+		if ((void *)(ip + 1) > data_end)
+			return 0;
+		return ip->version == 4 && bpf_ntohs(ip->tot_len) == len - off;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + off;
+		if ((void *)(ip6 + 1) > data_end)
+			return 0;
+		return ip6->version == 6 && bpf_ntohs(ip6->payload_len) + 40 == len - off;
+	}
+	return 0;
+}
+
 static __always_inline int tc_parse(struct __sk_buff *skb, struct iface_info *in, struct pkt *p)
 {
 	__u32 want = skb->len < TC_PULL ? skb->len : TC_PULL;
@@ -20,8 +37,20 @@ static __always_inline int tc_parse(struct __sk_buff *skb, struct iface_info *in
 	}
 	if (in->flags & IF_L2)
 		return parse_eth(data, data_end, p);
-	p->l3_off = 0;
-	return parse_l3(data, data_end, p, skb->protocol);
+	/* An XFRM interface has no link layer, but tunnel-mode decapsulation
+	 * rebuilds the outer MAC header in front of the inner packet, so tc
+	 * ingress may see 14 bytes before the IP header: find the header
+	 * whose length field matches the packet. */
+	__u16 proto = skb->protocol;
+	if (l3_len_matches(data, data_end, 0, skb->len, proto)) {
+		p->l3_off = 0;
+	} else if (l3_len_matches(data, data_end, ETH_HLEN, skb->len, proto)) {
+		p->l3_off = ETH_HLEN;
+		p->no_reject = 1; /* not a real link layer: answers cannot be built */
+	} else {
+		return PARSE_MALFORMED;
+	}
+	return parse_l3(data, data_end, p, proto);
 }
 
 /* Decrypted traffic: from-zone = zone of the st0 unit. */

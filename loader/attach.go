@@ -45,12 +45,17 @@ type Attachment struct {
 	PinPath string
 }
 
+// pinIfname encodes an interface name for bpffs, which refuses '.' in
+// names (st0.0 becomes st0:0; ':' cannot appear in Linux interface names
+// that iproute2 creates).
+func pinIfname(ifname string) string { return strings.ReplaceAll(ifname, ".", ":") }
+
 func linkPin(dir string, hook Hook, ifname string) string {
-	return filepath.Join(dir, linksDir, fmt.Sprintf("%s@%s", hook, ifname))
+	return filepath.Join(dir, linksDir, fmt.Sprintf("%s@%s", hook, pinIfname(ifname)))
 }
 
 func clsactPin(dir string, hook Hook, ifname string) string {
-	return filepath.Join(dir, linksDir, fmt.Sprintf("clsact-%s@%s", hook, ifname))
+	return filepath.Join(dir, linksDir, fmt.Sprintf("clsact-%s@%s", hook, pinIfname(ifname)))
 }
 
 // AttachXDP attaches prog to ifname (native mode when the driver has it,
@@ -198,6 +203,7 @@ func Attachments(dir string) ([]Attachment, error) {
 		if !ok {
 			continue
 		}
+		ifname = strings.ReplaceAll(ifname, ":", ".")
 		a := Attachment{Ifname: ifname, PinPath: filepath.Join(dir, linksDir, name)}
 		if strings.HasPrefix(hook, "clsact-") {
 			a.Hook, a.Mode = Hook(strings.TrimPrefix(hook, "clsact-")), "clsact"
@@ -229,6 +235,7 @@ func Attachments(dir string) ([]Attachment, error) {
 func PinPrograms(dir string, objs *Objects) error {
 	for name, p := range map[string]*ebpf.Program{
 		BpfvpnProgXdpZone: objs.XdpZone, BpfvpnProgTcSt0Ingress: objs.TcSt0Ingress, BpfvpnProgTcSt0Egress: objs.TcSt0Egress,
+		BpfvpnProgTcZoneEgress: objs.TcZoneEgress,
 	} {
 		path := filepath.Join(dir, "prog_"+name)
 		os.Remove(path)

@@ -28,3 +28,9 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestPinIfname(t *testing.T) {
+	if got := pinIfname("st0.0"); got != "st0:0" {
+		t.Errorf("pinIfname(st0.0) = %q", got)
+	}
+}

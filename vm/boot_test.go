@@ -11,9 +11,9 @@ import (
 )
 
 // TestBootOnHost boots the 6.1 kernel under qemu from the host: the
-// command's exit code and output come back, and a panic and a hang become
-// GuestErrors with the kernel log. Slow (one full boot and one boot to a
-// panic, in parallel); skipped with -short and inside the VM.
+// command's exit code and output come back, and an init failure, a panic
+// and a hang become GuestErrors with the kernel log. Slow (three boots in
+// parallel); skipped with -short and inside the VM.
 func TestBootOnHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots qemu (-short)")
@@ -63,6 +63,17 @@ func TestBootOnHost(t *testing.T) {
 		var ge *GuestError
 		if !errors.As(err, &ge) || !strings.Contains(ge.Reason, "panicked") || !strings.Contains(ge.Log, "sysrq") {
 			t.Fatalf("got %v, want a panic GuestError with the kernel log", err)
+		}
+	})
+	t.Run("InitFailureIsGuestError", func(t *testing.T) {
+		t.Parallel()
+		c := cfg
+		c.RunScript = "exit 0\n"
+		c.Binds = []string{"/tmp/vmrun-test-does-not-exist"}
+		_, err := Run(ctx, c)
+		var ge *GuestError
+		if !errors.As(err, &ge) || !strings.Contains(ge.Reason, "init failed: bind /tmp/vmrun-test-does-not-exist") {
+			t.Fatalf("got %v, want an init failure GuestError", err)
 		}
 	})
 	t.Run("HangIsGuestError", func(t *testing.T) {

@@ -20,6 +20,7 @@ type TestPackage struct {
 	Name       string
 	Dir        string
 	Binary     string // set by BuildTestBinaries
+	BuildErr   string // set by BuildTestBinaries when the package did not build
 }
 
 var testVMFunc = regexp.MustCompile(`(?m)^func TestVM\w*\(`)
@@ -30,7 +31,7 @@ func HasVMTest(src []byte) bool { return testVMFunc.Match(src) }
 // FindVMTestPackages lists the packages matching pattern (go list syntax)
 // whose _test.go files declare a TestVM… function.
 func FindVMTestPackages(ctx context.Context, dir, pattern string) ([]TestPackage, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-f",
+	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-f",
 		`{{.ImportPath}}{{"\t"}}{{.Name}}{{"\t"}}{{.Dir}}{{"\t"}}{{join .TestGoFiles ","}},{{join .XTestGoFiles ","}}`, pattern)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
@@ -65,6 +66,8 @@ func FindVMTestPackages(ctx context.Context, dir, pattern string) ([]TestPackage
 
 // BuildTestBinaries compiles the test binary of every package into outDir
 // with `go test -c`, one go invocation per group of distinct package names.
+// When a group fails, its packages are built one by one so that one broken
+// package does not hide the others: each gets Binary or BuildErr.
 func BuildTestBinaries(ctx context.Context, dir, outDir string, pkgs []TestPackage) error {
 	seen := map[string]int{}
 	var rounds [][]int
@@ -81,21 +84,40 @@ func BuildTestBinaries(ctx context.Context, dir, outDir string, pkgs []TestPacka
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return err
 		}
-		args := []string{"test", "-c", "-o", out + "/"}
+		var paths []string
 		for _, i := range idxs {
-			args = append(args, pkgs[i].ImportPath)
+			paths = append(paths, pkgs[i].ImportPath)
 		}
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = dir
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go test -c: %w\n%s", err, b)
-		}
-		for _, i := range idxs {
-			pkgs[i].Binary = filepath.Join(out, pkgs[i].Name+".test")
-			if _, err := os.Stat(pkgs[i].Binary); err != nil {
-				return fmt.Errorf("go test -c %s: %w", pkgs[i].ImportPath, err)
+		if goTestC(ctx, dir, out, paths...) == nil {
+			for _, i := range idxs {
+				pkgs[i].Binary = filepath.Join(out, pkgs[i].Name+".test")
 			}
+			continue
 		}
+		for _, i := range idxs {
+			if err := goTestC(ctx, dir, out, pkgs[i].ImportPath); err != nil {
+				pkgs[i].BuildErr = err.Error()
+				continue
+			}
+			pkgs[i].Binary = filepath.Join(out, pkgs[i].Name+".test")
+		}
+	}
+	for i := range pkgs {
+		if pkgs[i].Binary == "" {
+			continue
+		}
+		if _, err := os.Stat(pkgs[i].Binary); err != nil {
+			pkgs[i].Binary, pkgs[i].BuildErr = "", fmt.Sprintf("go test -c wrote no binary: %v", err)
+		}
+	}
+	return ctx.Err()
+}
+
+func goTestC(ctx context.Context, dir, out string, paths ...string) error {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"test", "-c", "-o", out + "/"}, paths...)...)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go test -c: %w\n%s", err, strings.TrimSpace(string(b)))
 	}
 	return nil
 }
@@ -180,6 +202,18 @@ func (s *TestSummary) Line(line string) {
 			s.Failed++
 			s.currentFailed = true
 			s.Failures = append(s.Failures, strings.TrimSpace(s.current+" "+m[2]))
+		}
+	}
+}
+
+// BuildFailed counts each package that did not build as failed.
+func (s *TestSummary) BuildFailed(pkgs []TestPackage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range pkgs {
+		if p.BuildErr != "" {
+			s.Failed++
+			s.Failures = append(s.Failures, p.ImportPath+" (build failed)")
 		}
 	}
 }

@@ -3,6 +3,8 @@ package vm
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -123,5 +125,54 @@ func TestStatusRead(t *testing.T) {
 	e.read(strings.NewReader("vmrun: error mount 9p hostroot\n"), time.Now())
 	if e.exited || e.initErr != "mount 9p hostroot" {
 		t.Fatalf("status %+v, want init error", e)
+	}
+}
+
+// TestBuildTestBinariesIsolatesBrokenPackage builds a scratch module with
+// one good and one broken TestVM package.
+func TestBuildTestBinariesIsolatesBrokenPackage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go test -c (-short)")
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":              "module example.com/m\n\ngo 1.22\n",
+		"good/good.go":        "package good\n",
+		"good/good_test.go":   "package good\n\nimport \"testing\"\n\nfunc TestVMGood(t *testing.T) {}\n",
+		"bad/bad.go":          "package bad\n",
+		"bad/bad_test.go":     "package bad\n\nimport \"testing\"\n\nfunc TestVMBad(t *testing.T) { undefined() }\n",
+		"plain/plain.go":      "package plain\n",
+		"plain/plain_test.go": "package plain\n\nimport \"testing\"\n\nfunc TestPlain(t *testing.T) {}\n",
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	pkgs, err := FindVMTestPackages(ctx, dir, "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) != 2 || pkgs[0].ImportPath != "example.com/m/bad" || pkgs[1].ImportPath != "example.com/m/good" {
+		t.Fatalf("packages %+v, want bad and good", pkgs)
+	}
+	if err := BuildTestBinaries(ctx, dir, t.TempDir(), pkgs); err != nil {
+		t.Fatal(err)
+	}
+	if pkgs[0].Binary != "" || !strings.Contains(pkgs[0].BuildErr, "undefined") {
+		t.Errorf("bad: binary %q, build error %q", pkgs[0].Binary, pkgs[0].BuildErr)
+	}
+	if pkgs[1].Binary == "" || pkgs[1].BuildErr != "" {
+		t.Errorf("good: binary %q, build error %q", pkgs[1].Binary, pkgs[1].BuildErr)
+	}
+	var s TestSummary
+	s.BuildFailed(pkgs)
+	if s.Failed != 1 || s.Failures[0] != "example.com/m/bad (build failed)" {
+		t.Errorf("summary %+v", s.Failures)
 	}
 }

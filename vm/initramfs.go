@@ -18,31 +18,33 @@ const (
 )
 
 // stage1 is PID 1 in the initramfs (busybox sh). It loads the modules (the
-// initramfs holds them decompressed, in dependency order), mounts the host root
-// read-only over 9p under a tmpfs overlay, mounts the kernel's modules at
-// /lib/modules/<release> in it and switch_roots into it, so that the
+// initramfs holds them decompressed, in dependency order), mounts the host
+// root read-only over 9p under a tmpfs overlay, mounts the kernel's modules
+// at /lib/modules/<release> in it and switch_roots into it, so that the
 // kernel's module auto-loading finds the real modprobe and modules.
 const stage1 = `#!/bin/sh
 export PATH=/bin
 . /etc/vmrun.conf
+root=
 fail() {
-	echo "vmrun-init: $*"
-	echo "vmrun: error $*" >/dev/ttyS2
-	echo o >/proc/sysrq-trigger
+	echo "vmrun-init: $*" >$root/dev/kmsg
+	echo "vmrun: error $*" >$root/dev/ttyS2
+	echo o >$root/proc/sysrq-trigger
 	sleep 60
 }
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo "vmrun-init: loading $VMRUN_INITRD_MODULES" >/dev/kmsg
+echo "<6>vmrun-init: loading $VMRUN_INITRD_MODULES" >/dev/kmsg
 for m in $VMRUN_INITRD_MODULES; do
 	insmod "/lib/modules/$m.ko" || fail "insmod $m"
 done
 for m in $VMRUN_GUEST_MODULES; do
+	echo "<6>vmrun-init: insmod $m" >/dev/kmsg
 	insmod "/lib/modules/$m.ko" || echo "vmrun-init: insmod $m failed" >/dev/kmsg
 done
 mkdir -p /host /rw /newroot
-echo "vmrun-init: mounting host root" >/dev/kmsg
+echo "<6>vmrun-init: mounting host root" >/dev/kmsg
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /host || fail "mount 9p hostroot"
 mount -t tmpfs -o mode=0755 rw /rw || fail "mount tmpfs"
 mkdir -p /rw/upper /rw/work
@@ -57,16 +59,18 @@ while IFS= read -r d; do
 done </etc/vmrun.binds
 mkdir -p /newroot/run/vmrun
 cp /bin/busybox /etc/vmrun.conf /etc/stage2 /etc/run.sh /newroot/run/vmrun/ || fail "copy stage2"
+echo "<6>vmrun-init: switch_root" >/dev/kmsg
 for d in dev proc sys; do
 	mount --move "/$d" "/newroot/$d" || fail "move /$d"
 done
-echo "vmrun-init: switch_root" >/dev/kmsg
+root=/newroot
 exec switch_root /newroot /run/vmrun/busybox sh /run/vmrun/stage2
 fail "switch_root"
 `
 
-// stage2 is PID 1 in the switched root. It finishes the mounts, runs run.sh with output on ttyS1, reports its exit code on
-// ttyS2 and powers off.
+// stage2 is PID 1 in the switched root. It finishes the mounts, runs
+// run.sh with its output on ttyS1 (closing the tty waits until the UART
+// has sent everything), reports the exit code on ttyS2 and powers off.
 const stage2 = `bb=/run/vmrun/busybox
 . /run/vmrun/vmrun.conf
 $bb mkdir -p /dev/pts /dev/shm
@@ -80,7 +84,7 @@ $bb mkdir -p /root
 $bb ip link set lo up
 $bb hostname vmrun
 $bb stty -F /dev/ttyS1 raw -echo clocal 115200
-echo "vmrun-init: start command" >/dev/kmsg
+echo "<6>vmrun-init: start command" >/dev/kmsg
 echo "vmrun: start" >/dev/ttyS2
 $bb sh /run/vmrun/run.sh </dev/null >/dev/ttyS1 2>&1
 rc=$?

@@ -167,7 +167,7 @@ func TestInitScriptsUseSwitchRootAndSysrq(t *testing.T) {
 			t.Errorf("stage2 lacks %q", want)
 		}
 	}
-	args := strings.Join(qemuArgs(Config{Kernel: &Kernel{Dir: "/k"}, Accel: "tcg", CPUs: 2, Memory: "2G"}, "/i"), " ")
+	args := strings.Join(qemuArgs(Config{Kernel: &Kernel{Dir: "/k"}, Accel: "tcg", CPU: "max", CPUs: 2, Memory: "2G"}, "/i"), " ")
 	for _, want := range []string{"-accel tcg -cpu max", "-smp 2", "-m 2G", "multidevs=remap", "readonly=on", "mount_tag=hostroot"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("qemu args lack %q: %s", want, args)

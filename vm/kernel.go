@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,7 +27,8 @@ type Series struct {
 // SeriesList holds the supported kernels in the order "all" boots them.
 var SeriesList = []Series{
 	{Name: "6.1", Package: regexp.MustCompile(`^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$`)},
-	{Name: "6.12", Package: regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+deb12-amd64-unsigned$`)},
+	// bookworm-security ships 6.12 as +deb12, bookworm-backports as +bpo.
+	{Name: "6.12", Package: regexp.MustCompile(`^linux-image-6\.12\.[0-9]+\+(deb12|bpo)-amd64-unsigned$`)},
 }
 
 // LookupSeries resolves a -kernel argument ("6.1", "6.12" or "all").
@@ -127,7 +127,7 @@ func versionLess(a, b string) bool {
 // newestPackage asks apt for the newest package of the series; when apt
 // has nothing (offline, no lists), it falls back to the newest cached one.
 func newestPackage(ctx context.Context, s Series, cache string) (string, error) {
-	out, aptErr := exec.CommandContext(ctx, "apt-cache", "search", "--names-only", s.Package.String()).Output()
+	out, aptErr := aptSearch(ctx, s.Package.String())
 	if names := ParseAptSearch(out, s.Package); len(names) > 0 {
 		return names[0], nil
 	}
@@ -197,7 +197,7 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 		return nil, fmt.Errorf("kernel cache: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	if err := extractPackage(ctx, pkg, tmp); err != nil {
+	if err := fetchPackage(ctx, pkg, tmp); err != nil {
 		err = fmt.Errorf("fetch %s: %w", pkg, err)
 		if cached := cachedPackages(s, cache); len(cached) > 0 {
 			fmt.Fprintf(log, "vmrun: %v\nvmrun: using the cached %s\n", err, cached[0])
@@ -211,6 +211,14 @@ func FetchKernel(ctx context.Context, s Series, log io.Writer) (*Kernel, error) 
 	}
 	return loadKernel(s.Name, pkg, dir)
 }
+
+// aptSearch and fetchPackage are replaced by tests.
+var (
+	aptSearch = func(ctx context.Context, re string) ([]byte, error) {
+		return exec.CommandContext(ctx, "apt-cache", "search", "--names-only", re).Output()
+	}
+	fetchPackage = extractPackage
+)
 
 // extractPackage downloads pkg into tmp, unpacks it into tmp/root with
 // vmlinuz at its top and runs depmod on its modules.
@@ -274,5 +282,3 @@ func lastLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-var errNoModule = errors.New("module not found")

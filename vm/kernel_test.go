@@ -16,6 +16,8 @@ linux-image-6.12.99+deb12-amd64-unsigned - Linux 6.12 for 64-bit PCs
 linux-image-6.12.117+deb12-amd64-unsigned - Linux 6.12 for 64-bit PCs
 linux-image-6.12.117+deb12-cloud-amd64-unsigned - Linux 6.12 for x86-64 cloud
 linux-image-6.12.100+deb12-amd64-unsigned - Linux 6.12 for 64-bit PCs
+linux-image-6.12.30+bpo-amd64-unsigned - Linux 6.12 for 64-bit PCs
+linux-image-6.12.30+bpo-cloud-amd64-unsigned - Linux 6.12 for x86-64 cloud
 linux-image-6.12-amd64 - Linux for 64-bit PCs (meta-package)
 `
 
@@ -23,7 +25,7 @@ func TestParseAptSearchPicksNewestGenericUnsigned(t *testing.T) {
 	want := map[string][]string{
 		"6.1": {"linux-image-6.1.0-56-amd64-unsigned", "linux-image-6.1.0-47-amd64-unsigned", "linux-image-6.1.0-9-amd64-unsigned"},
 		"6.12": {"linux-image-6.12.117+deb12-amd64-unsigned", "linux-image-6.12.100+deb12-amd64-unsigned",
-			"linux-image-6.12.99+deb12-amd64-unsigned"},
+			"linux-image-6.12.99+deb12-amd64-unsigned", "linux-image-6.12.30+bpo-amd64-unsigned"},
 	}
 	for _, s := range SeriesList {
 		got := ParseAptSearch([]byte(aptSearchSample), s.Package)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,8 @@ var GuestModules = []string{
 	"chacha20poly1305", "chacha_generic", "chacha_x86_64", "poly1305_generic", "poly1305_x86_64",
 	"hmac", "sha1_generic", "sha256_generic", "sha512_generic", "sha1_ssse3", "sha256_ssse3", "sha512_ssse3",
 }
+
+var errNoModule = errors.New("module not found")
 
 // moduleIndex is a kernel's modules.dep and modules.builtin by module name.
 type moduleIndex struct {

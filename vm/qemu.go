@@ -24,6 +24,7 @@ type Config struct {
 	Memory    string        // qemu -m, default "2G"
 	CPUs      int           // qemu -smp, default 2
 	Accel     string        // qemu -accel, default DefaultAccel
+	CPU       string        // qemu -cpu, default "max"
 	Timeout   time.Duration // whole boot, default 10m
 	Output    io.Writer     // the script's stdout+stderr, streamed
 	Console   io.Writer     // if set, the kernel console is streamed here too
@@ -64,6 +65,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if cfg.Accel == "" {
 		cfg.Accel = DefaultAccel
+	}
+	if cfg.CPU == "" {
+		cfg.CPU = "max"
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Minute
@@ -125,7 +129,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	wg.Add(3)
 	go func() { defer wg.Done(); io.Copy(consoleW, readers[0]) }()
 	go func() { defer wg.Done(); io.Copy(cfg.Output, readers[1]) }()
+	exited := make(chan struct{})
+	st.onExit = func() { close(exited) }
 	go func() { defer wg.Done(); st.read(readers[2], start) }()
+	go func() {
+		// The exit code is in; a guest that then fails to power off is
+		// stopped rather than left to the timeout.
+		select {
+		case <-exited:
+		case <-runCtx.Done():
+			return
+		}
+		select {
+		case <-time.After(powerOffGrace):
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
 	waitErr := cmd.Wait()
 	total := time.Since(start)
 	wg.Wait()
@@ -165,7 +185,7 @@ func qemuArgs(cfg Config, initrd string) []string {
 		"8250.nr_uarts=4", "no_timer_check", "random.trust_cpu=on", "mitigations=off", "cryptomgr.notests=1",
 	}, " ")
 	return []string{
-		"-accel", cfg.Accel, "-cpu", "max",
+		"-accel", cfg.Accel, "-cpu", cfg.CPU,
 		"-smp", strconv.Itoa(cfg.CPUs), "-m", cfg.Memory,
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", cfg.Kernel.Image(), "-initrd", initrd, "-append", appendLine,
@@ -176,12 +196,17 @@ func qemuArgs(cfg Config, initrd string) []string {
 	}
 }
 
+// powerOffGrace is how long qemu may take to exit after the guest reported
+// the exit code.
+const powerOffGrace = 15 * time.Second
+
 // status collects the guest's status lines.
 type status struct {
 	started time.Duration
 	exited  bool
 	code    int
 	initErr string
+	onExit  func() // called once when the exit line arrives
 }
 
 func (s *status) read(r io.Reader, start time.Time) {
@@ -192,8 +217,11 @@ func (s *status) read(r io.Reader, start time.Time) {
 		case line == statusStart:
 			s.started = time.Since(start)
 		case strings.HasPrefix(line, statusExit):
-			if n, err := strconv.Atoi(strings.TrimPrefix(line, statusExit)); err == nil {
+			if n, err := strconv.Atoi(strings.TrimPrefix(line, statusExit)); err == nil && !s.exited {
 				s.exited, s.code = true, n
+				if s.onExit != nil {
+					s.onExit()
+				}
 			}
 		case strings.HasPrefix(line, statusError):
 			s.initErr = strings.TrimPrefix(line, statusError)

@@ -77,6 +77,8 @@ func main() {
 	}
 	fmt.Printf("machine: %s, %d CPUs, %s %s/%s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("configuration: %d policies, %d address-book entries\n", *policies, *addresses)
+	fmt.Printf("load average at start: %s\n", loadAvg())
+	defer func() { fmt.Printf("load average at end: %s\n", loadAvg()) }()
 	for _, f := range forms {
 		// Generated in a child: Linux carries a parent's peak RSS into the
 		// ru_maxrss of children it forks, so the parent must stay small.
@@ -291,6 +293,19 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadAvg reports /proc/loadavg: wall times mean little on a loaded host.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -5,6 +5,13 @@
 // reference `ip -batch` installing the same N routes.
 //
 //	sudo go run ./bench/reconcile -routes 10000 -runs 3
+//
+// With -tunnels N it instead creates N st0 units with an address and an
+// ESP SA pair each (the scale case of issue 8), against the same objects
+// made with `ip -batch`; that needs kernel IPsec, so run it in the VM:
+//
+//	go build -o bench/out/reconcile ./bench/reconcile
+//	go run ./vm/cmd/vmrun -kernel 6.12 -- bench/out/reconcile -tunnels 1000
 package main
 
 import (
@@ -27,7 +34,15 @@ import (
 func main() {
 	routes := flag.Int("routes", 10000, "number of /24 routes (at most 16384)")
 	runs := flag.Int("runs", 3, "runs; the median is reported")
+	tunnels := flag.Int("tunnels", 0, "instead of routes: st0 units with an SA pair each (needs xfrm interfaces and ESP: run it in the VM)")
 	flag.Parse()
+	if *tunnels > 0 {
+		if err := benchTunnels(*tunnels, *runs); err != nil {
+			fmt.Fprintln(os.Stderr, "reconcile:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *routes < 1 || *routes > 16384 || *runs < 1 {
 		fmt.Fprintln(os.Stderr, "reconcile: -routes 1..16384, -runs ≥ 1")
 		os.Exit(2)

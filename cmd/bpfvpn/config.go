@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +27,39 @@ func init() {
 // without another message.
 var errReported = withExitCode(1, errors.New(""))
 
+// loadTree reads the files (or standard input for "-") into one tree.
+func loadTree(cmd *cobra.Command, args []string) (*config.Tree, config.Diagnostics, error) {
+	tree := config.NewTree()
+	var diags config.Diagnostics
+	for _, name := range args {
+		var data []byte
+		var err error
+		if name == "-" {
+			data, err = io.ReadAll(cmd.InOrStdin())
+		} else {
+			data, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("load configuration: %w", err)
+		}
+		diags = append(diags, tree.Parse(name, data)...)
+	}
+	return tree, diags, nil
+}
+
+// loadAndCompile returns the tree, the model (nil on errors) and every
+// diagnostic sorted by position.
+func loadAndCompile(cmd *cobra.Command, args []string) (*config.Tree, *config.Config, config.Diagnostics, error) {
+	tree, diags, err := loadTree(cmd, args)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, more := tree.Compile()
+	diags = append(diags, more...)
+	diags.Sort(tree.Files())
+	return tree, cfg, diags, nil
+}
+
 func printDiagnostics(w io.Writer, diags config.Diagnostics) {
 	for _, d := range diags {
 		fmt.Fprintln(w, d.String())
@@ -38,10 +72,11 @@ func configCheckCommand() *cobra.Command {
 		Short: "Validate configuration files (set or hierarchical form, merged in order)",
 		Long: `Validate configuration files. Every problem is printed on stderr as
 FILE:LINE:COL: message. Exit status 0 (with "configuration check succeeds")
-when there is no error, 1 otherwise. Warnings do not fail the check.`,
+when there is no error, 1 otherwise. Warnings do not fail the check.
+FILE "-" is standard input.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, diags, err := config.Load(args...)
+			_, _, diags, err := loadAndCompile(cmd, args)
 			if err != nil {
 				return withExitCode(1, err)
 			}
@@ -65,19 +100,16 @@ func configShowCommand() *cobra.Command {
 canonical hierarchical text (default), set commands that parse back to the
 same tree, or the JSON of the typed model. --defaults fills in every default
 so that the algorithms bpfvpn will propose are visible. Secrets are shown
-only in $9$ form (text) or redacted (json).`,
+only in $9$ form (text) or redacted (json). FILE "-" is standard input.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if display != "" && display != "set" && display != "json" && display != "hierarchical" {
 				return withExitCode(2, fmt.Errorf("--display %q: want set, json or hierarchical", display))
 			}
-			tree, diags, err := config.LoadTree(args...)
+			tree, cfg, diags, err := loadAndCompile(cmd, args)
 			if err != nil {
 				return withExitCode(1, err)
 			}
-			cfg, more := tree.Compile()
-			diags = append(diags, more...)
-			diags.Sort(tree.Files())
 			printDiagnostics(cmd.ErrOrStderr(), diags)
 			if diags.HasErrors() {
 				return errReported

@@ -163,3 +163,24 @@ func TestConfigShowErrors(t *testing.T) {
 		t.Errorf("--display xml exit %d", code)
 	}
 }
+
+// TestConfigCheckStdin: "-" reads standard input, so displays can be piped
+// back into check.
+func TestConfigCheckStdin(t *testing.T) {
+	_, set, _ := run(t, "config", "show", "--display", "set", filepath.Join(testdata, "hub.set"))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = w.WriteString(set)
+		w.Close()
+	}()
+	old := os.Stdin
+	os.Stdin = r
+	t.Cleanup(func() { os.Stdin = old; r.Close() })
+	code, out, errOut := run(t, "config", "check", "-")
+	if code != 0 || out != "configuration check succeeds\n" || !strings.HasPrefix(errOut, "-:") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -32,8 +32,8 @@ func TestLabUpStatusPingDown(t *testing.T) {
 	_, _ = rand.Read(b[:])
 	prefix := "ktcli" + hex.EncodeToString(b[:]) + "-"
 	dir := t.TempDir()
-	t.Cleanup(func() { run(t, "lab", "down", "--prefix", prefix) })
-	if code, out, errOut := run(t, "lab", "up", "--prefix", prefix, "--config-dir", dir); code != 0 {
+	t.Cleanup(func() { run(t, "lab", "down", "--prefix", prefix, "--dir", dir) })
+	if code, out, errOut := run(t, "lab", "up", "--topology-only", "--prefix", prefix, "--config-dir", dir); code != 0 {
 		t.Fatalf("lab up: exit %d\n%s%s", code, out, errOut)
 	}
 	if fi, err := os.Stat(dir + "/srx1.conf"); err != nil || fi.Mode().Perm() != 0o600 {
@@ -46,7 +46,7 @@ func TestLabUpStatusPingDown(t *testing.T) {
 	if code, out, errOut := run(t, "lab", "ping", "--prefix", prefix, "-c", "2", "host1", "10.100.11.1"); code != 0 {
 		t.Errorf("lab ping host1 -> srx1: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, _, _ := run(t, "lab", "down", "--prefix", prefix); code != 0 {
+	if code, _, _ := run(t, "lab", "down", "--prefix", prefix, "--dir", dir); code != 0 {
 		t.Errorf("lab down: exit %d", code)
 	}
 	if code, _, _ := run(t, "lab", "status", "--prefix", prefix); code != 1 {

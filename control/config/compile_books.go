@@ -97,7 +97,7 @@ func (c *compiler) book(bn *node, name, zone string) *bookBuild {
 				c.d.errorf(k.p, "address %s needs a prefix", k.name)
 				return
 			}
-			p, ok := c.parseNetPrefix("address "+k.name, k.vals[0])
+			p, ok := c.parseNetPrefix("address", k.name, k.vals[0])
 			if !ok {
 				return
 			}
@@ -143,7 +143,7 @@ func (c *compiler) book(bn *node, name, zone string) *bookBuild {
 					c.d.errorf(m.p, "address-set %s: undefined address %s in address-book %s", k.name, m.name, name)
 					return
 				}
-				set.Prefixes = appendPrefixes(set.Prefixes, p)
+				set.Prefixes = append(set.Prefixes, p...)
 			case "address-set":
 				set.Sets = append(set.Sets, m.name)
 				sub, ok := b.sets[m.name]
@@ -151,10 +151,11 @@ func (c *compiler) book(bn *node, name, zone string) *bookBuild {
 					c.d.errorf(m.p, "address-set %s: undefined address-set %s in address-book %s", k.name, m.name, name)
 					return
 				}
-				set.Prefixes = appendPrefixes(set.Prefixes, expand(sub))
+				set.Prefixes = append(set.Prefixes, expand(sub)...)
 			}
 		})
 		state[k.name] = 2
+		set.Prefixes = dedupePrefixes(set.Prefixes)
 		b.names[k.name] = set.Prefixes
 		b.book.Sets = append(b.book.Sets, set)
 		return set.Prefixes
@@ -167,19 +168,34 @@ func (c *compiler) book(bn *node, name, zone string) *bookBuild {
 	return b
 }
 
-// appendPrefixes appends the prefixes of add not yet in have.
-func appendPrefixes(have, add []netip.Prefix) []netip.Prefix {
-	for _, p := range add {
-		dup := false
-		for _, h := range have {
-			if h == p {
-				dup = true
-				break
+// dedupePrefixes removes repeated prefixes, keeping first occurrences in
+// order; linear in the length of ps.
+func dedupePrefixes(ps []netip.Prefix) []netip.Prefix {
+	if len(ps) < 2 {
+		return ps
+	}
+	out := ps[:0]
+	if len(ps) <= 16 {
+		for _, p := range ps {
+			dup := false
+			for _, q := range out {
+				if p == q {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				out = append(out, p)
 			}
 		}
-		if !dup {
-			have = append(have, p)
+		return out
+	}
+	seen := make(map[netip.Prefix]struct{}, len(ps))
+	for _, p := range ps {
+		if _, dup := seen[p]; !dup {
+			seen[p] = struct{}{}
+			out = append(out, p)
 		}
 	}
-	return have
+	return out
 }

@@ -14,11 +14,16 @@ const (
 )
 
 func (c *compiler) interfaces(n *node) {
+	byLinux := map[string]*Interface{}
 	active(n, func(in *node) {
 		ifc := &Interface{Name: in.kw, LinuxName: c.linuxName(in.kw), Tunnel: in.kw == "st0", Pos: c.p(in)}
 		if !ifc.Tunnel && !validLinuxName(ifc.LinuxName) {
 			c.d.errorf(in.p, "interface %s: Linux name %q is not valid; map it with `set system interface-map %s NAME`", in.kw, truncate(ifc.LinuxName), in.kw)
 		}
+		if prev, dup := byLinux[ifc.LinuxName]; dup && !ifc.Tunnel {
+			c.d.errorf(in.p, "interface %s: Linux device %s is already used by interface %s (line %d)", in.kw, ifc.LinuxName, prev.Name, prev.Pos.Line)
+		}
+		byLinux[ifc.LinuxName] = ifc
 		c.ifaces[ifc.Name] = ifc
 		c.cfg.Interfaces = append(c.cfg.Interfaces, ifc)
 		active(in, func(k *node) {

@@ -37,7 +37,7 @@ func (c *compiler) staticRoutes(n *node, v6 bool) {
 		if rn.kw != "route" {
 			return
 		}
-		p, ok := c.parseNetPrefix("route", word{rn.name, rn.p})
+		p, ok := c.parseNetPrefix("route", "", word{rn.name, rn.p})
 		if !ok {
 			return
 		}
@@ -161,6 +161,21 @@ func (c *compiler) crossChecks() {
 				case v.BindInterface != u.Name:
 					c.d.errorAt(nh.Pos, "%s: next-hop-tunnel %s: vpn %s is bound to %s, not %s", u.Name, nh.Address, nh.VPN, v.BindInterface, u.Name)
 				}
+			}
+		}
+	}
+	// IKE to the router is dropped unless the external interface admits it.
+	for _, g := range c.cfg.IKE.Gateways {
+		u := c.units[g.ExternalInterface]
+		if u != nil && u.Zone != "" && !u.HostInbound.Allows("ike") {
+			c.d.warnAt(g.Pos, "ike gateway %s: host-inbound-traffic of %s (zone %s) does not allow system-services ike, so IKE from the peer is dropped", g.Name, u.Name, u.Zone)
+		}
+	}
+	// A route into an st0 unit without a VPN sends traffic nowhere.
+	for _, r := range c.cfg.Routes {
+		for _, nh := range append(append([]NextHop(nil), r.NextHops...), r.Qualified...) {
+			if strings.HasPrefix(nh.Interface, "st0.") && bound[nh.Interface] == nil {
+				c.d.warnAt(r.Pos, "route %s: no ipsec vpn is bound to %s, so this route drops its traffic", r.Prefix, nh.Interface)
 			}
 		}
 	}

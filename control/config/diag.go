@@ -115,6 +115,22 @@ func (e *DiagnosticsError) Error() string {
 type diagSink struct {
 	files []string
 	list  Diagnostics
+	// limit, when not 0, is the length of list at which parsing gives up.
+	limit   int
+	stopped bool
+}
+
+// full reports (once, with a diagnostic) that the limit is reached.
+func (s *diagSink) full() bool {
+	if s.limit == 0 || len(s.list) < s.limit {
+		return false
+	}
+	if !s.stopped {
+		s.stopped = true
+		last := s.list[len(s.list)-1]
+		s.list = append(s.list, Diagnostic{Pos: last.Pos, Severity: SeverityError, Message: "too many syntax errors; the rest of the file is not read"})
+	}
+	return true
 }
 
 func (s *diagSink) pos(p pos) Pos {

@@ -40,10 +40,6 @@ func appendIndent(b []byte, depth int) []byte {
 func appendHead(b []byte, n *node) []byte {
 	b = appendKeyword(b, n.kw)
 	if n.sp == nil {
-		for _, v := range n.vals {
-			b = append(b, ' ')
-			b = append(b, quote(v.s)...)
-		}
 		return b
 	}
 	if n.sp.named {
@@ -89,14 +85,63 @@ func compactChild(n *node) *node {
 		return nil
 	}
 	k := n.kids[0]
-	if k.inactive() || k.sp == nil || len(k.kids) > 0 || k.sp.kind == kContainer && k.sp.named {
+	if k.inactive() || k.sp == nil || len(k.kids) > 0 || k.sp.kind == kContainer && k.sp.named || k.x != nil && len(k.x.comments) > 0 {
 		return nil
 	}
 	return k
 }
 
 func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
+	if n.x != nil {
+		for _, c := range n.x.comments {
+			b = appendIndent(b[:0], depth)
+			b = append(b, "/*"...)
+			b = append(b, c...)
+			b = append(b, "*/\n"...)
+			_, _ = w.Write(b)
+		}
+	}
 	b = appendIndent(b[:0], depth)
+	if n.sp == nil {
+		// An unknown chain a → b → c is written `a b c`; the chain stops
+		// where a node branches, carries comments, or is inactive (an
+		// inactive last node takes the tag, which reads back onto it).
+		last := n
+		for !last.inactive() && len(last.kids) == 1 {
+			k := last.kids[0]
+			if k.sp != nil || (k.x != nil && len(k.x.comments) > 0) || (k.inactive() && len(k.kids) > 0) {
+				break
+			}
+			last = k
+		}
+		if n.inactive() || last.inactive() {
+			b = append(b, "inactive: "...)
+		}
+		for x := n; ; x = x.kids[0] {
+			if x != n {
+				b = append(b, ' ')
+			}
+			b = appendKeyword(b, x.kw)
+			if x == last {
+				break
+			}
+		}
+		n = last
+		if len(n.kids) == 0 {
+			b = append(b, ";\n"...)
+			_, _ = w.Write(b)
+			return b
+		}
+		b = append(b, " {\n"...)
+		_, _ = w.Write(b)
+		for _, k := range n.kids {
+			b = writeHier(w, k, depth+1, b)
+		}
+		b = appendIndent(b[:0], depth)
+		b = append(b, "}\n"...)
+		_, _ = w.Write(b)
+		return b
+	}
 	if n.inactive() {
 		b = append(b, "inactive: "...)
 	}
@@ -131,6 +176,9 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 		b = append(b, secretTrailer...)
 	} else if n.dflt() {
 		b = append(b, " ## default"...)
+	} else if n.x != nil && n.x.note != "" {
+		b = append(b, " ## "...)
+		b = append(b, n.x.note...)
 	}
 	b = append(b, '\n')
 	_, _ = w.Write(b)

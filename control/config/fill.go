@@ -1,5 +1,7 @@
 package config
 
+import "strings"
+
 // FillDefaults adds to the tree every leaf whose default applies (reference
 // §6, table version DefaultsVersion), marked so that displays can tell them
 // apart. Inactive statements are left alone.
@@ -19,6 +21,15 @@ func (t *Tree) FillDefaults() {
 				ensureLeaf(k, "lifetime-seconds", itoa(Defaults.IKELifetimeSeconds))
 			case "policy":
 				ensureLeaf(k, "mode", Defaults.IKEPolicyMode)
+				if set := k.child("proposal-set"); set != nil {
+					if entries, ok := ikeProposalSets[set.val()]; ok {
+						var parts []string
+						for _, e := range entries {
+							parts = append(parts, "group"+itoa(e.dh)+" "+e.enc+" "+e.auth)
+						}
+						set.extra().note = "proposes " + strings.Join(parts, ", ")
+					}
+				}
 			case "gateway":
 				ensureLeaf(k, "version", "v"+itoa(Defaults.IKEGatewayVersion)+"-only")
 				if dpd := k.child("dead-peer-detection"); dpd != nil {
@@ -49,6 +60,24 @@ func (t *Tree) FillDefaults() {
 					ensureLeaf(k, "authentication-algorithm", ipsecDefaultAuth)
 				}
 				ensureLeaf(k, "lifetime-seconds", itoa(Defaults.IPsecLifetimeSeconds))
+			case "policy":
+				if set := k.child("proposal-set"); set != nil {
+					if s, ok := ipsecProposalSets[set.val()]; ok {
+						var parts []string
+						for _, e := range s.proposals {
+							p := "esp " + e.enc
+							if e.auth != "" {
+								p += " " + e.auth
+							}
+							parts = append(parts, p)
+						}
+						note := "proposes " + strings.Join(parts, ", ")
+						if s.pfs != 0 && k.child("perfect-forward-secrecy") == nil {
+							note += "; pfs group" + itoa(s.pfs)
+						}
+						set.extra().note = note
+					}
+				}
 			case "vpn":
 				ensureLeaf(k, "establish-tunnels", Defaults.EstablishTunnels)
 				ensureLeaf(k, "df-bit", Defaults.DFBit)

@@ -14,6 +14,7 @@ const (
 	tSemi            // ;
 	tNewline         // end of line (only reported when the lexer is asked to)
 	tBad             // a character that cannot start a token, or an unterminated string
+	tComment         // a /* */ comment (only reported when the lexer is asked to)
 )
 
 // token is one lexical token; text is a substring of the input where
@@ -35,6 +36,7 @@ type lexer struct {
 	lineOff  int // offset of the first byte of the current line
 	file     uint16
 	newlines bool // report tNewline tokens (set form)
+	comments bool // report /* */ comments as tComment tokens (hierarchical form)
 	errMsg   string
 }
 
@@ -50,13 +52,15 @@ func (l *lexer) here() pos {
 	return pos{file: l.file, line: l.line, col: uint16(col)}
 }
 
-func isWordByte(c byte) bool {
-	switch c {
-	case ' ', '\t', '\r', '\n', '\f', '\v', ';', '{', '}', '[', ']', '"', '#', '(', ')':
-		return false
+// notWord marks the bytes that end a word.
+var notWord = func() (t [256]bool) {
+	for _, c := range []byte(" \t\r\n\f\v;{}[]\"#()") {
+		t[c] = true
 	}
-	return true
-}
+	return t
+}()
+
+func isWordByte(c byte) bool { return !notWord[c] }
 
 // next returns the next token. Errors come back as tBad tokens whose text is
 // a description (never the offending input, which might be a secret).
@@ -81,6 +85,7 @@ func (l *lexer) next() token {
 		case c == '/' && l.off+1 < len(l.data) && l.data[l.off+1] == '*':
 			p := l.here()
 			l.off += 2
+			start := l.off
 			closed := false
 			for l.off < len(l.data) {
 				if l.data[l.off] == '*' && l.off+1 < len(l.data) && l.data[l.off+1] == '/' {
@@ -96,6 +101,9 @@ func (l *lexer) next() token {
 			}
 			if !closed {
 				return token{kind: tBad, text: "unterminated /* comment", pos: p}
+			}
+			if l.comments {
+				return token{kind: tComment, text: l.data[start : l.off-2], pos: p}
 			}
 		default:
 			return l.lexToken()
@@ -128,11 +136,13 @@ func (l *lexer) lexToken() token {
 	case '"':
 		return l.lexString(p)
 	}
-	start := l.off
-	for l.off < len(l.data) && isWordByte(l.data[l.off]) {
-		l.off++
+	start, data := l.off, l.data
+	i := start
+	for i < len(data) && !notWord[data[i]] {
+		i++
 	}
-	return token{kind: tWord, text: l.data[start:l.off], pos: p}
+	l.off = i
+	return token{kind: tWord, text: data[start:i], pos: p}
 }
 
 // lexString reads a double-quoted string. \" and \\ are escapes; a newline

@@ -339,7 +339,8 @@ type PolicyContext struct {
 	Pos      Pos       `json:"pos,omitzero"`
 }
 
-// Policy is one security policy.
+// Policy is one security policy. Source, Destination and Terms may share
+// storage with address books, applications and other policies: read-only.
 type Policy struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
@@ -523,6 +524,8 @@ type ProxyIdentity struct {
 	Remote netip.Prefix `json:"remote"`
 	// Service is an application name; "any" by default.
 	Service string `json:"service"`
+	// ServiceTerms are the resolved terms of Service (nil for any).
+	ServiceTerms []AppTerm `json:"service-terms,omitempty"`
 	// Configured is true when proxy-identity was written (not defaulted).
 	Configured bool `json:"configured,omitempty"`
 }

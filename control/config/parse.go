@@ -53,14 +53,19 @@ func (t *Tree) parseText(name, text string) Diagnostics {
 	return d.list
 }
 
+// maxSyntaxErrors stops reading a file that is clearly not a configuration.
+const maxSyntaxErrors = 100
+
 func (t *Tree) parse(name, text string, d *diagSink) {
 	f := t.fileIndex(name)
 	d.files = t.files
+	d.limit = len(d.list) + maxSyntaxErrors
 	if detectFormat(text) == FormatSet {
 		t.parseSet(f, text, d)
 	} else {
 		t.parseHier(f, text, d)
 	}
+	d.limit = 0
 }
 
 // setState remembers the previous set line so that the next one, which
@@ -82,6 +87,9 @@ func (t *Tree) parseSet(f uint16, text string, d *diagSink) {
 	st := &setState{}
 	var line []token
 	for {
+		if d.full() {
+			return
+		}
 		tok := lx.next()
 		switch tok.kind {
 		case tNewline, tEOF:
@@ -187,6 +195,9 @@ func (t *Tree) deleteNode(n *node, vals []word) {
 			}
 		}
 		n.vals = kept
+		if n.x != nil {
+			n.x.valSet = nil // rebuilt on the next append
+		}
 		if len(kept) > 0 {
 			return
 		}
@@ -213,13 +224,11 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 	}
 	n := r.last
 	parent := n.parent
-	ref := parent.kids[:0:0]
 	// The reference is read relative to the parent, in lookup mode.
 	rr := t.walk(parent, args[at+1:], walkLookup, d)
 	if !rr.ok || rr.last == parent {
 		return
 	}
-	_ = ref
 	if rr.last.parent != parent {
 		d.errorf(args[at+1].pos, "syntax error: insert reference is not a sibling of the inserted statement")
 		return
@@ -234,10 +243,15 @@ const maxDepth = 64
 // parseHier reads the hierarchical form.
 func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 	lx := newLexer(f, text, false)
+	lx.comments = true
+	var comments []string // waiting for the statement they precede
 	stack := []*node{t.root}
 	var open []token // the '{' tokens of the open blocks
 	var stmt []token
 	for {
+		if d.full() {
+			return
+		}
 		tok := lx.next()
 		switch tok.kind {
 		case tBad:
@@ -265,10 +279,21 @@ func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 			}
 			stack = stack[:len(stack)-1]
 			open = open[:len(open)-1]
+		case tComment:
+			comments = append(comments, tok.text)
 		case tSemi, tLBrace:
 			cur := stack[len(stack)-1]
 			n := t.hierStatement(cur, stmt, tok, d)
 			stmt = stmt[:0]
+			if n != nil && len(comments) > 0 {
+				x := n.extra()
+				for _, c := range comments {
+					if !containsString(x.comments, c) {
+						x.comments = append(x.comments, c)
+					}
+				}
+			}
+			comments = comments[:0]
 			if tok.kind == tLBrace {
 				if len(stack) > maxDepth {
 					d.errorf(tok.pos, "syntax error: statements nested deeper than %d levels", maxDepth)
@@ -337,6 +362,15 @@ func (t *Tree) hierStatement(cur *node, stmt []token, end token, d *diagSink) *n
 		n.setInactive(true)
 	}
 	return n
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // truncate shortens s for messages.

@@ -346,3 +346,139 @@ func TestNodeSize(t *testing.T) {
 		t.Errorf("node is %d bytes, want <= 112", s)
 	}
 }
+
+func TestFillDefaultsProposalSets(t *testing.T) {
+	tr := mustParse(t, validBase+"delete security ike policy ip proposals\nset security ike policy ip proposal-set standard\n"+
+		"delete security ipsec policy spol proposals\nset security ipsec policy spol proposal-set prime-256\n")
+	tr.FillDefaults()
+	h := tr.String()
+	for _, want := range []string{
+		"proposal-set standard; ## proposes group2 aes-128-cbc sha1, group2 3des-cbc sha1\n",
+		"proposal-set prime-256; ## proposes esp aes-256-gcm; pfs group20\n",
+	} {
+		if !strings.Contains(h, want) {
+			t.Errorf("missing %q in:\n%s", want, h)
+		}
+	}
+	if _, d := ParseBytes("again", []byte(h)); d.HasErrors() {
+		t.Errorf("annotated display does not parse: %s", d)
+	}
+}
+
+func TestIdentities(t *testing.T) {
+	cfg, d := ParseBytes("id", []byte(validBase+
+		"set security ike gateway g local-identity distinguished-name\n"+
+		"set security ike gateway g remote-identity user-at-hostname peer@example.net\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	g := cfg.IKE.Gateways[0]
+	if g.LocalIdentity.Type != "distinguished-name" || g.RemoteIdentity.Type != "user-at-hostname" || g.RemoteIdentity.Value != "peer@example.net" {
+		t.Errorf("identities %+v %+v", g.LocalIdentity, g.RemoteIdentity)
+	}
+}
+
+// TestLongLists: list leaves with many values keep order, drop duplicates,
+// and delete single values.
+func TestLongLists(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		fmt.Fprintf(&b, "set security ike policy x proposals p%d\n", i%150)
+	}
+	b.WriteString("delete security ike policy x proposals p7\nset security ike policy x proposals p7\nset security ike policy x proposals [ p1 p200 ]\n")
+	tr := mustParse(t, b.String())
+	n := tr.root.child("security").child("ike").child("policy").child("proposals")
+	if len(n.vals) != 151 || n.vals[0].s != "p0" || n.vals[149].s != "p7" || n.vals[150].s != "p200" {
+		t.Errorf("%d values, first %s, last %s", len(n.vals), n.vals[0].s, n.vals[len(n.vals)-1].s)
+	}
+}
+
+// TestPathologicalInputs: inputs built to hurt (deep nesting, huge lines,
+// unbalanced brackets) end with diagnostics, not a crash or a hang.
+func TestPathologicalInputs(t *testing.T) {
+	inputs := map[string]string{
+		"deep nesting":    strings.Repeat("a {", 100000),
+		"closing braces":  strings.Repeat("}", 100000),
+		"garbage lines":   strings.Repeat("frobnicate x\n", 100000),
+		"long set line":   "set system " + strings.Repeat("w ", 200000),
+		"open brackets":   "set security ike policy p proposals " + strings.Repeat("[ ", 100000),
+		"long string":     "set system host-name \"" + strings.Repeat("x", 1<<20) + "\"",
+		"many semicolons": strings.Repeat(";", 100000),
+		"many comments":   strings.Repeat("/* c */ # x\n", 50000),
+		"nul bytes":       "set \x00 \x00\x00\n" + strings.Repeat("\x00", 1000),
+	}
+	for name, text := range inputs {
+		tr := NewTree()
+		d := tr.Parse(name, []byte(text))
+		tr.Compile()
+		_ = tr.String()
+		if len(d) > maxSyntaxErrors+1 {
+			t.Errorf("%s: %d diagnostics, want at most %d", name, len(d), maxSyntaxErrors+1)
+		}
+	}
+}
+
+// TestCommentsKept: /* */ comments of the hierarchical form are displayed
+// again before the statement they precede.
+func TestCommentsKept(t *testing.T) {
+	tr := mustParse(t, "/* top */\nsecurity {\n    /* two\n       lines */\n    flow { tcp-mss { /* x */ ipsec-vpn { mss 1350; } } } # dropped\n}\n")
+	want := "/* top */\nsecurity {\n    /* two\n       lines */\n    flow {\n        tcp-mss {\n            /* x */\n            ipsec-vpn {\n                mss 1350;\n            }\n        }\n    }\n}\n"
+	if got := tr.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestUnknownStatements: unknown statements keep their structure in both
+// forms, so set display reads back to the same tree.
+func TestUnknownStatements(t *testing.T) {
+	hier := `system {
+    host-name gw1;
+    services {
+        ssh {
+            root-login deny;
+        }
+        inactive: netconf;
+    }
+}
+protocols {
+    inactive: ospf area 0.0.0.0 interface st0.0;
+    bgp {
+        group ext;
+    }
+}
+`
+	tr := mustParse(t, hier)
+	want := strings.Replace(hier, "    bgp {\n        group ext;\n    }\n", "    bgp group ext;\n", 1)
+	want = strings.Replace(want, "        ssh {\n            root-login deny;\n        }\n", "        ssh root-login deny;\n", 1)
+	if got := tr.String(); got != want {
+		t.Errorf("display:\n%s", got)
+	}
+	set := setText(t, tr)
+	wantSet := `set system host-name gw1
+set system services ssh root-login deny
+set system services netconf
+deactivate system services netconf
+set protocols ospf area 0.0.0.0 interface st0.0
+deactivate protocols ospf area 0.0.0.0 interface st0.0
+set protocols bgp group ext
+`
+	if set != wantSet {
+		t.Errorf("set display:\n%s", set)
+	}
+	back := mustParse(t, set)
+	if !treeEqual(tr.root, back.root) {
+		t.Errorf("set display reads back to another tree:\n%s", back.String())
+	}
+	_, d := tr.Compile()
+	if len(d) != 3 || !strings.Contains(d[0].Message, "system host-name: not supported by bpfvpn, ignored") ||
+		!strings.Contains(d[1].Message, "system services: not supported") || !strings.Contains(d[2].Message, "protocols: not supported") {
+		t.Errorf("warnings:\n%s", d)
+	}
+}
+
+func TestCompactKeepsComments(t *testing.T) {
+	text := "routing-options {\n    static {\n        route 10.0.0.0/8 {\n            /* via the tunnel */\n            next-hop st0.0;\n        }\n        route 10.1.0.0/16 next-hop st0.1;\n    }\n}\n"
+	if got := mustParse(t, text).String(); got != text {
+		t.Errorf("got:\n%s", got)
+	}
+}

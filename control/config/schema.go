@@ -89,7 +89,7 @@ func buildSchema() *spec {
 		).withCompact()
 	}
 	identity := func(kw string) *spec {
-		return cont(kw, leaf("inet"), leaf("inet6"), leaf("hostname"), leaf("user-at-hostname"), leaf("distinguished-name")).withCompact()
+		return cont(kw, leaf("inet"), leaf("inet6"), leaf("hostname"), leaf("user-at-hostname"), cont("distinguished-name")).withCompact()
 	}
 	addressSet := func() *spec {
 		return named("address-set", named("address"), named("address-set"), leaf("description"))

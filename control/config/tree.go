@@ -33,7 +33,13 @@ type node struct {
 type nodeExtra struct {
 	name2    string // second identifier (from-zone A to-zone B)
 	inactive bool
-	dflt     bool // filled in from the defaults table, not configured
+	dflt     bool   // filled in from the defaults table, not configured
+	note     string // shown as a trailing ## comment (FillDefaults)
+	// comments are the /* */ comments written before the statement in
+	// hierarchical form, displayed again before it.
+	comments []string
+	// valSet holds the values of a long list leaf (appendValues).
+	valSet map[string]struct{}
 	// hierFile is 1+the file index of the hierarchical block that defined the
 	// node, so that a second definition in a hierarchical file is caught.
 	hierFile uint32
@@ -67,9 +73,6 @@ func (n *node) setInactive(v bool) {
 }
 
 func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2()} }
-
-// unknown reports whether the schema does not know the statement.
-func (n *node) unknown() bool { return n.sp == nil }
 
 // idxKey is the string a child is indexed by: its name (with the second
 // name, if any), or its keyword when it has no name.
@@ -216,6 +219,20 @@ type Tree struct {
 	// dominate parsing and garbage collection.
 	nodes []node
 	words []word
+	kids  []*node
+}
+
+// addChild adds c below parent; a first child gets room for four from the
+// slab, which is enough for most containers.
+func (t *Tree) addChild(parent, c *node) {
+	if parent.kids == nil {
+		if len(t.kids) < 4 {
+			t.kids = make([]*node, 4*slabSize)
+		}
+		parent.kids = t.kids[0:0:4]
+		t.kids = t.kids[4:]
+	}
+	parent.add(c)
 }
 
 const slabSize = 1024

@@ -24,9 +24,10 @@ set security ipsec policy spol proposals sp
 set security ipsec vpn v bind-interface st0.0
 set security ipsec vpn v ike gateway g
 set security ipsec vpn v ike ipsec-policy spol
+set security zones security-zone untrust host-inbound-traffic system-services ike
 `
 
-const baseLines = 17
+const baseLines = 18
 
 func TestValidBase(t *testing.T) {
 	cfg, diags := ParseBytes("base", []byte(validBase))
@@ -79,6 +80,7 @@ var invalidCases = []struct {
 	{name: "undefined zone interface", add: "set security zones security-zone dmz interfaces ge-0/0/5.0\n", line: 1, at: "ge-0/0/5.0", msg: "undefined interface ge-0/0/5.0"},
 	{name: "undefined bind interface", add: "set security ipsec vpn v bind-interface st0.7\n", line: 1, at: "st0.7", msg: "undefined interface st0.7 (bind-interface)"},
 	{name: "undefined route interface", add: "set routing-options static route 10.1.0.0/16 next-hop st0.3\n", line: 1, at: "st0.3", msg: "undefined interface st0.3 (next-hop)"},
+	{name: "two interfaces on one Linux device", add: "set system interface-map ge-0/0/0 eth0\nset interfaces eth0 unit 0\n", line: 2, at: "eth0", msg: "interface eth0: Linux device eth0 is already used by interface ge-0/0/0 (line 1)"},
 	// st0 units
 	{name: "st0 reserved unit", add: "set interfaces st0 unit 16000 family inet address 10.8.0.1/30\n", line: 1, at: "unit", msg: "units st0.16000 to st0.16385 are reserved"},
 	{name: "st0 reserved last", add: "set interfaces st0 unit 16385\n", line: 1, at: "unit", msg: "reserved for HA control-link encryption"},
@@ -95,6 +97,20 @@ var invalidCases = []struct {
 	// policies
 	{name: "duplicate policy", whole: true, add: "security {\n    zones { security-zone a; }\n    policies {\n        from-zone a to-zone a {\n            policy p { match { source-address any; destination-address any; application any; } then { permit; } }\n            policy p { then { deny; } }\n        }\n    }\n}\n", line: 6, at: "policy", msg: "duplicate policy p in security policies from-zone a to-zone a (first defined at line 5)"},
 	{name: "policy without action", add: "set security policies from-zone trust to-zone vpn policy x match source-address any destination-address any application any\n", line: 1, at: "policy", msg: "policy x: an action is required"},
+	{name: "next-hop-tunnel undefined vpn", add: "set interfaces st0 unit 0 multipoint\nset interfaces st0 unit 0 family inet next-hop-tunnel 10.9.0.2 ipsec-vpn nope\n", line: 2, at: "next-hop-tunnel", msg: "st0.0: next-hop-tunnel 10.9.0.2: undefined ipsec vpn nope"},
+	{name: "next-hop-tunnel vpn elsewhere", add: "set interfaces st0 unit 1 multipoint\nset interfaces st0 unit 1 family inet next-hop-tunnel 10.9.1.2 ipsec-vpn v\nset security zones security-zone vpn interfaces st0.1\n", line: 2, at: "next-hop-tunnel", msg: "vpn v is bound to st0.0, not st0.1"},
+	{name: "next-hop-tunnel without multipoint", add: "set interfaces st0 unit 0 family inet next-hop-tunnel 10.9.0.2 ipsec-vpn v\n", line: 3, abs: true, at: "unit", msg: "st0.0: next-hop-tunnel needs a multipoint unit"},
+	{name: "address-set cycle", add: "set security address-book global address-set a address-set b\nset security address-book global address-set b address-set a\n", line: 1, at: "address-set", msg: "address-set a contains itself"},
+	{name: "application-set cycle", add: "set applications application-set a application-set b\nset applications application-set b application-set a\n", line: 1, at: "application-set", msg: "application-set a contains itself"},
+	{name: "reserved application name", add: "set applications application junos-mine protocol tcp\n", line: 1, at: "application junos-mine", msg: "application junos-mine: the name is reserved"},
+	{name: "ports on icmp", add: "set applications application a protocol icmp destination-port 80\n", line: 1, at: "destination-port", msg: "application a: ports need protocol tcp, udp or sctp"},
+	{name: "bad port range", add: "set applications application a protocol tcp destination-port 90-80\n", line: 1, at: "90-80", msg: "invalid port or range \"90-80\""},
+	{name: "route without next hop", add: "set routing-options static route 10.1.0.0/16 preference 7\n", line: 1, at: "route", msg: "route 10.1.0.0/16 needs next-hop"},
+	{name: "route family", add: "set routing-options rib inet6.0 static route 10.1.0.0/16 next-hop st0.0\n", line: 1, at: "route", msg: "route 10.1.0.0/16 does not belong in inet6.0"},
+	{name: "policy without match", add: "set security policies from-zone trust to-zone vpn policy x then permit\n", line: 1, at: "policy", msg: "policy x: match is required"},
+	{name: "bind to non-st0", add: "set security ipsec vpn v bind-interface ge-0/0/0.0\n", line: 1, at: "ge-0/0/0.0", msg: "bind-interface ge-0/0/0.0 is not an st0 unit"},
+	{name: "proxy-identity families", add: "set security ipsec vpn v ike proxy-identity local 10.0.0.0/8 remote fd00::/8\n", line: 1, at: "proxy-identity", msg: "proxy-identity local and remote must be of one address family"},
+	{name: "identity family", add: "set security ike gateway g local-identity inet fd00::1\n", line: 1, at: "fd00::1", msg: "local-identity inet: \"fd00::1\" is not an inet address"},
 	// flow
 	{name: "mss too small", add: "set security flow tcp-mss ipsec-vpn mss 63\n", line: 1, at: "63", msg: "mss 63 out of range 64..65535"},
 	{name: "mss too large", add: "set security flow tcp-mss all-tcp mss 65536\n", line: 1, at: "65536", msg: "mss 65536 out of range 64..65535"},
@@ -188,8 +204,30 @@ func TestWarnings(t *testing.T) {
 	}
 	// Proposal sets with weak members warn too.
 	_, diags = ParseBytes("w", []byte(validBase+"delete security ike policy ip proposals\nset security ike policy ip proposal-set standard\n"))
-	if !strings.Contains(diags.String(), "w:19:41: warning: proposal-set standard") {
+	if !strings.Contains(diags.String(), "w:20:41: warning: proposal-set standard") {
 		t.Errorf("proposal-set standard not warned:\n%s", diags)
+	}
+}
+
+// TestOperationalWarnings: configurations that commit but cannot work as
+// written are warned about.
+func TestOperationalWarnings(t *testing.T) {
+	text := strings.Replace(validBase, "set security zones security-zone untrust host-inbound-traffic system-services ike\n",
+		"set security zones security-zone untrust host-inbound-traffic system-services ping\n", 1) +
+		"set interfaces st0 unit 4 family inet address 10.9.4.1/30\n" +
+		"set routing-options static route 10.40.0.0/16 next-hop st0.4\n"
+	cfg, diags := ParseBytes("o", []byte(text))
+	if cfg == nil {
+		t.Fatal(diags)
+	}
+	for _, want := range []string{
+		"o:10:18: warning: ike gateway g: host-inbound-traffic of ge-0/0/1.0 (zone untrust) does not allow system-services ike",
+		"o:20:28: warning: route 10.40.0.0/16: no ipsec vpn is bound to st0.4, so this route drops its traffic",
+		"o:19:20: warning: interface st0.4 is in no security zone",
+	} {
+		if !strings.Contains(diags.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, diags)
+		}
 	}
 }
 
@@ -205,7 +243,42 @@ func TestSecretsNeverInDiagnostics(t *testing.T) {
 	if strings.Contains(diags.String(), "topsecret") {
 		t.Errorf("diagnostics leak a secret:\n%s", diags)
 	}
-	if !strings.Contains(diags.String(), "s:18:55: ike policy ip: pre-shared-key hexadecimal is not a hex string") {
+	if !strings.Contains(diags.String(), "s:19:55: ike policy ip: pre-shared-key hexadecimal is not a hex string") {
 		t.Errorf("missing hex error:\n%s", diags)
+	}
+	// An unquoted secret with a space is refused whole: no part of it is
+	// kept in the tree (which would display it) or named in a message.
+	tr := NewTree()
+	d := tr.Parse("u", []byte("set security ike policy p pre-shared-key ascii-text top secretpart\n"))
+	if !strings.Contains(d.String(), "u:1:42: syntax error: unexpected words after the ascii-text value") {
+		t.Errorf("diagnostics:\n%s", d)
+	}
+	if out := tr.String() + d.String(); strings.Contains(out, "secretpart") || strings.Contains(out, "top") {
+		t.Errorf("secret fragments kept or printed:\n%s", out)
+	}
+}
+
+func TestBrokenNineIsPlainKey(t *testing.T) {
+	cfg, d := ParseBytes("n", []byte(strings.Replace(validBase, "ascii-text secret123", "ascii-text \"$9$ABC\"", 1)))
+	if cfg == nil || !strings.Contains(d.String(), "n:9:54: warning: ascii-text starts with $9$ but is not a valid $9$ string") {
+		t.Fatalf("diagnostics:\n%s", d)
+	}
+	if got := string(cfg.IKE.Policies[0].PreSharedKey.Bytes()); got != "$9$ABC" {
+		t.Errorf("key %q", got)
+	}
+}
+
+// TestTwoBooksOnOneZone: a zone sees every book attached to it.
+func TestTwoBooksOnOneZone(t *testing.T) {
+	cfg, d := ParseBytes("b", []byte(validBase+
+		"set security address-book a address n1 10.1.0.0/16\nset security address-book a attach zone trust\n"+
+		"set security address-book b address n2 10.2.0.0/16\nset security address-book b attach zone trust\n"+
+		"set security policies from-zone trust to-zone vpn policy p match source-address [ n1 n2 ] destination-address any application any\n"+
+		"set security policies from-zone trust to-zone vpn policy p then permit\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	if src := cfg.Policies.Contexts[0].Policies[0].Source; len(src) != 2 {
+		t.Errorf("source %v", src)
 	}
 }

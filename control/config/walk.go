@@ -28,8 +28,8 @@ type walkResult struct {
 // walk interprets words as a statement path below ctx: containers descend,
 // leaves and flags stay at their container so that further words name
 // siblings (`route P next-hop X preference 5`). Unknown words become one
-// unknown statement holding the remaining words. open says the statement is
-// followed by `{` (unknown statements become containers).
+// unknown statement holding the remaining words (which becomes a container
+// when a hierarchical `{` follows).
 func (t *Tree) walk(ctx *node, ws []token, mode walkMode, d *diagSink) walkResult {
 	return t.walkTrail(ctx, ws, mode, d, nil, 0)
 }
@@ -89,6 +89,12 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 			if !ok {
 				return res
 			}
+			if sp.secret && i < len(ws) {
+				// Likely an unquoted secret with spaces: refuse it whole,
+				// and never echo or keep any part of it.
+				d.errorf(w.pos, "syntax error: unexpected words after the %s value (quote a secret that contains spaces)", kw)
+				return res
+			}
 		}
 		c := cur.find(k)
 		created := false
@@ -102,14 +108,14 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 			if k.name2 != "" {
 				c.extra().name2 = k.name2
 			}
-			cur.add(c)
+			t.addChild(cur, c)
 			created = true
 		}
 		if sp.kind == kLeaf {
 			if mode == walkLookup {
 				res.delVals = vals
 			} else if sp.list {
-				c.vals = appendUnique(c.vals, vals)
+				c.appendValues(vals)
 			} else if len(vals) > 0 {
 				c.vals = vals
 				c.p = w.pos
@@ -163,67 +169,72 @@ func (t *Tree) leafValues(sp *spec, kw string, kwTok token, ws []token, i int, m
 	}
 	v := word{ws[i].text, ws[i].pos}
 	if sp.secret && mode == walkCreate && !secret.IsEncoded(v.s) {
+		if strings.HasPrefix(v.s, secret.Prefix) {
+			d.warnf(v.p, "%s starts with $9$ but is not a valid $9$ string; it is taken as the plain key", kw)
+		}
 		v.s = secret.Encode([]byte(v.s))
 	}
 	return t.oneWord(v), i + 1, true
 }
 
-func appendUnique(have, add []word) []word {
-	for _, a := range add {
-		dup := false
-		for _, h := range have {
-			if h.s == a.s {
-				dup = true
-				break
+// appendValues adds the values of a list leaf that it does not hold yet.
+// Long lists keep a set of their values so that adding stays O(1).
+func (n *node) appendValues(add []word) {
+	if len(n.vals)+len(add) <= 64 && (n.x == nil || n.x.valSet == nil) {
+		for _, a := range add {
+			dup := false
+			for _, h := range n.vals {
+				if h.s == a.s {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				n.vals = append(n.vals, a)
 			}
 		}
-		if !dup {
-			have = append(have, a)
+		return
+	}
+	x := n.extra()
+	if x.valSet == nil {
+		x.valSet = make(map[string]struct{}, 2*(len(n.vals)+len(add)))
+		for _, h := range n.vals {
+			x.valSet[h.s] = struct{}{}
 		}
 	}
-	return have
+	for _, a := range add {
+		if _, dup := x.valSet[a.s]; !dup {
+			x.valSet[a.s] = struct{}{}
+			n.vals = append(n.vals, a)
+		}
+	}
 }
 
-// walkUnknown keeps a statement the schema does not know: its first word is
-// the keyword, the remaining words (list brackets flattened) its values.
+// walkUnknown keeps a statement the schema does not know as a chain of
+// one-word nodes (`a b c` is a → b → c), so that statements sharing leading
+// words share nodes in both forms and set-form display reads back to the
+// same tree. List brackets are dropped.
 func (t *Tree) walkUnknown(cur *node, ws []token, mode walkMode, d *diagSink, res walkResult) walkResult {
-	var vals []word
-	for _, w := range ws[1:] {
-		if w.kind == tWord || w.kind == tString {
-			vals = append(vals, word{w.text, w.pos})
+	n := cur
+	for _, w := range ws {
+		if w.kind != tWord && w.kind != tString {
+			continue
 		}
-	}
-	k := nodeKey{kw: ws[0].text, name: joinWords(vals)}
-	c := cur.find(k)
-	if c == nil {
-		if mode == walkLookup {
-			d.warnf(ws[0].pos, "statement not found: %s", strings.TrimSpace(cur.path()+" "+ws[0].text))
-			return res
+		c := n.find(nodeKey{kw: w.text})
+		if c == nil {
+			if mode == walkLookup {
+				d.warnf(ws[0].pos, "statement not found: %s", strings.TrimSpace(cur.path()+" "+tokenText(ws)))
+				return res
+			}
+			c = t.newNode()
+			c.kw, c.p = w.text, w.pos
+			t.addChild(n, c)
+			res.created = true
 		}
-		c = t.newNode()
-		c.kw, c.name, c.vals, c.p = k.kw, k.name, vals, ws[0].pos
-		cur.add(c)
-		res.created = true
+		n = c
 	}
-	res.last, res.cur, res.ok = c, c, true
+	res.last, res.cur, res.ok = n, n, true
 	return res
-}
-
-func joinWords(ws []word) string {
-	switch len(ws) {
-	case 0:
-		return ""
-	case 1:
-		return ws[0].s
-	}
-	var b strings.Builder
-	for i, w := range ws {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(w.s)
-	}
-	return b.String()
 }
 
 // tokenText joins the words of toks for messages; it stops after a secret

@@ -296,7 +296,7 @@ func TestNetnsForwarding(t *testing.T) {
 	l := newLab(t)
 	res := l.attach(t, labSpec())
 	for _, a := range res.Attachments {
-		if a.Mode != "xdp-native" {
+		if a.Hook == loader.HookXDP && a.Mode != "xdp-native" {
 			t.Errorf("%s attached as %s, want xdp-native on veth", a.Ifname, a.Mode)
 		}
 	}
@@ -416,5 +416,112 @@ func TestNetnsMSSAllTCP(t *testing.T) {
 	}
 	if err := echoOK(c); err != nil {
 		t.Errorf("echo over the clamped connection: %v", err)
+	}
+}
+
+func TestNetnsAttachLifecycle(t *testing.T) {
+	l := newLab(t)
+	dir := loader.InstanceDir(l.instance)
+	// invalid input attaches nothing
+	bad := labSpec()
+	bad.Interfaces = append(bad.Interfaces, dataplane.Interface{Name: "nosuch0", Zone: "trust"})
+	inNS(t, l.rt, func() {
+		if _, err := dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"rtt"}, Spec: bad}); err == nil {
+			t.Error("attach with a missing interface succeeded")
+		}
+		bad2 := labSpec()
+		bad2.Policies[0].FromZone = "nozone"
+		if _, err := dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"rtt"}, Spec: bad2}); err == nil {
+			t.Error("attach with an unknown zone succeeded")
+		}
+		if _, err := dataplane.Attach(dataplane.AttachOptions{Instance: l.instance, Interfaces: []string{"lo"}, Spec: labSpec()}); !errors.Is(err, dataplane.ErrNotInSpec) {
+			t.Errorf("attach of an interface outside the zones: %v", err)
+		}
+	})
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("invalid attaches left %s behind (%v)", dir, err)
+	}
+
+	r1 := l.attach(t, labSpec())
+	st, err := dataplane.ReadStatus(l.instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Attachments) != 4 {
+		t.Errorf("status lists %d attachments, want XDP and tc egress on both: %+v", len(st.Attachments), st.Attachments)
+	}
+	for _, a := range st.Attachments {
+		if a.ProgID == 0 {
+			t.Errorf("%s: no program id", a.Ifname)
+		}
+	}
+	found := false
+	for _, m := range st.Maps {
+		if m.Name == "ifaces" && m.Entries == 2 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("status maps %+v lack ifaces with 2 entries", st.Maps)
+	}
+	if len(st.Policies) != 2 || st.Policies[1].Name != "web" || st.Policies[1].From != "trust" || st.Policies[1].Action != "permit" {
+		t.Errorf("status policies %+v", st.Policies)
+	}
+	// a second attach updates in place: same pins, other generation
+	r2 := l.attach(t, labSpec())
+	if r1.Compiled.Gen == r2.Compiled.Gen {
+		t.Errorf("generation stayed %d", r2.Compiled.Gen)
+	}
+	_, _ = listenTCP(t, l.uh, "10.10.2.2:80")
+	if c, err := dialTCP(t, l.th, "10.10.2.2:80"); err != nil {
+		t.Errorf("traffic after the re-attach: %v", err)
+	} else {
+		c.Close()
+	}
+	if st, err = dataplane.ReadStatus(l.instance); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Policies) != 2 || st.Policies[1].Hits == 0 {
+		t.Errorf("policy web has no hit after a permitted connection: %+v", st.Policies)
+	}
+	var n int
+	inNS(t, l.rt, func() { n, err = dataplane.Detach(l.instance, []string{"rtt", "rtu"}) })
+	if err != nil || n != 4 {
+		t.Errorf("detach: %d hooks, %v", n, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("detach of the last interface left %s (%v)", dir, err)
+	}
+	inNS(t, l.rt, func() {
+		lk, _ := netlink.LinkByName("rtt")
+		if lk.Attrs().Xdp != nil && lk.Attrs().Xdp.Attached {
+			t.Error("XDP still attached to rtt after detach")
+		}
+	})
+}
+
+// TestNetnsSelfSessions: the router's own connections get a session at tc
+// egress, so their replies pass although the zone enables no service.
+func TestNetnsSelfSessions(t *testing.T) {
+	l := newLab(t)
+	l.attach(t, labSpec())
+	_, _ = listenTCP(t, l.uh, "10.10.2.2:8080")
+	c, err := dialTCP(t, l.rt, "10.10.2.2:8080")
+	if err != nil {
+		t.Fatalf("router → untrust host TCP (untrust allows only ike): %v", err)
+	}
+	if err := echoOK(c); err != nil {
+		t.Errorf("echo: %v", err)
+	}
+	c.Close()
+	if err := ping(t, l.rt, "10.10.2.2"); err != nil {
+		t.Errorf("router pings untrust host: %v", err)
+	}
+	if l.counter(t, loader.BpfvpnCounterIdCNT_SESSION_SELF) == 0 {
+		t.Error("no self session counted")
+	}
+	// unsolicited traffic to the router from untrust still drops
+	if _, err := dialTCP(t, l.uh, "10.10.2.1:8080"); !isTimeout(err) {
+		t.Errorf("untrust → router TCP 8080: %v, want a timeout", err)
 	}
 }

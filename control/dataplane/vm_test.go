@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"net"
 	"net/netip"
+	"os/exec"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -16,6 +17,28 @@ import (
 )
 
 const vmIfID = 1
+
+// dump logs the data-plane counters and the kernel's view for a failure.
+func (l *lab) dump(t *testing.T) {
+	t.Helper()
+	if m, err := maps.OpenPinned(loader.InstanceDir(l.instance)); err == nil {
+		cs, _ := m.ReadCounters()
+		for id, v := range cs {
+			if v != 0 {
+				t.Logf("counter %s = %d", maps.CounterNames[id], v)
+			}
+		}
+		m.Close()
+	}
+	for _, n := range l.names {
+		for _, args := range [][]string{{"-s", "xfrm", "state"}, {"-s", "link"}, {"route"}, {"xfrm", "policy"}} {
+			out, _ := exec.Command("ip", append([]string{"-n", n}, args...)...).CombinedOutput()
+			t.Logf("%s ip %v:\n%s", n, args, out)
+		}
+	}
+	out, _ := exec.Command("sh", "-c", "cat /proc/net/xfrm_stat; tc -s filter show dev st0.0 ingress 2>&1").CombinedOutput()
+	t.Logf("%s", out)
+}
 
 // addTunnel gives ns an st0.0 XFRM interface (if_id 1) with addr, ESP SAs
 // (rfc4106(gcm(aes))) between local and peer and 0/0 policies.
@@ -48,8 +71,11 @@ func addTunnel(t *testing.T, ns netns.NsHandle, addr string, local, peer net.IP,
 		any4 := &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
 		must(netlink.XfrmPolicyAdd(&netlink.XfrmPolicy{Src: any4, Dst: any4, Dir: netlink.XFRM_DIR_OUT, Ifid: vmIfID,
 			Tmpls: []netlink.XfrmPolicyTmpl{{Src: local, Dst: peer, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: 1}}}))
-		must(netlink.XfrmPolicyAdd(&netlink.XfrmPolicy{Src: any4, Dst: any4, Dir: netlink.XFRM_DIR_IN, Ifid: vmIfID,
-			Tmpls: []netlink.XfrmPolicyTmpl{{Src: peer, Dst: local, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: 1}}}))
+		for _, dir := range []netlink.Dir{netlink.XFRM_DIR_IN, netlink.XFRM_DIR_FWD} {
+			// forwarded decrypted traffic needs the fwd policy too
+			must(netlink.XfrmPolicyAdd(&netlink.XfrmPolicy{Src: any4, Dst: any4, Dir: dir, Ifid: vmIfID,
+				Tmpls: []netlink.XfrmPolicyTmpl{{Src: peer, Dst: local, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: 1}}}))
+		}
 	})
 }
 
@@ -99,12 +125,13 @@ func TestVMTunnelPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.AddSPI(0x5001, vmIfID); err != nil {
+	if err := m.AddSPI(0x6001, vmIfID); err != nil { // the router's inbound SA
 		t.Fatal(err)
 	}
 	newBefore := l.counter(t, loader.BpfvpnCounterIdCNT_SESSION_NEW)
 	outBefore := l.counter(t, loader.BpfvpnCounterIdCNT_TUNNEL_OUT)
 	if err := ping(t, l.uh, "10.10.1.2"); err != nil {
+		l.dump(t)
 		t.Fatalf("ping vpn→trust through ESP: %v", err)
 	}
 	if l.counter(t, loader.BpfvpnCounterIdCNT_SESSION_NEW) <= newBefore {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/bpfvpn/bpfvpn/control/lab"
@@ -276,5 +277,70 @@ func TestHostPolicyOwnership(t *testing.T) {
 	}
 	if len(all) != 2 {
 		t.Errorf("%d policies left, want the 2 foreign ones: %v", len(all), all)
+	}
+}
+
+func TestHostKernelRoutesView(t *testing.T) {
+	ns, _ := newTestNetns(t)
+	r := newReconcilerIn(t, ns)
+	mustReconcile(t, r, hostState())
+	rs, err := r.KernelRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owned, local, direct int
+	for _, x := range rs {
+		switch {
+		case x.Owned:
+			owned++
+			if x.Protocol != int(RouteProtocol) || x.Dst.Bits() == 32 {
+				t.Errorf("owned route %+v", x)
+			}
+		case x.Local && x.Dst == pfx("10.0.0.1/32"):
+			local++
+		case x.Dst == pfx("10.0.0.0/24") && x.Dev == "veth0" && x.Protocol == unix.RTPROT_KERNEL:
+			direct++
+		}
+	}
+	if owned != 3 || local != 1 || direct != 1 {
+		t.Errorf("owned %d, local %d, direct %d in %+v", owned, local, direct, rs)
+	}
+	if us, err := r.Units(); err != nil || len(us) != 0 {
+		t.Errorf("units on a host without st0: %+v, %v", us, err)
+	}
+}
+
+// TestHostForeignLinkNamedLikeUnit: a link named st0.7 that is not an xfrm
+// interface is not bpfvpn's and survives a reconcile without unit 7.
+func TestHostForeignLinkNamedLikeUnit(t *testing.T) {
+	ns, h := newTestNetns(t)
+	r := newReconcilerIn(t, ns)
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "st0.7"}, PeerName: "peer7"}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := h.LinkByName("st0.7")
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: prefixToIPNet(pfx("10.7.0.1/24"))}); err != nil {
+		t.Fatal(err)
+	}
+	if ch := mustReconcile(t, r, State{}); len(ch) != 0 {
+		t.Errorf("changes %q", strs(ch))
+	}
+	if _, err := h.LinkByName("st0.7"); err != nil {
+		t.Errorf("foreign st0.7 removed: %v", err)
+	}
+	if _, ok := addrProtos(t, r, l.Attrs().Index)[pfx("10.7.0.1/24")]; !ok {
+		t.Error("the foreign link's address was removed")
+	}
+	// Unit 7 wanted: the foreign link is in the way, reported, untouched.
+	_, err := r.Reconcile(context.Background(), State{Tunnels: []Tunnel{{Unit: 7, IPv4: pfx("10.7.0.9/24")}}})
+	if err == nil || !strings.Contains(err.Error(), "not bpfvpn's") {
+		t.Errorf("reconcile with st0.7 in the way: %v", err)
+	}
+	l2, err := h.LinkByName("st0.7")
+	if err != nil || l2.Attrs().Index != l.Attrs().Index {
+		t.Errorf("foreign st0.7 replaced: %v", err)
+	}
+	if _, ok := addrProtos(t, r, l.Attrs().Index)[pfx("10.7.0.9/24")]; ok {
+		t.Error("the unit's address was put on the foreign link")
 	}
 }

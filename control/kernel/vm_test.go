@@ -47,7 +47,7 @@ func newVMPair(t *testing.T) (a, b *vmSite) {
 	if unix.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
-	watchdog(t, 2*time.Minute)
+	watchdog(t, 4*time.Minute)
 	a = &vmSite{name: "A", wan: ip("10.99.0.1"), st0: ip("10.200.0.1"), st06: ip("fd00:200::1"), lan: ip("10.11.0.1")}
 	b = &vmSite{name: "B", wan: ip("10.99.0.2"), st0: ip("10.200.0.2"), st06: ip("fd00:200::2"), lan: ip("10.22.0.1")}
 	for _, s := range []*vmSite{a, b} {
@@ -251,6 +251,14 @@ func TestVMTunnelLifecycle(t *testing.T) {
 	if n := saPackets(t, a, forA.InboundSPI); n < 9 {
 		t.Errorf("inbound SA counted %d packets, want ≥ 9", n)
 	}
+	us, err := a.r.Units()
+	if err != nil || len(us) != 1 {
+		t.Fatalf("units %+v, %v", us, err)
+	}
+	if u := us[0]; u.Name != "st0.0" || u.IfID != 1 || u.Underlay != "wan0" || !u.AdminUp || !u.LinkUp || !u.TunnelUp ||
+		u.MTU != 1400 || len(u.Addresses) != 2 || u.TxPackets < 9 {
+		t.Errorf("unit view %+v", u)
+	}
 
 	t.Run("Adoption", func(t *testing.T) {
 		p, err := lab.StartPinger(a.ns, b.lan, 10*time.Millisecond)
@@ -331,6 +339,15 @@ func TestVMTunnelLifecycle(t *testing.T) {
 		if _, err := a.r.ReadXfrmStat(); err != nil {
 			t.Error(err)
 		}
+		sas, err := a.r.SAStatistics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sa := range sas {
+			if sa.Direction == "" || sa.Packets < 3 || sa.IntegrityFailures != 0 || sa.ReplayErrors != 0 {
+				t.Errorf("SA statistics after clear and ping: %+v", sa)
+			}
+		}
 	})
 
 	t.Run("TunnelDown", func(t *testing.T) {
@@ -343,6 +360,9 @@ func TestVMTunnelLifecycle(t *testing.T) {
 		}
 		if sas, _ := a.r.InstalledSAs(); len(sas) != 0 {
 			t.Errorf("SAs left: %+v", sas)
+		}
+		if us, _ := a.r.Units(); len(us) != 1 || us[0].TunnelUp {
+			t.Errorf("unit view after tunnel down: %+v", us)
 		}
 		if _, err := lab.Ping(a.ns, b.st0, 2, 20*time.Millisecond, 300*time.Millisecond); err == nil {
 			t.Error("ping answered without SAs")
@@ -559,6 +579,7 @@ func TestVMSAVariants(t *testing.T) {
 	} {
 		t.Run(v.name, func(t *testing.T) {
 			forA, forB := saPair(t, a, b, v)
+			forA.Lifetime = Lifetime{SoftSeconds: 3000, HardSeconds: 3600, SoftBytes: 1 << 40, HardBytes: 1 << 41}
 			install(t, a, forA)
 			install(t, b, forB)
 			t.Cleanup(func() {
@@ -582,6 +603,9 @@ func TestVMSAVariants(t *testing.T) {
 				}
 				if s.Ifid != int(IfID(0)) || s.Reqid != int(ReqID(0)) {
 					t.Errorf("if_id %d reqid %#x", s.Ifid, s.Reqid)
+				}
+				if l := s.Limits; l.TimeSoft != 3000 || l.TimeHard != 3600 || l.ByteSoft != 1<<40 || l.ByteHard != 1<<41 || l.PacketHard != ^uint64(0) {
+					t.Errorf("lifetimes %+v", l)
 				}
 			}
 		})
@@ -649,9 +673,9 @@ func TestVMPrimaryBackupFailover(t *testing.T) {
 		t.Error("traffic did not return to the primary tunnel")
 	}
 	st := p.Stop(2 * time.Second)
-	// Echoes in flight when the primary's SAs are deleted may be lost;
-	// the loss is bounded by the switch, not by a timeout.
-	if st.Sent == 0 || len(st.Lost) > 3 {
+	// Echoes in flight when the primary's SAs are deleted (on either side)
+	// may be lost; the loss is bounded by the switch, not by a timeout.
+	if st.Sent == 0 || len(st.Lost) > 5 {
 		t.Errorf("ping across fail-over and fail-back: %s (lost %v)", st, st.Lost)
 	}
 	t.Logf("ping across fail-over and fail-back: %s", st)
@@ -707,15 +731,14 @@ func TestVMIKESink(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return a.r.PendingRetirements() == 0 && b.r.PendingRetirements() == 0 }) {
 		t.Fatal("old inbound SAs not retired")
 	}
-	waitFor(2*time.Second, func() bool { return saPackets(t, b, newB.InboundSPI) > 5 })
-	if st := p.Stop(2 * time.Second); len(st.Lost) != 0 || st.Sent < 5 {
+	if !waitFor(5*time.Second, func() bool { return saPackets(t, b, newB.InboundSPI) > 5 }) {
+		t.Error("the new pair carries no traffic")
+	}
+	if st := p.Stop(2 * time.Second); len(st.Lost) != 0 || st.Sent == 0 {
 		t.Errorf("ping across the rekey: %s", st)
 	}
 	if sas, _ := a.r.InstalledSAs(); len(sas) != 2 {
 		t.Errorf("after the rekey: %+v, want the new pair", sas)
-	}
-	if saPackets(t, b, newB.InboundSPI) == 0 {
-		t.Error("the new pair carries no traffic")
 	}
 
 	sinkA.ChildSADeleted(toIKE(newA).WithoutKeys())
@@ -725,4 +748,67 @@ func TestVMIKESink(t *testing.T) {
 	if hasRoute(t, a, "10.22.0.0/24") || a.r.TunnelUp(0) {
 		t.Error("the tunnel is still up after its last CHILD SA was deleted")
 	}
+}
+
+// TestVMManyTunnelsUpAndDown brings up 200 st0 units with an SA pair each
+// between the two gateways, pings across every one, then reconciles a state
+// without them: every unit, SA and policy goes, and nothing else does.
+func TestVMManyTunnelsUpAndDown(t *testing.T) {
+	const n = 200
+	a, b := newVMPair(t)
+	addr := func(unit, host int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(150 + unit/64), byte(unit % 64 * 4), byte(host)}), 30)
+	}
+	base := map[*vmSite]State{}
+	for _, x := range []struct {
+		s    *vmSite
+		host int
+	}{{a, 1}, {b, 2}} {
+		base[x.s] = State{Addresses: x.s.state.Addresses}
+		st := State{Addresses: x.s.state.Addresses}
+		for u := 0; u < n; u++ {
+			p := addr(u, x.host)
+			st.Tunnels = append(st.Tunnels, Tunnel{Unit: u, Underlay: "wan0", IPv4: netip.PrefixFrom(p.Addr(), 30)})
+		}
+		x.s.state = st
+		x.s.reconcile(t)
+	}
+	for u := 0; u < n; u++ {
+		pa, pb := saPairOn(t, a, b, gcm256, u)
+		install(t, a, pa)
+		install(t, b, pb)
+	}
+	for u := 0; u < n; u++ {
+		st, err := lab.Ping(a.ns, addr(u, 2).Addr(), 1, 10*time.Millisecond, 3*time.Second)
+		if err != nil || st.Received != 1 {
+			t.Fatalf("ping across st0.%d: %v (%s)", u, err, st)
+		}
+	}
+	for _, s := range []*vmSite{a, b} {
+		if sas, _ := s.r.InstalledSAs(); len(sas) != 2*n {
+			t.Fatalf("site %s: %d SAs, want %d", s.name, len(sas), 2*n)
+		}
+		if ch := s.reconcile(t); len(ch) != 0 {
+			t.Errorf("site %s: reconcile with %d tunnels up changed %q", s.name, n, strs(ch))
+		}
+	}
+	// A commit without the tunnels.
+	for _, s := range []*vmSite{a, b} {
+		s.state = base[s]
+		ch := s.reconcile(t)
+		if want := n * (1 + 6 + 2); len(ch) != want { // link, six policies, two SAs per unit
+			t.Errorf("site %s: %d changes, want %d", s.name, len(ch), want)
+		}
+		if us, _ := s.r.Units(); len(us) != 0 {
+			t.Errorf("site %s: %d units left", s.name, len(us))
+		}
+		sas, pols, err := s.r.observeXfrm()
+		if err != nil || len(sas) != 0 || len(pols) != 0 {
+			t.Errorf("site %s: %d SAs and %d policies left, %v", s.name, len(sas), len(pols), err)
+		}
+		if _, err := s.h.LinkByName("wan0"); err != nil {
+			t.Errorf("site %s: wan0: %v", s.name, err)
+		}
+	}
+	pingOK(t, a, b.wan)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +167,41 @@ func TestLabRejectsBadPrefix(t *testing.T) {
 	}
 	if err := (&Lab{Prefix: "../x"}).Down(); err == nil {
 		t.Error("prefix with a slash accepted")
+	}
+}
+
+// TestLabExecEntersNode checks that Exec runs inside the node's namespace
+// (it sees the node's links) and leaves the caller's namespace alone.
+func TestLabExecEntersNode(t *testing.T) {
+	l := testLab(t)
+	if err := l.Up(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+	var devs string
+	err = l.Exec(SRX1, func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/dev")
+		devs = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(devs, "eth0:") || !strings.Contains(devs, "eth1:") {
+		t.Errorf("Exec(srx1) saw\n%s", devs)
+	}
+	host, err := os.ReadFile("/proc/thread-self/net/dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(host) == devs {
+		t.Error("the caller's thread sees the node's links")
+	}
+	if err := l.Exec("nosuchnode", func() error { return nil }); err == nil {
+		t.Error("Exec on a missing node succeeded")
 	}
 }

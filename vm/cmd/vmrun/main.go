@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/vm"
@@ -26,12 +27,14 @@ func main() {
 func run() int {
 	fs := flag.NewFlagSet("vmrun", flag.ContinueOnError)
 	kernel := fs.String("kernel", "all", "kernel to boot: 6.1, 6.12 or all")
-	timeout := fs.Duration("timeout", 10*time.Minute, "limit for one boot, command included")
+	timeout := fs.Duration("timeout", 0, "limit for one boot, command or all test binaries included (default 10m, with -tests 30m)")
 	mem := fs.String("mem", "2G", "guest memory (qemu -m)")
 	cpus := fs.Int("smp", 2, "guest CPUs")
 	accel := fs.String("accel", vm.DefaultAccel, "qemu -accel (KVM fails on the build machine)")
+	cpu := fs.String("cpu", "max", "qemu -cpu")
 	tests := fs.String("tests", "", "run the TestVM… tests of these packages (go list pattern) instead of a command")
 	verbose := fs.Bool("v", false, "stream the kernel console to stderr")
+	parallel := fs.Int("parallel", 1, "with -tests: boot up to this many kernels at once")
 	runRE := fs.String("run", vm.DefaultTestRun, "with -tests: the -test.run pattern")
 	var env envList
 	fs.Var(&env, "env", "add K=V to the guest command's environment (repeatable)")
@@ -52,14 +55,20 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "vmrun:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, Timeout: *timeout}
+	if *timeout == 0 {
+		*timeout = 10 * time.Minute
+		if *tests != "" {
+			*timeout = 30 * time.Minute
+		}
+	}
+	base := vm.Config{Memory: *mem, CPUs: *cpus, Accel: *accel, CPU: *cpu, Timeout: *timeout}
 	if *verbose {
 		base.Console = os.Stderr
 	}
 	if *tests != "" {
-		return runTests(ctx, base, series, *tests, *runRE, env)
+		return runTests(ctx, base, series, *tests, *runRE, env, *parallel)
 	}
 	return runCommand(ctx, base, series, argv, env)
 }

@@ -1,0 +1,255 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/bpfvpn/bpfvpn/control/config"
+	"github.com/bpfvpn/bpfvpn/control/dataplane"
+	"github.com/bpfvpn/bpfvpn/control/kernel"
+	"github.com/bpfvpn/bpfvpn/control/ops"
+	"github.com/bpfvpn/bpfvpn/loader"
+	"github.com/bpfvpn/bpfvpn/maps"
+)
+
+// dataplaneComponent attaches the eBPF data plane to every zone interface
+// with the same code as `bpfvpn attach` (pins under
+// /sys/fs/bpf/bpfvpn/<instance>, maps updated in place on a new
+// configuration), keeps the inbound-SPI filter in step with the installed
+// SAs, and reads hit counts and counters for the views.
+type dataplaneComponent struct {
+	log      *slog.Logger
+	instance string
+	kern     saInstaller
+
+	mu       sync.Mutex
+	attached map[string]bool // Linux interfaces with our hooks
+	set      *maps.Set       // the pinned maps, once attached
+	index    map[string]uint32
+}
+
+func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {
+	if instance == "" {
+		var err error
+		if instance, err = loader.DefaultInstance(); err != nil {
+			return nil, fmt.Errorf("data plane instance: %w", err)
+		}
+	}
+	if err := loader.ValidInstance(instance); err != nil {
+		return nil, err
+	}
+	return &dataplaneComponent{log: log.With("component", "dataplane"), instance: instance, kern: kern, attached: map[string]bool{}}, nil
+}
+
+func (c *dataplaneComponent) Name() string { return "dataplane" }
+
+func (c *dataplaneComponent) Check(ctx context.Context, cfg *config.Config) error {
+	_, _, err := dataplane.FromConfig(cfg)
+	return err
+}
+
+func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) error {
+	spec, warns, err := dataplane.FromConfig(cfg)
+	for _, w := range warns {
+		c.log.Warn("data plane", "warning", w)
+	}
+	if err != nil {
+		return err
+	}
+	var names []string
+	seen := map[string]bool{}
+	var missing []error
+	for _, ifc := range spec.Interfaces {
+		if seen[ifc.Name] {
+			continue
+		}
+		seen[ifc.Name] = true
+		if _, err := dataplane.NetlinkResolver(ifc.Name); err != nil {
+			missing = append(missing, err)
+			continue
+		}
+		names = append(names, ifc.Name)
+	}
+	if len(missing) > 0 {
+		// Attach checks every interface of the spec; a missing one (an st0
+		// the kernel could not create) leaves everything as it was.
+		return fmt.Errorf("data plane not (re)attached: %w", errors.Join(missing...))
+	}
+	sort.Strings(names)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	same := c.set != nil && len(names) == len(c.attached)
+	for _, n := range names {
+		same = same && c.attached[n]
+	}
+	if same {
+		// Same interfaces: update the maps in place (a new policy
+		// generation, switched with one write) without reloading programs.
+		comp, err := dataplane.Apply(c.set, spec, nil)
+		if err != nil {
+			return fmt.Errorf("update data plane maps: %w", err)
+		}
+		c.index = comp.PolicyIndex
+		c.publishInstalled()
+		return nil
+	}
+	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
+	if err != nil {
+		// Part may be attached (XDP filters ESP by SPI): keep the filter
+		// fed so that installed tunnels keep working; a later apply retries.
+		if c.set == nil {
+			if set, oerr := maps.OpenPinned(loader.InstanceDir(c.instance)); oerr == nil {
+				c.set = set
+			}
+		}
+		if c.set != nil {
+			c.publishInstalled()
+		}
+		return fmt.Errorf("attach data plane: %w", err)
+	}
+	var stale []string
+	for n := range c.attached {
+		if !seen[n] {
+			stale = append(stale, n)
+		}
+	}
+	if len(stale) > 0 {
+		if _, err := dataplane.Detach(c.instance, stale); err != nil {
+			c.log.Warn("detach interfaces no longer in a zone", "interfaces", stale, "err", err)
+		}
+	}
+	c.attached = map[string]bool{}
+	for _, n := range names {
+		c.attached[n] = true
+	}
+	c.index = res.Compiled.PolicyIndex
+	if c.set == nil {
+		set, err := maps.OpenPinned(res.Dir)
+		if err != nil {
+			return fmt.Errorf("open pinned maps: %w", err)
+		}
+		c.set = set
+	}
+	c.publishInstalled()
+	return nil
+}
+
+// publishInstalled admits the inbound SAs the kernel holds, including those
+// of an earlier daemon, in the SPI filter. Caller holds mu.
+func (c *dataplaneComponent) publishInstalled() {
+	installed, err := c.kern.InstalledSAs()
+	if err != nil {
+		c.log.Warn("list installed SAs", "err", err)
+		return
+	}
+	for _, sa := range installed {
+		if sa.Direction == "outbound" {
+			continue
+		}
+		if err := c.set.AddSPI(sa.SPI, kernel.IfID(sa.Unit)); err != nil {
+			c.log.Warn("publish inbound SPI", "spi", fmt.Sprintf("%08x", sa.SPI), "err", err)
+		}
+	}
+}
+
+func (c *dataplaneComponent) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.set != nil {
+		c.set.Close()
+		c.set = nil
+	}
+	return nil
+}
+
+func (c *dataplaneComponent) maps() *maps.Set {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.set
+}
+
+// AddInboundSPI implements SPIPublisher. Before the first attach there is
+// no filter; Apply publishes the installed SAs then.
+func (c *dataplaneComponent) AddInboundSPI(spi uint32, unit int) error {
+	if m := c.maps(); m != nil {
+		return m.AddSPI(spi, kernel.IfID(unit))
+	}
+	return nil
+}
+
+// RemoveInboundSPI implements SPIPublisher.
+func (c *dataplaneComponent) RemoveInboundSPI(spi uint32) error {
+	if m := c.maps(); m != nil {
+		return m.RemoveSPI(spi)
+	}
+	return nil
+}
+
+// PolicyHits implements DataplaneView.
+func (c *dataplaneComponent) PolicyHits() (map[string]uint64, error) {
+	c.mu.Lock()
+	m, index := c.set, c.index
+	c.mu.Unlock()
+	out := map[string]uint64{}
+	if m == nil {
+		return out, nil
+	}
+	for key, idx := range index {
+		n, err := m.ReadPolicyHits(idx)
+		if err != nil {
+			return nil, err
+		}
+		out[key] = n
+	}
+	return out, nil
+}
+
+// Sessions implements DataplaneView (the session list is not rendered yet;
+// the summary counts them).
+func (c *dataplaneComponent) Sessions() (ops.FlowSessions, error) { return ops.FlowSessions{}, nil }
+
+// SessionSummary implements DataplaneView.
+func (c *dataplaneComponent) SessionSummary() (ops.FlowSessionSummary, error) {
+	m := c.maps()
+	if m == nil {
+		return ops.FlowSessionSummary{}, nil
+	}
+	n, err := maps.CountEntries(m, "sessions")
+	if err != nil {
+		return ops.FlowSessionSummary{}, err
+	}
+	max := uint64(0)
+	if sm := m.Named()["sessions"]; sm != nil {
+		max = uint64(sm.MaxEntries())
+	}
+	return ops.FlowSessionSummary{Unicast: uint64(n), InUse: uint64(n), Valid: uint64(n), Maximum: max}, nil
+}
+
+// Drops implements DataplaneView.
+func (c *dataplaneComponent) Drops() (map[string]uint64, error) {
+	m := c.maps()
+	out := map[string]uint64{}
+	if m == nil {
+		return out, nil
+	}
+	cs, err := m.ReadCounters()
+	if err != nil {
+		return nil, err
+	}
+	for id, v := range cs {
+		name := maps.CounterNames[id]
+		if len(name) > 5 && name[:5] == "drop-" {
+			out[name[5:]] = v
+		}
+	}
+	return out, nil
+}
+
+var (
+	_ SPIPublisher  = (*dataplaneComponent)(nil)
+	_ DataplaneView = (*dataplaneComponent)(nil)
+)

@@ -1,0 +1,654 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/bpfvpn/bpfvpn/control/config"
+	"github.com/bpfvpn/bpfvpn/ike"
+	"github.com/bpfvpn/bpfvpn/ike/ikev1"
+	"github.com/bpfvpn/bpfvpn/ike/ikev2"
+	"github.com/bpfvpn/bpfvpn/ike/udp"
+)
+
+// Back-off of tunnels that keep failing to come up (establish-tunnels
+// immediately): from RetryMin, doubling, up to RetryMax.
+const (
+	RetryMin = 2 * time.Second
+	RetryMax = 60 * time.Second
+	// trafficPoll is how often a down on-traffic tunnel's st0 counters are
+	// read for a packet routed into it.
+	trafficPoll = time.Second
+	// startJitter spreads the first negotiation of immediately tunnels.
+	startJitter = 300 * time.Millisecond
+	// ResponderDelay is how long the end with the higher address lets the
+	// other initiate first.
+	ResponderDelay = 3 * time.Second
+)
+
+// engine is one tunnel's IKE engine, IKEv1 or IKEv2, behind one interface.
+type engine interface {
+	ike.Engine
+	Initiate(now time.Time) error
+	Terminate(now time.Time)
+	IKESAs(now time.Time) []ike.IKESAStatus
+	ChildSAs(now time.Time) []ike.ChildSAStatus
+	LastError() error
+	// Rekey starts a rekey of every installed CHILD SA, as a kernel soft
+	// expire would.
+	Rekey(now time.Time) error
+}
+
+type v1Engine struct {
+	*ikev1.Engine
+	gateway string
+}
+
+func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
+func (e v1Engine) Terminate(now time.Time)      { _ = e.Engine.Terminate(now, e.gateway) }
+func (e v1Engine) LastError() error             { return nil }
+func (e v1Engine) Rekey(now time.Time) error {
+	n := 0
+	for _, c := range e.ChildSAs(now) {
+		if !c.Rekeying {
+			e.ChildSAExpired(now, c.SA.SPIIn, false)
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("rekey %s: no IPsec SA installed", e.gateway)
+	}
+	return nil
+}
+
+type v2Engine struct {
+	*ikev2.Engine
+	name string
+}
+
+func (e v2Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.name) }
+func (e v2Engine) Terminate(now time.Time)      { e.Engine.Terminate(now, e.name) }
+func (e v2Engine) LastError() error             { return e.Engine.LastError(e.name) }
+func (e v2Engine) Rekey(now time.Time) error    { return e.RekeyChild(now, e.name) }
+
+// tunnel is one VPN with its engine and supervision state.
+type tunnel struct {
+	t    *Tunnel
+	eng  engine
+	sink *tunnelSink
+
+	// up is set while an IPsec SA pair is installed; stopped once the
+	// tunnel was removed. The sink sets them without any component lock.
+	up      atomic.Bool
+	stopped atomic.Bool
+
+	// guarded by ikeComponent.supMu
+	nextTry time.Time
+	// resetBackoff is set by the sink when the tunnel came up.
+	resetBackoff atomic.Bool
+	backoff      time.Duration
+	attempts     int
+	lastTx       uint64
+	haveTx       bool
+	nextProbe    time.Time
+}
+
+// listener owns the UDP 500/4500 sockets of one local address and the mux
+// that hands their datagrams to the tunnels' engines.
+type listener struct {
+	addr   netip.Addr
+	runner *udp.Runner
+	mux    *mux
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// ikeComponent runs one IKE engine per VPN. Engines share the sockets of
+// their local address; datagrams go to the engine whose peer address and
+// IKE version match. Changing a VPN restarts only its engine.
+type ikeComponent struct {
+	log  *slog.Logger
+	kern saInstaller
+	dp   SPIPublisher
+	// listen opens the sockets of a local address (udp.Listen; tests may
+	// enter a network namespace first).
+	listen func(addr netip.Addr) (*udp.Runner, error)
+	// txCount reads the transmit attempts of st0 unit (packets + errors +
+	// drops) for on-traffic tunnels.
+	txCount func(unit int) (uint64, error)
+	now     func() time.Time
+
+	// Lock order: mu, then supMu, then an engine's own lock. The engines
+	// call the sinks with their lock held, so the sinks take neither mu
+	// nor supMu.
+	mu        sync.Mutex
+	supMu     sync.Mutex
+	adoptMu   sync.Mutex
+	tunnels   map[string]*tunnel // by VPN name
+	order     []string           // VPN names in configuration order
+	listeners map[netip.Addr]*listener
+	adopted   map[int]bool
+	closed    bool
+}
+
+func newIKEComponent(log *slog.Logger, kern saInstaller, dp SPIPublisher) *ikeComponent {
+	c := &ikeComponent{log: log.With("component", "ike"), kern: kern, dp: dp, now: time.Now,
+		tunnels: map[string]*tunnel{}, listeners: map[netip.Addr]*listener{}, adopted: map[int]bool{}}
+	c.listen = func(addr netip.Addr) (*udp.Runner, error) {
+		return udp.Listen(c.log, udp.DefaultListeners(addr))
+	}
+	c.txCount = linkTxCount
+	return c
+}
+
+func (c *ikeComponent) Name() string { return "ike" }
+
+// translate turns every VPN of cfg into a Tunnel and checks what the engines
+// cannot serve together.
+func translate(cfg *config.Config) ([]*Tunnel, error) {
+	var out []*Tunnel
+	var errs []error
+	type peerKey struct {
+		version int
+		local   netip.Addr
+		remote  netip.Addr
+	}
+	seen := map[peerKey]string{}
+	for _, v := range cfg.IPsec.VPNs {
+		t, err := TunnelOf(v)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		k := peerKey{t.Version, t.Local, t.Remote}
+		if other, ok := seen[k]; ok {
+			errs = append(errs, fmt.Errorf("vpn %s: vpn %s already negotiates with %s from %s; several VPNs to one peer are not supported yet", v.Name, other, t.Remote, t.Local))
+			continue
+		}
+		seen[k] = v.Name
+		out = append(out, t)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (c *ikeComponent) Check(ctx context.Context, cfg *config.Config) error {
+	_, err := translate(cfg)
+	return err
+}
+
+func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
+	want, err := translate(cfg)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("ike: closed")
+	}
+	wantByName := map[string]*Tunnel{}
+	addrs := map[netip.Addr]bool{}
+	for _, t := range want {
+		wantByName[t.VPN] = t
+		addrs[t.Local] = true
+	}
+	// Sockets first: a missing local address fails the apply before any
+	// running tunnel is touched.
+	var opened []netip.Addr
+	for a := range addrs {
+		if c.listeners[a] != nil {
+			continue
+		}
+		l, err := c.startListener(a)
+		if err != nil {
+			for _, o := range opened {
+				c.stopListener(o)
+			}
+			return err
+		}
+		c.listeners[a] = l
+		opened = append(opened, a)
+	}
+	// Stop tunnels that went away or changed.
+	for name, tu := range c.tunnels {
+		if w, ok := wantByName[name]; ok && w.Fingerprint == tu.t.Fingerprint {
+			continue
+		}
+		c.stopTunnel(ctx, now, tu)
+		delete(c.tunnels, name)
+	}
+	// Start new and changed ones.
+	var errs []error
+	c.order = c.order[:0]
+	for _, t := range want {
+		c.order = append(c.order, t.VPN)
+		if _, ok := c.tunnels[t.VPN]; ok {
+			continue
+		}
+		tu, err := c.startTunnel(now, t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.tunnels[t.VPN] = tu
+	}
+	for a, l := range c.listeners {
+		if !addrs[a] {
+			c.stopListener(a)
+			_ = l
+		}
+	}
+	for _, l := range c.listeners {
+		l.mux.wake()
+	}
+	return errors.Join(errs...)
+}
+
+func (c *ikeComponent) startListener(a netip.Addr) (*listener, error) {
+	r, err := c.listen(a)
+	if err != nil {
+		return nil, fmt.Errorf("ike: open UDP 500/4500 on %s: %w", a, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listener{addr: a, runner: r, cancel: cancel, done: make(chan struct{})}
+	l.mux = newMux(c)
+	go func() {
+		defer close(l.done)
+		r.Run(ctx, l.mux)
+	}()
+	c.log.Info("IKE listening", "addr", a.String())
+	return l, nil
+}
+
+func (c *ikeComponent) stopListener(a netip.Addr) {
+	l := c.listeners[a]
+	if l == nil {
+		return
+	}
+	delete(c.listeners, a)
+	l.cancel()
+	<-l.done
+	l.runner.Close()
+}
+
+func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
+	l := c.listeners[t.Local]
+	log := c.log.With("vpn", t.VPN, "gateway", t.Gateway)
+	tu := &tunnel{t: t}
+	tu.sink = &tunnelSink{c: c, tu: tu, unit: t.Unit, vpn: t.VPN, log: log}
+	switch {
+	case t.V2 != nil:
+		e, err := ikev2.New(ikev2.Config{Sender: l.runner, Sink: tu.sink, Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
+		}
+		if err := e.AddConnection(*t.V2); err != nil {
+			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
+		}
+		tu.eng = v2Engine{e, t.VPN}
+	case t.V1 != nil:
+		// With SAs of an earlier daemon in the kernel, INITIAL-CONTACT
+		// would make the peer delete its side of them before the new pair
+		// exists, dropping traffic; without it the peer keeps them until
+		// the new pair replaces them (and DPD clears the stale phase 1).
+		opts := ikev1.Options{Logger: log, NoInitialContact: c.unitHasSAs(t.Unit)}
+		if opts.NoInitialContact {
+			log.Info("adopting IPsec SAs of an earlier daemon: negotiating without INITIAL-CONTACT", "interface", fmt.Sprintf("st0.%d", t.Unit))
+		}
+		e, err := ikev1.New([]ikev1.Peer{*t.V1}, l.runner, tu.sink, opts)
+		if err != nil {
+			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
+		}
+		tu.eng = v1Engine{e, t.Gateway}
+	default:
+		return nil, fmt.Errorf("vpn %s: no engine", t.VPN)
+	}
+	// The first negotiation starts from the supervision. When both ends
+	// establish immediately and start together, simultaneous initiation
+	// costs a round of collisions; so the end with the higher address
+	// waits ResponderDelay first, and usually just answers the other.
+	tu.nextTry = now.Add(time.Duration(mrand.Int64N(int64(startJitter))))
+	if t.Local.Compare(t.Remote) > 0 {
+		tu.nextTry = tu.nextTry.Add(ResponderDelay)
+	}
+	l.mux.add(tu)
+	log.Info("IKE session started", "version", t.Version, "establish", establishName(t.Immediate), "interface", fmt.Sprintf("st0.%d", t.Unit))
+	return tu, nil
+}
+
+func establishName(immediate bool) string {
+	if immediate {
+		return "immediately"
+	}
+	return "on-traffic"
+}
+
+// stopTunnel deletes the tunnel's SAs (telling the peer) and removes it.
+func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel) {
+	tu.stopped.Store(true)
+	tu.eng.Terminate(now)
+	if l := c.listeners[tu.t.Local]; l != nil {
+		l.mux.remove(tu)
+	}
+	if _, err := c.kern.RemoveTunnel(ctx, tu.t.Unit); err != nil {
+		c.log.Warn("remove tunnel", "vpn", tu.t.VPN, "err", err)
+	}
+	c.log.Info("IKE session stopped", "vpn", tu.t.VPN)
+}
+
+// initiate starts negotiation and schedules the next retry.
+func (c *ikeComponent) initiate(now time.Time, tu *tunnel) {
+	c.supMu.Lock()
+	defer c.supMu.Unlock()
+	c.initiateLocked(now, tu)
+}
+
+func (c *ikeComponent) initiateLocked(now time.Time, tu *tunnel) {
+	if tu.resetBackoff.Swap(false) {
+		tu.backoff = 0
+	}
+	tu.attempts++
+	if tu.backoff == 0 {
+		tu.backoff = RetryMin
+	}
+	tu.nextTry = now.Add(tu.backoff)
+	tu.backoff = min(2*tu.backoff, RetryMax)
+	if err := tu.eng.Initiate(now); err != nil {
+		c.log.Warn("initiate", "vpn", tu.t.VPN, "err", err)
+	}
+}
+
+// supervise keeps immediately tunnels up (retry with back-off while no IKE
+// SA is up or negotiating) and starts on-traffic tunnels when a packet was
+// routed into their st0. It returns when it next wants to run.
+func (c *ikeComponent) supervise(now time.Time, tunnels []*tunnel) time.Time {
+	c.supMu.Lock()
+	defer c.supMu.Unlock()
+	var next time.Time
+	at := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, tu := range tunnels {
+		if tu.stopped.Load() || tu.up.Load() {
+			continue
+		}
+		if tu.resetBackoff.Swap(false) {
+			tu.backoff, tu.haveTx = 0, false
+		}
+		if tu.t.Immediate {
+			if now.Before(tu.nextTry) {
+				at(tu.nextTry)
+				continue
+			}
+			if negotiating(tu.eng.IKESAs(now)) {
+				tu.nextTry = now.Add(tu.backoff)
+				at(tu.nextTry)
+				continue
+			}
+			c.initiateLocked(now, tu)
+			at(tu.nextTry)
+			continue
+		}
+		// on-traffic
+		if now.Before(tu.nextProbe) {
+			at(tu.nextProbe)
+			continue
+		}
+		tu.nextProbe = now.Add(trafficPoll)
+		at(tu.nextProbe)
+		n, err := c.txCount(tu.t.Unit)
+		if err != nil {
+			continue
+		}
+		if tu.haveTx && n > tu.lastTx && !negotiating(tu.eng.IKESAs(now)) {
+			c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
+			c.initiateLocked(now, tu)
+		}
+		tu.lastTx, tu.haveTx = n, true
+	}
+	return next
+}
+
+func negotiating(sas []ike.IKESAStatus) bool {
+	for _, s := range sas {
+		switch s.State {
+		case ike.StateConnecting, ike.StateEstablished, ike.StateRekeying:
+			return true
+		}
+	}
+	return false
+}
+
+// Rekey rekeys the IPsec SAs of vpn ("" = every VPN) now.
+func (c *ikeComponent) Rekey(ctx context.Context, vpn string) error {
+	now := c.now()
+	found := false
+	var errs []error
+	for _, tu := range c.snapshotTunnels() {
+		if vpn != "" && tu.t.VPN != vpn {
+			continue
+		}
+		found = true
+		if err := tu.eng.Rekey(now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("rekey: no VPN %q", vpn)
+	}
+	return errors.Join(errs...)
+}
+
+// TrafficStart starts negotiation of the on-traffic tunnel bound to unit
+// (the data plane's ring-buffer event calls it).
+func (c *ikeComponent) TrafficStart(unit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for _, tu := range c.tunnels {
+		if tu.t.Unit == unit && !tu.up.Load() && !negotiating(tu.eng.IKESAs(now)) {
+			c.initiate(now, tu)
+		}
+	}
+}
+
+// otherChildren reports whether the tunnel has an installed inbound SA
+// besides spiIn (then a newer pair carries it). It asks the kernel: it runs
+// in the engine's sink, where the engine's own state is locked.
+func (c *ikeComponent) otherChildren(tu *tunnel, spiIn uint32) bool {
+	installed, err := c.kern.InstalledSAs()
+	if err != nil {
+		return false
+	}
+	for _, sa := range installed {
+		if sa.Unit == tu.t.Unit && sa.SPI != spiIn && sa.Dst == tu.t.Local && sa.Direction != "outbound" {
+			return true
+		}
+	}
+	return false
+}
+
+// unitHasSAs reports whether the kernel holds SAs of unit (left by an
+// earlier daemon when this one starts).
+func (c *ikeComponent) unitHasSAs(unit int) bool {
+	installed, err := c.kern.InstalledSAs()
+	if err != nil {
+		return false
+	}
+	for _, sa := range installed {
+		if sa.Unit == unit {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *ikeComponent) markAdopted(unit int) bool {
+	c.adoptMu.Lock()
+	defer c.adoptMu.Unlock()
+	if c.adopted[unit] {
+		return false
+	}
+	c.adopted[unit] = true
+	return true
+}
+
+// Close stops the engines and sockets without deleting any SA: the kernel
+// keeps carrying traffic and the next daemon adopts the tunnels.
+func (c *ikeComponent) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for a := range c.listeners {
+		c.stopListener(a)
+	}
+	return nil
+}
+
+// snapshotTunnels returns the tunnels in configuration order.
+func (c *ikeComponent) snapshotTunnels() []*tunnel {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*tunnel, 0, len(c.order))
+	for _, name := range c.order {
+		if tu := c.tunnels[name]; tu != nil {
+			out = append(out, tu)
+		}
+	}
+	return out
+}
+
+// mux is the ike.Engine a listener's runner drives: it dispatches datagrams
+// by peer address and IKE version and runs the engines' timers and the
+// supervision.
+type mux struct {
+	c       *ikeComponent
+	mu      sync.Mutex
+	tunnels []*tunnel
+	superAt time.Time
+}
+
+func newMux(c *ikeComponent) *mux { return &mux{c: c} }
+
+func (m *mux) add(tu *tunnel) {
+	m.mu.Lock()
+	m.tunnels = append(m.tunnels, tu)
+	m.superAt = time.Time{}
+	m.mu.Unlock()
+}
+
+func (m *mux) remove(tu *tunnel) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, x := range m.tunnels {
+		if x == tu {
+			m.tunnels = append(m.tunnels[:i], m.tunnels[i+1:]...)
+			return
+		}
+	}
+}
+
+// wake makes the next NextTimer call due now (to run supervision).
+func (m *mux) wake() {
+	m.mu.Lock()
+	m.superAt = time.Time{}
+	m.mu.Unlock()
+}
+
+func (m *mux) list() []*tunnel {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*tunnel(nil), m.tunnels...)
+}
+
+// ikeVersion returns the major version of an IKE header (1 or 2), 0 if the
+// datagram is too short.
+func ikeVersion(data []byte) int {
+	if len(data) < 28 {
+		return 0
+	}
+	return int(data[17] >> 4)
+}
+
+func (m *mux) HandleDatagram(now time.Time, d ike.Datagram) {
+	v := ikeVersion(d.Data)
+	for _, tu := range m.list() {
+		if tu.t.Remote == d.Remote.Addr().Unmap() && tu.t.Version == v {
+			tu.eng.HandleDatagram(now, d)
+			return
+		}
+	}
+	m.c.log.Debug("IKE datagram from an unknown peer dropped", "remote", d.Remote.String(), "version", v)
+}
+
+func (m *mux) Tick(now time.Time) {
+	ts := m.list()
+	for _, tu := range ts {
+		if at, ok := tu.eng.NextTimer(); ok && !at.After(now) {
+			tu.eng.Tick(now)
+		}
+	}
+	m.mu.Lock()
+	due := !m.superAt.After(now)
+	m.mu.Unlock()
+	if due {
+		next := m.c.supervise(now, ts)
+		if next.IsZero() {
+			next = now.Add(RetryMax)
+		}
+		m.mu.Lock()
+		m.superAt = next
+		m.mu.Unlock()
+	}
+}
+
+func (m *mux) NextTimer() (time.Time, bool) {
+	m.mu.Lock()
+	next := m.superAt
+	m.mu.Unlock()
+	for _, tu := range m.list() {
+		if at, ok := tu.eng.NextTimer(); ok && at.Before(next) {
+			next = at
+		}
+	}
+	return next, true
+}
+
+var _ ike.Engine = (*mux)(nil)
+
+// sortedAddrs is for deterministic iteration in tests and logs.
+func sortedAddrs(m map[netip.Addr]*listener) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// linkTxCount reads how many packets were routed into st0.unit: sent,
+// dropped and failed ones (without SAs the xfrm interface drops them).
+func linkTxCount(unit int) (uint64, error) {
+	l, err := netlink.LinkByName(fmt.Sprintf("st0.%d", unit))
+	if err != nil {
+		return 0, err
+	}
+	st := l.Attrs().Statistics
+	if st == nil {
+		return 0, fmt.Errorf("st0.%d: no statistics", unit)
+	}
+	return st.TxPackets + st.TxDropped + st.TxErrors + st.TxCarrierErrors, nil
+}
