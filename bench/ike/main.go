@@ -488,7 +488,7 @@ func kernel() string {
 }
 
 func charonVersion() string {
-	out, err := exec.Command("swanctl", "--version").Output()
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "strongswan-charon").Output()
 	if err != nil {
 		return "?"
 	}

@@ -266,9 +266,26 @@ func (s *ikeSA) receiveResponse(now time.Time, d ike.Datagram, m *Message) {
 			return
 		}
 	}
+	if r.ex.typ == IKE_AUTH {
+		s.trimAfterAuth()
+	}
 	if !s.dead {
 		s.startNext(now)
 	}
+}
+
+// trimAfterAuth frees what only IKE_SA_INIT and IKE_AUTH needed: the raw
+// request and the nonces. A responder keeps its IKE_SA_INIT response (and
+// the request's digest) to answer late retransmissions.
+func (s *ikeSA) trimAfterAuth() {
+	if s.state != ike.StateEstablished {
+		return
+	}
+	if s.initiator {
+		s.initResp = nil
+	}
+	s.initReq, s.cookie = nil, nil
+	s.ni, s.nr = nil, nil
 }
 
 // respond runs the responder tasks for a request and sends the response.
@@ -320,6 +337,9 @@ func (s *ikeSA) respond(now time.Time, d ike.Datagram, m *Message, in []Payload)
 		if p, ok := t.(interface{ afterResponse(*ikeSA, time.Time) }); ok {
 			p.afterResponse(s, now)
 		}
+	}
+	if m.Exchange == IKE_AUTH {
+		s.trimAfterAuth()
 	}
 }
 
@@ -411,8 +431,8 @@ func (s *ikeSA) destroy(now time.Time, reason string) {
 	s.keys.wipe()
 	s.wipeKE()
 	delete(s.e.sas, s.localSPI())
-	if !s.initiator {
-		delete(s.e.initSeen, initKey{s.spiI, s.remote})
+	if !s.initiator && s.e.initSeen[s.seenKey] == s {
+		delete(s.e.initSeen, s.seenKey)
 	}
 	if wasUp || s.initiator {
 		s.e.cfg.Sink.IKESAChanged(s.status(now))

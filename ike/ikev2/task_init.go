@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -201,7 +202,7 @@ func (e *Engine) handleInitRequest(now time.Time, d ike.Datagram, m *Message) {
 	}
 	key := initKey{m.SPIi, d.Remote}
 	if s := e.initSeen[key]; s != nil {
-		if string(s.initReq) == string(d.Data) && s.initResp != nil {
+		if s.initReqSum == sha256.Sum256(d.Data) && s.initResp != nil {
 			s.transmitTo(now, d, [][]byte{s.initResp})
 		}
 		return
@@ -267,9 +268,11 @@ func (e *Engine) handleInitRequest(now time.Time, d ike.Datagram, m *Message) {
 	_ = t.buildR(s, now, &out)
 	resp := (&Message{Header: s.header(IKE_SA_INIT, 0, true), Payloads: out}).Encode()
 	s.initReq, s.initResp = d.Data, resp
+	s.initReqSum = sha256.Sum256(d.Data)
 	s.peerMsgID = 1
 	e.sas[s.spiR] = s
 	e.initSeen[key] = s
+	s.seenKey = key
 	e.halfOpen++
 	s.halfOpenAt = now.Add(e.cfg.HalfOpenTimeout)
 	s.transmitTo(now, d, [][]byte{resp})
