@@ -52,14 +52,17 @@ func (e *Engine) RemovePeer(now time.Time, name string) {
 }
 
 // Terminate deletes every SA of the gateway (telling the peer) and stops
-// keeping it up. Unknown names are ignored.
-func (e *Engine) Terminate(now time.Time, name string) {
+// keeping it up.
+func (e *Engine) Terminate(now time.Time, name string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.runTimers(now)
-	if ps := e.peer(name); ps != nil {
-		e.terminate(now, ps)
+	ps := e.peer(name)
+	if ps == nil {
+		return fmt.Errorf("terminate %s: no such IKEv1 gateway", name)
 	}
+	e.terminate(now, ps)
+	return nil
 }
 
 func (e *Engine) terminate(now time.Time, ps *peerState) {

@@ -125,6 +125,11 @@ func (e *Engine) rekeyChild(now time.Time, c *child) {
 	}
 }
 
+// ChildSAExpired is ChildExpired (the name the gateway adopted first).
+func (e *Engine) ChildSAExpired(now time.Time, spiIn uint32, hard bool) {
+	e.ChildExpired(now, spiIn, hard)
+}
+
 // ChildExpired tells the engine that the kernel reported the soft
 // (hard == false) or hard byte limit of the CHILD SA with inbound spi.
 func (e *Engine) ChildExpired(now time.Time, spiIn uint32, hard bool) {
