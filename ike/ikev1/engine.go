@@ -13,6 +13,7 @@ import (
 
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/ikev1/isakmp"
+	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
 // Options tune the engine; zero values select the defaults.
@@ -79,6 +80,9 @@ type Engine struct {
 	spis      map[uint32]*child
 	timers    timerHeap
 	nextIndex uint64
+	// newKE creates Diffie-Hellman state (tests substitute a
+	// deterministic one to replay exchanges).
+	newKE func(suite.DHGroup) (suite.KeyExchange, error)
 }
 
 var _ ike.Engine = (*Engine)(nil)
@@ -111,6 +115,7 @@ func New(peers []Peer, send ike.Sender, sink ike.SASink, opts Options) (*Engine,
 		log: opts.Logger.With("ike", "v1"), rand: opts.Rand, send: send, sink: sink, opts: opts,
 		byCookies: map[cookiePair]*phase1{}, initWait: map[[8]byte]*phase1{},
 		halfOpen: map[halfOpenKey]*phase1{}, spis: map[uint32]*child{},
+		newKE: suite.NewKeyExchange,
 	}
 	for _, p := range peers {
 		if err := p.Validate(); err != nil {

@@ -352,7 +352,7 @@ func (p *phase1) initiatorMM2(now time.Time, d ike.Datagram, m isakmp.Message) e
 	p.ckyR = m.Header.ResponderCookie
 	delete(p.e.initWait, p.ckyI)
 	p.e.byCookies[pairOf(p.ckyI, p.ckyR)] = p
-	ke, err := suite.NewKeyExchange(p.prop.Group)
+	ke, err := p.e.newKE(p.prop.Group)
 	if err != nil {
 		return fatal("%w", err)
 	}
@@ -458,7 +458,7 @@ func (p *phase1) responderMM3(now time.Time, d ike.Datagram, m isakmp.Message) e
 	if err != nil {
 		return err
 	}
-	ke, err := suite.NewKeyExchange(p.prop.Group)
+	ke, err := p.e.newKE(p.prop.Group)
 	if err != nil {
 		return fatal("%w", err)
 	}

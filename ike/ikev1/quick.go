@@ -119,7 +119,7 @@ func (p *phase1) startQuick(now time.Time, idx int, old *child) {
 	q.remote = isakmp.PrefixID(px.remote(), px.Protocol, px.RemotePort)
 	rest := []isakmp.Payload{espSA(cfg.ESP, q.spiIn, p.encapMode(), q.pfs), isakmp.Nonce(q.ni)}
 	if q.pfs != suite.DHNone {
-		ke, err := suite.NewKeyExchange(q.pfs)
+		ke, err := p.e.newKE(q.pfs)
 		if err != nil {
 			p.log.Error("PFS key exchange", "err", err)
 			delete(p.e.spis, q.spiIn)
@@ -403,7 +403,7 @@ outer:
 		Number: chosen.Number, Protocol: isakmp.ProtoESP, SPI: spiBytes(q.spiIn), Transforms: []isakmp.Transform{chosenT}}}}
 	rest := []isakmp.Payload{echo, isakmp.Nonce(q.nr)}
 	if q.pfs != suite.DHNone {
-		ke, err := suite.NewKeyExchange(q.pfs)
+		ke, err := p.e.newKE(q.pfs)
 		if err != nil {
 			delete(p.e.spis, q.spiIn)
 			return err
