@@ -347,12 +347,22 @@ type retransmitter struct {
 	t      *timer
 	// onGiveUp runs when the last try went unanswered.
 	onGiveUp func(now time.Time)
+	// stats counts what is sent (the phase-1 SA's IKE traffic).
+	stats *ike.Stats
+}
+
+func (r *retransmitter) send() {
+	r.e.transmit(r.local, r.remote, r.data)
+	if r.stats != nil {
+		r.stats.OutBytes += uint64(len(r.data))
+		r.stats.OutPackets++
+	}
 }
 
 func (r *retransmitter) start(now time.Time, local, remote netip.AddrPort, data []byte, expectReply bool, giveUp func(time.Time)) {
 	r.stop()
 	r.data, r.local, r.remote, r.tries, r.onGiveUp = data, local, remote, 1, giveUp
-	r.e.transmit(local, remote, data)
+	r.send()
 	if expectReply {
 		r.schedule(now)
 	}
@@ -372,14 +382,14 @@ func (r *retransmitter) fire(now time.Time) {
 		return
 	}
 	r.tries++
-	r.e.transmit(r.local, r.remote, r.data)
+	r.send()
 	r.schedule(now)
 }
 
 // resend transmits the cached message once more (answer to a duplicate).
 func (r *retransmitter) resend() {
 	if r.data != nil {
-		r.e.transmit(r.local, r.remote, r.data)
+		r.send()
 	}
 }
 

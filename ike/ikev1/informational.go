@@ -29,6 +29,8 @@ func (p *phase1) sendInformational(now time.Time, ps []isakmp.Payload) {
 	b = append(b, ct...)
 	isakmp.SetLength(b)
 	p.e.transmit(p.local, p.remote, b)
+	p.stats.OutBytes += uint64(len(b))
+	p.stats.OutPackets++
 }
 
 // sendNotify sends an error or status notification in an informational
@@ -67,6 +69,7 @@ func (e *Engine) handleInformational(now time.Time, d ike.Datagram, m isakmp.Mes
 		}
 		return
 	}
+	p.countIn(d)
 	if p.state != p1Established || h.MessageID == 0 || p.infoMIDs[h.MessageID] {
 		return
 	}

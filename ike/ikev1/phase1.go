@@ -64,6 +64,7 @@ type phase1 struct {
 
 	halfKey  halfOpenKey
 	lastRecv [32]byte
+	stats    ike.Stats // IKE traffic of this SA
 	rt       retransmitter
 	// replyTo is the digest of the message rt.data answers: a duplicate of
 	// it is answered again, other duplicates are ignored.
@@ -86,7 +87,7 @@ type phase1 struct {
 func (e *Engine) newPhase1(ps *peerState, role ike.Role, local, remote netip.AddrPort) *phase1 {
 	p := &phase1{e: e, peer: ps, role: role, index: e.newIndex(), local: local, remote: remote,
 		quick: map[uint32]*quickEx{}, infoMIDs: map[uint32]bool{}}
-	p.rt.e = e
+	p.rt.e, p.rt.stats = e, &p.stats
 	p.log = e.log.With("gateway", ps.cfg.Name, "sa", p.index)
 	return p
 }
@@ -179,6 +180,7 @@ func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message) {
 		e.log.Debug("dropped Main Mode message for unknown SA", "from", d.Remote)
 		return
 	}
+	p.countIn(d)
 	dg := digest(d.Data)
 	if dg == p.replyTo {
 		p.rt.resend()
@@ -274,6 +276,7 @@ func (e *Engine) respondMM1(now time.Time, d ike.Datagram, m isakmp.Message) {
 	out := append([]isakmp.Payload{echo}, p.vendorIDs(vids)...)
 	p.log.Info("Main Mode request accepted", "remote", d.Remote, "proposal", chosen.String(), "nat-t", p.natt, "dpd", p.peerDPD)
 	p.state = p1MM2Sent
+	p.countIn(d)
 	p.lastRecv = digest(d.Data)
 	p.replyTo = p.lastRecv
 	p.lastHeard = now
@@ -818,6 +821,7 @@ func (p *phase1) status(now time.Time) ike.IKESAStatus {
 		Local: p.local, Remote: p.remote, LocalID: p.localID().String(), Auth: "pre-shared-keys",
 		Established: p.established, LifetimeSeconds: uint64(p.lifetime / time.Second),
 		LocalBehindNAT: p.localNAT, RemoteBehindNAT: p.peerNAT, ChildSAs: len(p.peer.children),
+		Stats: p.stats,
 	}
 	switch p.state {
 	case p1Established:
@@ -875,4 +879,9 @@ func (p *phase1) startKeepalive(now time.Time) {
 		p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
 	}
 	p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
+}
+
+func (p *phase1) countIn(d ike.Datagram) {
+	p.stats.InBytes += uint64(len(d.Data))
+	p.stats.InPackets++
 }

@@ -110,7 +110,7 @@ func (p *phase1) startQuick(now time.Time, idx int, old *child) {
 	cfg := &p.peer.cfg
 	px := cfg.proxyIDs()[idx]
 	q := &quickEx{p1: p, mid: p.newMID(), role: ike.Initiator, proxyIdx: idx, rekeyOf: old, pfs: cfg.PFS}
-	q.rt.e = p.e
+	q.rt.e, q.rt.stats = p.e, &p.stats
 	q.spiIn = p.e.newSPI()
 	p.e.spis[q.spiIn] = nil
 	q.ni = make([]byte, nonceLen)
@@ -194,6 +194,7 @@ func (e *Engine) handleQuick(now time.Time, d ike.Datagram, m isakmp.Message) {
 		e.log.Debug("dropped Quick Mode message for unknown or unfinished SA", "from", d.Remote)
 		return
 	}
+	p.countIn(d)
 	dg := digest(d.Data)
 	q := p.quick[h.MessageID]
 	if q != nil && dg == q.replyTo {
@@ -307,7 +308,7 @@ func (p *phase1) respondQM1(now time.Time, d ike.Datagram, m isakmp.Message, dg 
 		return err
 	}
 	q := &quickEx{p1: p, mid: mid, role: ike.Responder, ni: append([]byte(nil), rn.Body...)}
-	q.rt.e = p.e
+	q.rt.e, q.rt.stats = p.e, &p.stats
 	// Proxy identities: the initiator's IDci is our remote side.
 	q.remote, q.local = idi, idr
 	remoteSel, localSel := idi, idr
