@@ -52,6 +52,7 @@ type Engine struct {
 	timers       timerHeap
 	cookieSecret [32]byte
 	lastErr      map[string]error
+	keMu         sync.Mutex // guards reusedKE (used outside mu)
 	reusedKE     map[suite.DHGroup]reusedKE
 }
 
@@ -67,6 +68,8 @@ func (e *Engine) keyExchange(now time.Time, g suite.DHGroup) (ke suite.KeyExchan
 		ke, err = suite.NewKeyExchange(g)
 		return ke, false, err
 	}
+	e.keMu.Lock()
+	defer e.keMu.Unlock()
 	if r, ok := e.reusedKE[g]; ok && now.Before(r.until) {
 		return r.ke, true, nil
 	}
@@ -394,12 +397,12 @@ func (e *Engine) HandleDatagram(now time.Time, d ike.Datagram) {
 		e.log.Debug("dropping undecodable IKE datagram", "remote", d.Remote, "err", err)
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if m.Exchange == IKE_SA_INIT && !m.IsResponse() {
 		e.handleInitRequest(now, d, m)
 		return
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	local := m.SPIi
 	if m.FromInitiator() {
 		local = m.SPIr

@@ -53,6 +53,7 @@ type ikeSA struct {
 	prot              *protector
 	ke                suite.KeyExchange
 	initReqSum        [32]byte // responder: digest of the IKE_SA_INIT request
+	ready             bool     // responder: IKE_SA_INIT answered (see handleInitRequest)
 	seenKey           initKey  // responder: its entry in Engine.initSeen
 	keShared          bool     // ke is the engine's reused value: never wiped here
 	ni                []byte

@@ -18,6 +18,7 @@ func (s *ikeSA) enqueue(now time.Time, ex *exchange) {
 func (s *ikeSA) startNext(now time.Time) {
 	for s.pending == nil && len(s.queue) > 0 && !s.dead {
 		ex := s.queue[0]
+		s.queue[0] = nil // the backing array must not keep finished exchanges
 		s.queue = s.queue[1:]
 		var payloads []Payload
 		var err error
@@ -262,6 +263,10 @@ func (s *ikeSA) receiveResponse(now time.Time, d ike.Datagram, m *Message) {
 		s.e.fail(s.conn, err)
 		var f *fatalError
 		if errors.As(err, &f) || s.state != ike.StateEstablished {
+			var ne *NotifyError
+			if r.ex.typ == IKE_AUTH && errors.As(err, &ne) && ne.Type == AUTHENTICATION_FAILED && !ne.FromPeer {
+				s.tellAuthFailed(now)
+			}
 			s.destroy(now, err.Error())
 			return
 		}
@@ -451,4 +456,14 @@ func (e *Engine) removeChild(c *child) {
 	}
 	c.sa.Wipe()
 	c.sa.In, c.sa.Out = ike.SAKeys{}, ike.SAKeys{}
+}
+
+// tellAuthFailed sends one unanswered INFORMATIONAL with
+// AUTHENTICATION_FAILED after we rejected the responder's AUTH, so it can
+// drop the SA it considers established (RFC 7296 §2.21.2).
+func (s *ikeSA) tellAuthFailed(now time.Time) {
+	h := s.header(INFORMATIONAL, s.nextMsgID, false)
+	if packets, err := s.pack(h, []Payload{notifyPayload(AUTHENTICATION_FAILED, nil)}); err == nil {
+		s.transmit(now, packets)
+	}
 }
