@@ -134,6 +134,9 @@ func runResponder(name string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// The engine computes a responder's Diffie-Hellman outside its lock:
+	// one receiver per CPU lets it use every core.
+	r.Readers = runtime.NumCPU()
 	fmt.Println("ready")
 	_ = r.Run(ctx, eng)
 	return nil

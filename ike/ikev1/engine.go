@@ -140,9 +140,23 @@ func (e *Engine) HandleDatagram(now time.Time, d ike.Datagram) {
 		e.log.Debug("dropped malformed ISAKMP datagram", "from", d.Remote, "err", err)
 		return
 	}
+	// A responder's Diffie-Hellman runs without the lock.
+	var pre *dhJob
+	if job := e.prepareDH(d, m); job != nil {
+		newKE := e.newKE
+		e.mu.Unlock()
+		job.run(newKE)
+		e.mu.Lock()
+		pre = job
+		defer func() {
+			if !pre.used {
+				pre.wipe()
+			}
+		}()
+	}
 	switch m.Header.Exchange {
 	case isakmp.ExchangeMain:
-		e.handleMain(now, d, m)
+		e.handleMain(now, d, m, pre)
 	case isakmp.ExchangeQuick:
 		e.handleQuick(now, d, m)
 	case isakmp.ExchangeInformational:
