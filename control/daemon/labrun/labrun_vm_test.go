@@ -307,6 +307,35 @@ func labScenario(t *testing.T, version string) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("byte-lifetime", func(t *testing.T) {
+		text, _ := os.ReadFile(r.ConfigPath(lab.SRX1))
+		if _, err := commit(t, r, lab.SRX1, string(text)+"set security ipsec proposal standard lifetime-kilobytes 64\n"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			commit(t, r, lab.SRX1, string(text))
+			r.WaitTunnel(ctx, 60*time.Second)
+		})
+		if err := r.WaitTunnel(ctx, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		before := spis(t, r, lab.SRX1)
+		// 256 KiB through a tunnel whose SAs expire softly after 64 KB: the
+		// kernel's expire event makes the engine rekey.
+		tcpTransfer(t, r, 256<<10)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			after := spis(t, r, lab.SRX1)
+			for _, s := range after {
+				if s[0] == '<' && !strings.Contains(fmt.Sprint(before), s) {
+					t.Logf("rekeyed by lifetime-kilobytes: %v → %v", before, after)
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no rekey after 256 KiB with lifetime-kilobytes 64: SAs %v", spis(t, r, lab.SRX1))
+	})
 	t.Run("kill-9-restart", func(t *testing.T) {
 		before := spis(t, r, lab.SRX1)
 		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
