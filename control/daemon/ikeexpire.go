@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"net/netip"
+	"fmt"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -48,33 +48,20 @@ func (c *ikeComponent) watchExpires(ctx context.Context) {
 	}
 }
 
-// expired hands an expire event to the engine of the SA's st0 unit.
+// expired hands an expire event to the engine that negotiated the SA. The
+// event carries no if_id (only the SA's fixed part), so the SA is found by
+// its SPI among the engines' CHILD SAs.
 func (c *ikeComponent) expired(st *netlink.XfrmState, hard bool) {
-	if st.Ifid < 1 {
-		return
-	}
-	unit := st.Ifid - 1
 	spi := uint32(st.Spi)
-	dst, _ := netip.AddrFromSlice(st.Dst)
 	now := c.now()
 	for _, tu := range c.snapshotTunnels() {
-		if tu.t.Unit != unit {
-			continue
-		}
-		in := spi
-		if dst.Unmap() != tu.t.Local {
-			// An outbound SA: the engines know the pair by its inbound SPI.
-			in = 0
-			for _, cs := range tu.eng.ChildSAs(now) {
-				if cs.SA.SPIOut == spi {
-					in = cs.SA.SPIIn
-				}
+		for _, cs := range tu.eng.ChildSAs(now) {
+			if cs.SA.SPIIn != spi && cs.SA.SPIOut != spi {
+				continue
 			}
-			if in == 0 {
-				return
-			}
+			c.log.Info("kernel lifetime expired", "vpn", tu.t.VPN, "spi", fmt.Sprintf("%08x", spi), "hard", hard)
+			tu.eng.Expired(now, cs.SA.SPIIn, hard)
+			return
 		}
-		c.log.Info("kernel lifetime expired", "vpn", tu.t.VPN, "spi", spi, "hard", hard)
-		tu.eng.Expired(now, in, hard)
 	}
 }
