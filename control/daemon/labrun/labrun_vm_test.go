@@ -313,8 +313,13 @@ func labScenario(t *testing.T, version string) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
+			// Changing the VPN back renegotiates the tunnel; the next test
+			// wants it carrying traffic again.
 			commit(t, r, lab.SRX1, string(text))
 			r.WaitTunnel(ctx, 60*time.Second)
+			deadline := time.Now().Add(30 * time.Second)
+			for r.Ping(ctx, 3) != nil && time.Now().Before(deadline) {
+			}
 		})
 		if err := r.WaitTunnel(ctx, 60*time.Second); err != nil {
 			t.Fatal(err)
