@@ -6,6 +6,8 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 .PHONY: all build generate vet unit vmtest test demo e2e interop clean \
 	bench bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile bench-gateway
 
+.PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean bench-ike bench-ikev1 interop-ikev1
+
 all: build
 
 build:
@@ -24,8 +26,10 @@ unit:
 	$(GO) test -count=1 ./...
 
 # Tests named TestVM… inside qemu on Debian's 6.1 and 6.12 kernels.
+# VMTEST_FLAGS adds vmrun flags, e.g. VMTEST_FLAGS=-parallel=2 to boot both
+# kernels at once on a machine with spare cores.
 vmtest:
-	$(GO) run ./vm/cmd/vmrun -kernel all -tests ./...
+	$(GO) run ./vm/cmd/vmrun -kernel all $(VMTEST_FLAGS) -tests ./...
 
 test: vet unit vmtest
 
@@ -65,6 +69,16 @@ interop:
 # IKEv2 responder benchmark: bpfvpn vs strongSwan charon, same generator.
 bench-ike:
 	$(GO) run ./bench/ike -out bench/ike/last-run.md
+
+# IKEv1 interoperability with strongSwan charon on the host (root): Main Mode,
+# Quick Mode keys compared with charon's, full CHILD SAs through kernel-libipsec.
+interop-ikev1:
+	$(GO) test -count=1 -v -run '^(TestInterop|TestVMInterop)' ./ike/ikev1/
+
+# IKEv1 Main Mode + Quick Mode setups/s: bpfvpn's responder vs charon, same
+# generator, same run (root; results: bench/RESULTS.md, IKEv1 section).
+bench-ikev1:
+	$(GO) run ./bench/ikev1 -suite all -n 3000 -c 32 -out bench/ikev1/last-run.md
 
 clean:
 	rm -rf bin

@@ -2,6 +2,7 @@
 /* The bpfvpn data plane: one object, one program per hook, shared maps. */
 #include "prog_xdp_zone.h"
 #include "prog_tc_st0.h"
+#include "prog_tc_zone.h"
 
 /* btf_types carries the enums shared with Go into BTF (bpf2go -type);
  * the map is never used by a program. */

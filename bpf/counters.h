@@ -36,6 +36,7 @@ enum counter_id {
 	CNT_DROP_SESSION_CLOSED,/* session no longer permitted by the new generation */
 	CNT_DROP_ICMP_ERROR,    /* transit ICMP error without a session */
 	CNT_TUNNEL_OUT,         /* packets leaving through st0 */
+	CNT_SESSION_SELF,       /* sessions opened by the router itself */
 	CNT_MAX,
 };
 

@@ -133,6 +133,8 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 	struct sess_key key;
 
 	if (is_icmp_error(p)) {
+		if (is_local(p))
+			return host_inbound(p, in, cfg, now);
 		load_ptrs(ctx, xdp, &data, &data_end);
 		return icmp_error_transit(data, data_end, p, sc);
 	}
@@ -146,7 +148,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 	}
 	if (s) {
 		int dir = (src_is_a == !!(s->flags & SF_INIT_IS_A)) ? DIR_ORIG : DIR_REPLY;
-		if (s->gen != cfg->gen) {
+		if (s->gen != cfg->gen && !(s->flags & SF_SELF)) {
 			struct match_in *m = &sc->m;
 			m->proto = key.proto;
 			m->family = key.family;
@@ -186,6 +188,10 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 		return forward(ctx, xdp, p, in, fp, rk, rif);
 	}
 
+	/* Sessions only exist for transit flows, so the local-address test
+	 * waits for a session miss. */
+	if (is_local(p))
+		return host_inbound(p, in, cfg, now);
 	rk = route(ctx, p, in->l3_ifindex, fp);
 	if (rk == ROUTE_LOCAL)
 		return host_inbound(p, in, cfg, now);
@@ -255,7 +261,7 @@ static __always_inline int flow(void *ctx, int xdp, struct pkt *p, struct iface_
 	struct config *cfg = get_config();
 	if (!cfg)
 		return V_PASS; /* not programmed yet */
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_coarse_ns(); /* CLOCK_MONOTONIC_COARSE: timeouts need no finer clock */
 	struct zone_stats *zs = zone_stats_of(in->zone);
 	if (zs) {
 		zs->rx_pkts++;
@@ -265,10 +271,8 @@ static __always_inline int flow(void *ctx, int xdp, struct pkt *p, struct iface_
 	int v;
 	if (p->frag == FRAG_LATER) {
 		v = frag_follow(p, now);
-	} else if (is_nd(p) || is_multicast(p) || is_local(p)) {
+	} else if (is_nd(p) || is_multicast(p)) {
 		v = host_inbound(p, in, cfg, now);
-		if (zs && v == V_PASS)
-			zs->host_pkts++;
 	} else {
 		v = transit(ctx, xdp, p, in, cfg, now, rif, sc);
 	}

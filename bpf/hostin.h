@@ -177,6 +177,9 @@ static __always_inline int host_inbound(struct pkt *p, struct iface_info *ifi, s
 		return V_DROP;
 	}
 	count(CNT_PASS_HOST);
+	struct zone_stats *zs = zone_stats_of(ifi->zone);
+	if (zs)
+		zs->host_pkts++;
 	return V_PASS;
 }
 

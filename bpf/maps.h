@@ -217,6 +217,7 @@ enum sess_flags {
 	SF_INIT_IS_A = 1, /* the initiator is endpoint a of the key */
 	SF_TUNNEL = 2,    /* one side of the session is a tunnel interface */
 	SF_REDIRECT = 4,
+	SF_SELF = 8,      /* opened by the router itself (tc egress on a zone interface) */
 };
 
 enum tcp_state {

@@ -235,6 +235,7 @@ func Attachments(dir string) ([]Attachment, error) {
 func PinPrograms(dir string, objs *Objects) error {
 	for name, p := range map[string]*ebpf.Program{
 		BpfvpnProgXdpZone: objs.XdpZone, BpfvpnProgTcSt0Ingress: objs.TcSt0Ingress, BpfvpnProgTcSt0Egress: objs.TcSt0Egress,
+		BpfvpnProgTcZoneEgress: objs.TcZoneEgress,
 	} {
 		path := filepath.Join(dir, "prog_"+name)
 		os.Remove(path)

@@ -91,7 +91,8 @@ const (
 	BpfvpnCounterIdCNT_DROP_SESSION_CLOSED BpfvpnCounterId = 27
 	BpfvpnCounterIdCNT_DROP_ICMP_ERROR     BpfvpnCounterId = 28
 	BpfvpnCounterIdCNT_TUNNEL_OUT          BpfvpnCounterId = 29
-	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 30
+	BpfvpnCounterIdCNT_SESSION_SELF        BpfvpnCounterId = 30
+	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 31
 )
 
 type BpfvpnFragKey struct {
@@ -210,6 +211,7 @@ const (
 	BpfvpnSessFlagsSF_INIT_IS_A BpfvpnSessFlags = 1
 	BpfvpnSessFlagsSF_TUNNEL    BpfvpnSessFlags = 2
 	BpfvpnSessFlagsSF_REDIRECT  BpfvpnSessFlags = 4
+	BpfvpnSessFlagsSF_SELF      BpfvpnSessFlags = 8
 )
 
 type BpfvpnSessKey struct {
@@ -296,6 +298,7 @@ const (
 	BpfvpnMapZones         = "zones"
 	BpfvpnProgTcSt0Egress  = "tc_st0_egress"
 	BpfvpnProgTcSt0Ingress = "tc_st0_ingress"
+	BpfvpnProgTcZoneEgress = "tc_zone_egress"
 	BpfvpnProgXdpZone      = "xdp_zone"
 )
 
@@ -343,6 +346,7 @@ type BpfvpnSpecs struct {
 type BpfvpnProgramSpecs struct {
 	TcSt0Egress  *ebpf.ProgramSpec `ebpf:"tc_st0_egress"`
 	TcSt0Ingress *ebpf.ProgramSpec `ebpf:"tc_st0_ingress"`
+	TcZoneEgress *ebpf.ProgramSpec `ebpf:"tc_zone_egress"`
 	XdpZone      *ebpf.ProgramSpec `ebpf:"xdp_zone"`
 }
 
@@ -454,6 +458,7 @@ type BpfvpnVariables struct {
 type BpfvpnPrograms struct {
 	TcSt0Egress  *ebpf.Program `ebpf:"tc_st0_egress"`
 	TcSt0Ingress *ebpf.Program `ebpf:"tc_st0_ingress"`
+	TcZoneEgress *ebpf.Program `ebpf:"tc_zone_egress"`
 	XdpZone      *ebpf.Program `ebpf:"xdp_zone"`
 }
 
@@ -461,6 +466,7 @@ func (p *BpfvpnPrograms) Close() error {
 	return _BpfvpnClose(
 		p.TcSt0Egress,
 		p.TcSt0Ingress,
+		p.TcZoneEgress,
 		p.XdpZone,
 	)
 }

@@ -49,6 +49,9 @@ func Load(opts Options) (*Objects, error) {
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("load BPF programs (verifier): %+v", ve)
 		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("load BPF programs: the maps pinned in %s come from another bpfvpn version; detach every interface of the instance first: %w", opts.PinDir, err)
+		}
 		return nil, fmt.Errorf("load BPF programs: %w", err)
 	}
 	return &objs, nil

@@ -38,6 +38,7 @@ var CounterNames = map[CounterID]string{
 	loader.BpfvpnCounterIdCNT_DROP_SESSION_CLOSED: "drop-session-closed",
 	loader.BpfvpnCounterIdCNT_DROP_ICMP_ERROR:     "drop-icmp-error-no-session",
 	loader.BpfvpnCounterIdCNT_TUNNEL_OUT:          "tunnel-out",
+	loader.BpfvpnCounterIdCNT_SESSION_SELF:        "session-self",
 }
 
 // ReadCounters sums the per-CPU event counters.

@@ -35,7 +35,8 @@ func TestBootOnHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Kernel: k, Timeout: 3 * time.Minute}
+	// A checkout under the guest's tmpfs (/tmp, /run) is bound in from the host.
+	cfg := Config{Kernel: k, Timeout: 3 * time.Minute, Binds: BindsFor(dir)}
 
 	t.Run("ExitCodeAndOutput", func(t *testing.T) {
 		t.Parallel()

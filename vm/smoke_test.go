@@ -127,9 +127,9 @@ func (s *espSite) packets(sa *netlink.XfrmState) (uint64, error) {
 	return got.Statistics.Packets, nil
 }
 
-// espCarriesPing pings b's tunnel address from a across st0.0 and checks
-// that all four SAs counted packets: the proof that ESP carried the ping.
-func espCarriesPing(a, b *espSite) error {
+// espCarriesPing pings dst (an address of b) from a and checks that all
+// four SAs counted packets: the proof that ESP carried the ping.
+func espCarriesPing(a, b *espSite, dst net.IP) error {
 	type counter struct {
 		s  *espSite
 		sa *netlink.XfrmState
@@ -143,7 +143,7 @@ func espCarriesPing(a, b *espSite) error {
 		}
 		c.n = n
 	}
-	if err := ping(a.ns, b.tunnel, 3*time.Second); err != nil {
+	if err := ping(a.ns, dst, 10*time.Second); err != nil {
 		return err
 	}
 	for _, c := range counters {
@@ -152,8 +152,8 @@ func espCarriesPing(a, b *espSite) error {
 			return err
 		}
 		if n <= c.n {
-			return fmt.Errorf("SA %s->%s spi 0x%x counted %d packets before and %d after the ping",
-				c.sa.Src, c.sa.Dst, c.sa.Spi, c.n, n)
+			return fmt.Errorf("SA %s->%s spi 0x%x: %d packets before and %d after the ping: %w",
+				c.sa.Src, c.sa.Dst, c.sa.Spi, c.n, n, errNotCounted)
 		}
 	}
 	return nil
@@ -166,8 +166,16 @@ func TestVMXfrmInterfaceESP(t *testing.T) {
 	}
 	a, b := newESPPair(t)
 	t.Run("PingCarriedByESP", func(t *testing.T) {
-		if err := espCarriesPing(a, b); err != nil {
+		if err := espCarriesPing(a, b, b.tunnel); err != nil {
 			t.Fatalf("ping through st0.0: %v", err)
+		}
+	})
+	t.Run("PlainPathNotCounted", func(t *testing.T) {
+		// The underlay ping gets through but bypasses ESP: the check
+		// must tell it apart from a tunnelled one.
+		err := espCarriesPing(a, b, b.underlay)
+		if !errors.Is(err, errNotCounted) {
+			t.Fatalf("check of an unencrypted ping: %v, want %v", err, errNotCounted)
 		}
 	})
 	t.Run("NoSAsNoPing", func(t *testing.T) {
@@ -178,7 +186,7 @@ func TestVMXfrmInterfaceESP(t *testing.T) {
 				}
 			}
 		}
-		err := espCarriesPing(a, b)
+		err := espCarriesPing(a, b, b.tunnel)
 		if err == nil {
 			t.Fatal("the ESP check passed with the SAs removed")
 		}
@@ -231,7 +239,10 @@ func socketIn(ns netns.NsHandle, domain, typ, proto int) (int, error) {
 	return fd, serr
 }
 
-var errNoReply = errors.New("no echo reply")
+var (
+	errNoReply    = errors.New("no echo reply")
+	errNotCounted = errors.New("SA did not count the ping")
+)
 
 // ping sends ICMP echo requests from namespace ns to dst, one per 250 ms,
 // until a matching reply arrives or the deadline passes.

@@ -58,6 +58,10 @@ func newStatusCommand() *cobra.Command {
 				s := st.Zones[z]
 				fmt.Fprintf(out, "  %-12s %12d %14d %10d %10d %10d\n", z, s.RxPkts, s.RxBytes, s.HostPkts, s.Drops, s.TxPkts)
 			}
+			fmt.Fprintf(out, "\nPolicies (generation %d):\n  %-12s %-12s %-24s %-7s %10s\n", st.Generation, "From zone", "To zone", "Policy", "Action", "Hits")
+			for _, p := range st.Policies {
+				fmt.Fprintf(out, "  %-12s %-12s %-24s %-7s %10d\n", p.From, p.To, p.Name, p.Action, p.Hits)
+			}
 			fmt.Fprintf(out, "\nCounters:\n")
 			var cn []string
 			for c := range st.Counters {

@@ -174,8 +174,8 @@ func (c *compiler) parseAddr(n *node, w word) (netip.Addr, bool) {
 }
 
 // parseNetPrefix parses a network prefix (host bits zero). A bare address is
-// a host prefix.
-func (c *compiler) parseNetPrefix(what string, w word) (netip.Prefix, bool) {
+// a host prefix. Messages start with "kw name" ("address Host1-Net").
+func (c *compiler) parseNetPrefix(kw, name string, w word) (netip.Prefix, bool) {
 	s := w.s
 	var p netip.Prefix
 	var err error
@@ -188,12 +188,13 @@ func (c *compiler) parseNetPrefix(what string, w word) (netip.Prefix, bool) {
 	} else {
 		p, err = netip.ParsePrefix(s)
 	}
+	what := func() string { return strings.TrimSpace(kw + " " + name) }
 	if err != nil || p.Addr().Zone() != "" {
-		c.d.errorf(w.p, "%s: %q is not an IP prefix", what, truncate(s))
+		c.d.errorf(w.p, "%s: %q is not an IP prefix", what(), truncate(s))
 		return netip.Prefix{}, false
 	}
 	if m := p.Masked(); m != p {
-		c.d.errorf(w.p, "%s: prefix %s has host bits set (network is %s)", what, s, m)
+		c.d.errorf(w.p, "%s: prefix %s has host bits set (network is %s)", what(), s, m)
 		return netip.Prefix{}, false
 	}
 	return p, true

@@ -97,7 +97,7 @@ func (c *compiler) book(bn *node, name, zone string) *bookBuild {
 				c.d.errorf(k.p, "address %s needs a prefix", k.name)
 				return
 			}
-			p, ok := c.parseNetPrefix("address "+k.name, k.vals[0])
+			p, ok := c.parseNetPrefix("address", k.name, k.vals[0])
 			if !ok {
 				return
 			}

@@ -282,19 +282,46 @@ func (c *compiler) policyContext(fz *node) *PolicyContext {
 		c.d.errorf(fz.p, "policies: undefined zone %s (to-zone)", fz.name2())
 	}
 	ctx.Policies = make([]*Policy, 0, len(fz.kids))
+	// One allocation for all policies of the pair and one for their names.
+	a := &policyAlloc{policies: make([]Policy, 0, len(fz.kids)), names: make([]string, 0, 3*len(fz.kids))}
 	active(fz, func(pn *node) {
 		if pn.kw != "policy" {
 			return
 		}
-		if p := c.policy(pn, from, to); p != nil {
+		if p := c.policy(pn, from, to, a); p != nil {
 			ctx.Policies = append(ctx.Policies, p)
 		}
 	})
 	return ctx
 }
 
-func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
-	p := &Policy{Name: pn.name, Pos: c.p(pn)}
+// policyAlloc hands out policies and name slices from shared backing arrays.
+type policyAlloc struct {
+	policies []Policy
+	names    []string
+}
+
+func (a *policyAlloc) policy() *Policy {
+	if len(a.policies) == cap(a.policies) {
+		return &Policy{}
+	}
+	a.policies = a.policies[:len(a.policies)+1]
+	return &a.policies[len(a.policies)-1]
+}
+
+// strings returns an empty slice of capacity n from the backing array.
+func (a *policyAlloc) strings(n int) []string {
+	if cap(a.names)-len(a.names) < n {
+		return make([]string, 0, n)
+	}
+	s := a.names[len(a.names) : len(a.names) : len(a.names)+n]
+	a.names = a.names[:len(a.names)+n]
+	return s
+}
+
+func (c *compiler) policy(pn *node, from, to *Zone, a *policyAlloc) *Policy {
+	p := a.policy()
+	p.Name, p.Pos = pn.name, c.p(pn)
 	m := pn.child("match")
 	if m == nil {
 		c.d.errorf(pn.p, "policy %s: match is required", pn.name)
@@ -320,13 +347,13 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 		}
 	}
 	if src != nil {
-		p.SourceAddresses, p.Source = c.policyAddresses(pn, src, from)
+		p.SourceAddresses, p.Source = c.policyAddresses(pn, src, from, a)
 	}
 	if dst != nil {
-		p.DestinationAddresses, p.Destination = c.policyAddresses(pn, dst, to)
+		p.DestinationAddresses, p.Destination = c.policyAddresses(pn, dst, to, a)
 	}
 	if app != nil {
-		p.Applications = make([]string, 0, len(app.vals))
+		p.Applications = a.strings(len(app.vals))
 		for _, w := range app.vals {
 			p.Applications = append(p.Applications, w.s)
 			terms, any, ok := c.appTerms(w.s, true)
@@ -378,8 +405,8 @@ func (c *compiler) policy(pn *node, from, to *Zone) *Policy {
 }
 
 // policyAddresses resolves the names of a match leaf in the zone's book.
-func (c *compiler) policyAddresses(pn, x *node, z *Zone) ([]string, []netip.Prefix) {
-	names := make([]string, 0, len(x.vals))
+func (c *compiler) policyAddresses(pn, x *node, z *Zone, a *policyAlloc) ([]string, []netip.Prefix) {
+	names := a.strings(len(x.vals))
 	var out []netip.Prefix
 	var book *ResolvedBook
 	if z != nil {

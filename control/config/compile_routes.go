@@ -37,7 +37,7 @@ func (c *compiler) staticRoutes(n *node, v6 bool) {
 		if rn.kw != "route" {
 			return
 		}
-		p, ok := c.parseNetPrefix("route", word{rn.name, rn.p})
+		p, ok := c.parseNetPrefix("route", "", word{rn.name, rn.p})
 		if !ok {
 			return
 		}

@@ -532,7 +532,7 @@ func (c *compiler) proxyIdentity(vpn, y *node, pi *ProxyIdentity) {
 	active(y, func(z *node) {
 		switch z.kw {
 		case "local", "remote":
-			p, ok := c.parseNetPrefix("proxy-identity "+z.kw, z.vals[0])
+			p, ok := c.parseNetPrefix("proxy-identity", z.kw, z.vals[0])
 			if !ok {
 				return
 			}
@@ -543,9 +543,11 @@ func (c *compiler) proxyIdentity(vpn, y *node, pi *ProxyIdentity) {
 			}
 		case "service":
 			pi.Service = z.val()
-			if _, _, ok := c.appTerms(pi.Service, true); !ok {
+			terms, _, ok := c.appTerms(pi.Service, true)
+			if !ok {
 				c.d.errorf(valPos(z), "ipsec vpn %s: undefined application %s (proxy-identity service)", vpn.name, pi.Service)
 			}
+			pi.ServiceTerms = terms
 		}
 	})
 	if pi.Local.Addr().Is6() && pi.Remote == netip.MustParsePrefix("0.0.0.0/0") {

@@ -85,7 +85,7 @@ func compactChild(n *node) *node {
 		return nil
 	}
 	k := n.kids[0]
-	if k.inactive() || k.sp == nil || len(k.kids) > 0 || k.sp.kind == kContainer && k.sp.named {
+	if k.inactive() || k.sp == nil || len(k.kids) > 0 || k.sp.kind == kContainer && k.sp.named || k.x != nil && len(k.x.comments) > 0 {
 		return nil
 	}
 	return k

@@ -44,6 +44,29 @@ func (c *Config) VPN(name string) *VPN {
 	return nil
 }
 
+// ApplicationTerms resolves an application name as policies do: `any`
+// (any is true, no terms), a predefined junos-* application, a user
+// application or an application set. The terms are shared: read-only.
+func (c *Config) ApplicationTerms(name string) (terms []AppTerm, any bool, ok bool) {
+	if name == "any" {
+		return nil, true, true
+	}
+	if t, ok := predefinedApplications[name]; ok {
+		return t, false, true
+	}
+	for _, a := range c.Applications {
+		if a.Name == name {
+			return a.Terms, false, true
+		}
+	}
+	for _, s := range c.ApplicationSets {
+		if s.Name == name {
+			return s.Terms, false, true
+		}
+	}
+	return nil, false, false
+}
+
 // VPNsBoundTo returns the VPNs bound to the st0 unit named unit, in
 // configuration order (more than one only on a multipoint unit).
 func (c *Config) VPNsBoundTo(unit string) []*VPN {

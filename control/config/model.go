@@ -524,6 +524,8 @@ type ProxyIdentity struct {
 	Remote netip.Prefix `json:"remote"`
 	// Service is an application name; "any" by default.
 	Service string `json:"service"`
+	// ServiceTerms are the resolved terms of Service (nil for any).
+	ServiceTerms []AppTerm `json:"service-terms,omitempty"`
 	// Configured is true when proxy-identity was written (not defaulted).
 	Configured bool `json:"configured,omitempty"`
 }

@@ -100,3 +100,85 @@ func TestLookups(t *testing.T) {
 		t.Errorf("VPNsBoundTo(st0.0) = %v", vs)
 	}
 }
+
+func TestApplicationTermsAndProxyService(t *testing.T) {
+	cfg, d := ParseBytes("a", []byte(validBase+
+		"set applications application web8 protocol tcp destination-port 8080\n"+
+		"set applications application-set webs application web8\n"+
+		"set applications application-set webs application junos-https\n"+
+		"set security ipsec vpn v ike proxy-identity service web8\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	if terms, any, ok := cfg.ApplicationTerms("webs"); !ok || any || len(terms) != 2 || terms[0].DstPorts.Lo != 8080 {
+		t.Errorf("webs: %v %v %v", terms, any, ok)
+	}
+	if _, any, ok := cfg.ApplicationTerms("any"); !ok || !any {
+		t.Errorf("any")
+	}
+	if _, _, ok := cfg.ApplicationTerms("nope"); ok {
+		t.Errorf("nope resolved")
+	}
+	if pi := cfg.IPsec.VPNs[0].ProxyIdentity; pi.Service != "web8" || len(pi.ServiceTerms) != 1 || pi.ServiceTerms[0].Protocol != 6 {
+		t.Errorf("proxy identity %+v", pi)
+	}
+}
+
+// TestReferenceApplications: the predefined applications of reference §5.
+func TestReferenceApplications(t *testing.T) {
+	for name, want := range map[string]AppTerm{
+		"junos-http":      {Protocol: 6, DstPorts: PortRange{80, 80}, ICMPType: -1, ICMPCode: -1},
+		"junos-https":     {Protocol: 6, DstPorts: PortRange{443, 443}, ICMPType: -1, ICMPCode: -1},
+		"junos-ssh":       {Protocol: 6, DstPorts: PortRange{22, 22}, ICMPType: -1, ICMPCode: -1},
+		"junos-telnet":    {Protocol: 6, DstPorts: PortRange{23, 23}, ICMPType: -1, ICMPCode: -1},
+		"junos-dns-udp":   {Protocol: 17, DstPorts: PortRange{53, 53}, ICMPType: -1, ICMPCode: -1},
+		"junos-dns-tcp":   {Protocol: 6, DstPorts: PortRange{53, 53}, ICMPType: -1, ICMPCode: -1},
+		"junos-ntp":       {Protocol: 17, DstPorts: PortRange{123, 123}, ICMPType: -1, ICMPCode: -1},
+		"junos-ike":       {Protocol: 17, DstPorts: PortRange{500, 500}, ICMPType: -1, ICMPCode: -1},
+		"junos-ike-nat":   {Protocol: 17, DstPorts: PortRange{4500, 4500}, ICMPType: -1, ICMPCode: -1},
+		"junos-icmp-all":  {Protocol: 1, ICMPType: -1, ICMPCode: -1},
+		"junos-icmp-ping": {Protocol: 1, ICMPType: 8, ICMPCode: 0},
+	} {
+		terms, ok := PredefinedApplication(name)
+		if !ok || len(terms) != 1 || terms[0] != want {
+			t.Errorf("%s = %+v, want %+v", name, terms, want)
+		}
+	}
+	if len(PredefinedApplicationNames()) < 60 {
+		t.Errorf("only %d predefined applications", len(PredefinedApplicationNames()))
+	}
+}
+
+// TestHostInboundServices: the host-inbound services of reference §5.
+func TestHostInboundServices(t *testing.T) {
+	cfg, d := ParseBytes("h", []byte(validBase+
+		"set security zones security-zone trust host-inbound-traffic system-services all\n"+
+		"set security zones security-zone trust host-inbound-traffic system-services ssh except\n"+
+		"set security zones security-zone trust host-inbound-traffic protocols all\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	u := cfg.Unit("ge-0/0/1.0").HostInbound
+	ports := map[uint16]bool{}
+	for _, r := range u.Rules {
+		if r.Name == "ike" && r.Protocol == 17 {
+			ports[r.Ports.Lo] = true
+		}
+	}
+	if !ports[500] || !ports[4500] || len(u.Services) != 1 {
+		t.Errorf("untrust (ike only): %+v", u)
+	}
+	trust := cfg.Unit("ge-0/0/0.0").HostInbound
+	if !trust.Allows("https") || !trust.Allows("ping") || trust.Allows("ssh") || !trust.Allows("bgp") || !trust.Allows("ospf") {
+		t.Errorf("trust (all except ssh, all protocols): %+v", trust.Services)
+	}
+	var ping []HostInboundRule
+	for _, r := range trust.Rules {
+		if r.Name == "ping" {
+			ping = append(ping, r)
+		}
+	}
+	if len(ping) != 2 || ping[0].Protocol != 1 || ping[0].ICMPType != 8 || ping[1].Protocol != 58 || ping[1].ICMPType != 128 {
+		t.Errorf("ping rules %+v", ping)
+	}
+}

@@ -475,3 +475,10 @@ set protocols bgp group ext
 		t.Errorf("warnings:\n%s", d)
 	}
 }
+
+func TestCompactKeepsComments(t *testing.T) {
+	text := "routing-options {\n    static {\n        route 10.0.0.0/8 {\n            /* via the tunnel */\n            next-hop st0.0;\n        }\n        route 10.1.0.0/16 next-hop st0.1;\n    }\n}\n"
+	if got := mustParse(t, text).String(); got != text {
+		t.Errorf("got:\n%s", got)
+	}
+}

@@ -74,9 +74,6 @@ func (n *node) setInactive(v bool) {
 
 func (n *node) key() nodeKey { return nodeKey{n.kw, n.name, n.name2()} }
 
-// unknown reports whether the schema does not know the statement.
-func (n *node) unknown() bool { return n.sp == nil }
-
 // idxKey is the string a child is indexed by: its name (with the second
 // name, if any), or its keyword when it has no name.
 func idxKey(k nodeKey) string {
@@ -222,6 +219,20 @@ type Tree struct {
 	// dominate parsing and garbage collection.
 	nodes []node
 	words []word
+	kids  []*node
+}
+
+// addChild adds c below parent; a first child gets room for four from the
+// slab, which is enough for most containers.
+func (t *Tree) addChild(parent, c *node) {
+	if parent.kids == nil {
+		if len(t.kids) < 4 {
+			t.kids = make([]*node, 4*slabSize)
+		}
+		parent.kids = t.kids[0:0:4]
+		t.kids = t.kids[4:]
+	}
+	parent.add(c)
 }
 
 const slabSize = 1024

@@ -97,6 +97,20 @@ var invalidCases = []struct {
 	// policies
 	{name: "duplicate policy", whole: true, add: "security {\n    zones { security-zone a; }\n    policies {\n        from-zone a to-zone a {\n            policy p { match { source-address any; destination-address any; application any; } then { permit; } }\n            policy p { then { deny; } }\n        }\n    }\n}\n", line: 6, at: "policy", msg: "duplicate policy p in security policies from-zone a to-zone a (first defined at line 5)"},
 	{name: "policy without action", add: "set security policies from-zone trust to-zone vpn policy x match source-address any destination-address any application any\n", line: 1, at: "policy", msg: "policy x: an action is required"},
+	{name: "next-hop-tunnel undefined vpn", add: "set interfaces st0 unit 0 multipoint\nset interfaces st0 unit 0 family inet next-hop-tunnel 10.9.0.2 ipsec-vpn nope\n", line: 2, at: "next-hop-tunnel", msg: "st0.0: next-hop-tunnel 10.9.0.2: undefined ipsec vpn nope"},
+	{name: "next-hop-tunnel vpn elsewhere", add: "set interfaces st0 unit 1 multipoint\nset interfaces st0 unit 1 family inet next-hop-tunnel 10.9.1.2 ipsec-vpn v\nset security zones security-zone vpn interfaces st0.1\n", line: 2, at: "next-hop-tunnel", msg: "vpn v is bound to st0.0, not st0.1"},
+	{name: "next-hop-tunnel without multipoint", add: "set interfaces st0 unit 0 family inet next-hop-tunnel 10.9.0.2 ipsec-vpn v\n", line: 3, abs: true, at: "unit", msg: "st0.0: next-hop-tunnel needs a multipoint unit"},
+	{name: "address-set cycle", add: "set security address-book global address-set a address-set b\nset security address-book global address-set b address-set a\n", line: 1, at: "address-set", msg: "address-set a contains itself"},
+	{name: "application-set cycle", add: "set applications application-set a application-set b\nset applications application-set b application-set a\n", line: 1, at: "application-set", msg: "application-set a contains itself"},
+	{name: "reserved application name", add: "set applications application junos-mine protocol tcp\n", line: 1, at: "application junos-mine", msg: "application junos-mine: the name is reserved"},
+	{name: "ports on icmp", add: "set applications application a protocol icmp destination-port 80\n", line: 1, at: "destination-port", msg: "application a: ports need protocol tcp, udp or sctp"},
+	{name: "bad port range", add: "set applications application a protocol tcp destination-port 90-80\n", line: 1, at: "90-80", msg: "invalid port or range \"90-80\""},
+	{name: "route without next hop", add: "set routing-options static route 10.1.0.0/16 preference 7\n", line: 1, at: "route", msg: "route 10.1.0.0/16 needs next-hop"},
+	{name: "route family", add: "set routing-options rib inet6.0 static route 10.1.0.0/16 next-hop st0.0\n", line: 1, at: "route", msg: "route 10.1.0.0/16 does not belong in inet6.0"},
+	{name: "policy without match", add: "set security policies from-zone trust to-zone vpn policy x then permit\n", line: 1, at: "policy", msg: "policy x: match is required"},
+	{name: "bind to non-st0", add: "set security ipsec vpn v bind-interface ge-0/0/0.0\n", line: 1, at: "ge-0/0/0.0", msg: "bind-interface ge-0/0/0.0 is not an st0 unit"},
+	{name: "proxy-identity families", add: "set security ipsec vpn v ike proxy-identity local 10.0.0.0/8 remote fd00::/8\n", line: 1, at: "proxy-identity", msg: "proxy-identity local and remote must be of one address family"},
+	{name: "identity family", add: "set security ike gateway g local-identity inet fd00::1\n", line: 1, at: "fd00::1", msg: "local-identity inet: \"fd00::1\" is not an inet address"},
 	// flow
 	{name: "mss too small", add: "set security flow tcp-mss ipsec-vpn mss 63\n", line: 1, at: "63", msg: "mss 63 out of range 64..65535"},
 	{name: "mss too large", add: "set security flow tcp-mss all-tcp mss 65536\n", line: 1, at: "65536", msg: "mss 65536 out of range 64..65535"},
@@ -251,5 +265,20 @@ func TestBrokenNineIsPlainKey(t *testing.T) {
 	}
 	if got := string(cfg.IKE.Policies[0].PreSharedKey.Bytes()); got != "$9$ABC" {
 		t.Errorf("key %q", got)
+	}
+}
+
+// TestTwoBooksOnOneZone: a zone sees every book attached to it.
+func TestTwoBooksOnOneZone(t *testing.T) {
+	cfg, d := ParseBytes("b", []byte(validBase+
+		"set security address-book a address n1 10.1.0.0/16\nset security address-book a attach zone trust\n"+
+		"set security address-book b address n2 10.2.0.0/16\nset security address-book b attach zone trust\n"+
+		"set security policies from-zone trust to-zone vpn policy p match source-address [ n1 n2 ] destination-address any application any\n"+
+		"set security policies from-zone trust to-zone vpn policy p then permit\n"))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	if src := cfg.Policies.Contexts[0].Policies[0].Source; len(src) != 2 {
+		t.Errorf("source %v", src)
 	}
 }

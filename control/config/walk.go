@@ -108,7 +108,7 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 			if k.name2 != "" {
 				c.extra().name2 = k.name2
 			}
-			cur.add(c)
+			t.addChild(cur, c)
 			created = true
 		}
 		if sp.kind == kLeaf {
@@ -228,7 +228,7 @@ func (t *Tree) walkUnknown(cur *node, ws []token, mode walkMode, d *diagSink, re
 			}
 			c = t.newNode()
 			c.kw, c.p = w.text, w.pos
-			n.add(c)
+			t.addChild(n, c)
 			res.created = true
 		}
 		n = c

@@ -54,7 +54,7 @@ var (
 	neighMAC1 = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x11}
 )
 
-func newProgFixture(t *testing.T) *progFixture {
+func newProgFixture(t testing.TB) *progFixture {
 	requireRoot(t)
 	f := &progFixture{idx: map[string]uint32{}, mac: map[string]net.HardwareAddr{}}
 	runtime.LockOSThread()
@@ -144,7 +144,7 @@ var (
 	sharedErr  error
 )
 
-func sharedObjects(t *testing.T) *loader.Objects {
+func sharedObjects(t testing.TB) *loader.Objects {
 	t.Helper()
 	sharedOnce.Do(func() { sharedObjs, sharedErr = loader.Load(loader.Options{}) })
 	if sharedErr != nil {
@@ -154,7 +154,7 @@ func sharedObjects(t *testing.T) *loader.Objects {
 }
 
 // in runs fn on a thread inside the fixture's namespace.
-func (f *progFixture) in(t *testing.T, fn func()) {
+func (f *progFixture) in(t testing.TB, fn func()) {
 	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -170,7 +170,7 @@ func (f *progFixture) in(t *testing.T, fn func()) {
 	fn()
 }
 
-func (f *progFixture) apply(t *testing.T, spec *dataplane.Spec) *dataplane.Compiled {
+func (f *progFixture) apply(t testing.TB, spec *dataplane.Spec) *dataplane.Compiled {
 	t.Helper()
 	var c *dataplane.Compiled
 	var err error
@@ -198,7 +198,7 @@ type xdpMD struct {
 }
 
 // runXDP runs xdp_zone on pkt as if received on ifname.
-func (f *progFixture) runXDP(t *testing.T, ifname string, pkt []byte) (uint32, []byte) {
+func (f *progFixture) runXDP(t testing.TB, ifname string, pkt []byte) (uint32, []byte) {
 	t.Helper()
 	var ret uint32
 	out := make([]byte, len(pkt)+512)

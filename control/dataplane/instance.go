@@ -88,6 +88,11 @@ func Attach(o AttachOptions) (*AttachResult, error) {
 			return res, err
 		}
 		res.Attachments = append(res.Attachments, a)
+		// sessions for the router's own connections
+		if a, err = loader.AttachTC(dir, objs.TcZoneEgress, n, loader.HookTCEgress); err != nil {
+			return res, err
+		}
+		res.Attachments = append(res.Attachments, a)
 	}
 	return res, nil
 }
@@ -132,6 +137,15 @@ type Status struct {
 	Maps        []MapStatus
 	Counters    map[string]uint64
 	Zones       map[string]maps.ZoneStats
+	Policies    []PolicyStatus
+}
+
+// PolicyStatus is one policy of the active generation with its hits
+// (first packets it matched; counters restart with each generation).
+type PolicyStatus struct {
+	From, To, Name string
+	Action         string
+	Hits           uint64
 }
 
 // MapStatus is one map with its id and number of entries.
@@ -199,6 +213,26 @@ func ReadStatus(instance string) (*Status, error) {
 	zones, err := ExistingZones(m)
 	if err != nil {
 		return nil, err
+	}
+	zoneNames := map[uint16]string{}
+	for n, id := range zones {
+		zoneNames[id] = n
+	}
+	base := (cfg.Gen & 1) * maps.MaxPolicies
+	for i := uint32(0); i < maps.MaxPolicies; i++ {
+		var p maps.Policy
+		if err := m.Policies.Lookup(base+i, &p); err != nil {
+			return nil, fmt.Errorf("read policy %d: %w", base+i, err)
+		}
+		if p.Name[0] == 0 {
+			continue
+		}
+		hits, err := m.ReadPolicyHits(base + i)
+		if err != nil {
+			return nil, err
+		}
+		st.Policies = append(st.Policies, PolicyStatus{From: zoneNames[p.FromZone], To: zoneNames[p.ToZone],
+			Name: cstr(p.Name[:]), Action: Action(p.Action).String(), Hits: hits})
 	}
 	for name, id := range zones {
 		zs, err := m.ReadZoneStats(id)

@@ -296,7 +296,7 @@ func TestNetnsForwarding(t *testing.T) {
 	l := newLab(t)
 	res := l.attach(t, labSpec())
 	for _, a := range res.Attachments {
-		if a.Mode != "xdp-native" {
+		if a.Hook == loader.HookXDP && a.Mode != "xdp-native" {
 			t.Errorf("%s attached as %s, want xdp-native on veth", a.Ifname, a.Mode)
 		}
 	}
@@ -447,8 +447,8 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Attachments) != 2 {
-		t.Errorf("status lists %d attachments, want 2: %+v", len(st.Attachments), st.Attachments)
+	if len(st.Attachments) != 4 {
+		t.Errorf("status lists %d attachments, want XDP and tc egress on both: %+v", len(st.Attachments), st.Attachments)
 	}
 	for _, a := range st.Attachments {
 		if a.ProgID == 0 {
@@ -464,6 +464,9 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 	if !found {
 		t.Errorf("status maps %+v lack ifaces with 2 entries", st.Maps)
 	}
+	if len(st.Policies) != 2 || st.Policies[1].Name != "web" || st.Policies[1].From != "trust" || st.Policies[1].Action != "permit" {
+		t.Errorf("status policies %+v", st.Policies)
+	}
 	// a second attach updates in place: same pins, other generation
 	r2 := l.attach(t, labSpec())
 	if r1.Compiled.Gen == r2.Compiled.Gen {
@@ -475,9 +478,15 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 	} else {
 		c.Close()
 	}
+	if st, err = dataplane.ReadStatus(l.instance); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Policies) != 2 || st.Policies[1].Hits == 0 {
+		t.Errorf("policy web has no hit after a permitted connection: %+v", st.Policies)
+	}
 	var n int
 	inNS(t, l.rt, func() { n, err = dataplane.Detach(l.instance, []string{"rtt", "rtu"}) })
-	if err != nil || n != 2 {
+	if err != nil || n != 4 {
 		t.Errorf("detach: %d hooks, %v", n, err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
@@ -489,4 +498,30 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 			t.Error("XDP still attached to rtt after detach")
 		}
 	})
+}
+
+// TestNetnsSelfSessions: the router's own connections get a session at tc
+// egress, so their replies pass although the zone enables no service.
+func TestNetnsSelfSessions(t *testing.T) {
+	l := newLab(t)
+	l.attach(t, labSpec())
+	_, _ = listenTCP(t, l.uh, "10.10.2.2:8080")
+	c, err := dialTCP(t, l.rt, "10.10.2.2:8080")
+	if err != nil {
+		t.Fatalf("router → untrust host TCP (untrust allows only ike): %v", err)
+	}
+	if err := echoOK(c); err != nil {
+		t.Errorf("echo: %v", err)
+	}
+	c.Close()
+	if err := ping(t, l.rt, "10.10.2.2"); err != nil {
+		t.Errorf("router pings untrust host: %v", err)
+	}
+	if l.counter(t, loader.BpfvpnCounterIdCNT_SESSION_SELF) == 0 {
+		t.Error("no self session counted")
+	}
+	// unsolicited traffic to the router from untrust still drops
+	if _, err := dialTCP(t, l.uh, "10.10.2.1:8080"); !isTimeout(err) {
+		t.Errorf("untrust → router TCP 8080: %v, want a timeout", err)
+	}
 }

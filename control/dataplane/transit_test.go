@@ -192,6 +192,12 @@ func TestProgTunnelIngress(t *testing.T) {
 	if f.counter(t, loader.BpfvpnCounterIdCNT_TUNNEL_OUT) <= before {
 		t.Error("tunnel-out counter did not grow")
 	}
+	// a SYN the router itself sends into the tunnel is clamped at tc egress
+	syn := tcp("10.9.0.1", "10.3.0.9", 7001, 179, tp.SYN, mss(1460)...)
+	ret, out := f.runTC(t, f.objs.TcSt0Egress, "st0x", syn.Bytes())
+	if d, err := tp.Decode(out, false); ret != tcOK || err != nil || d.MSS != 1350 || !d.ChecksumsOK {
+		t.Errorf("egress SYN: verdict %d, %+v, %v", ret, d, err)
+	}
 }
 
 func TestProgFragments(t *testing.T) {
@@ -317,4 +323,31 @@ func TestProgTunnelRebuiltMAC(t *testing.T) {
 	if ret, _ := f.runTC(t, f.objs.TcSt0Ingress, "st0x", p.Bytes()); ret != tcShot {
 		t.Errorf("vpn→untrust (no policy): %d", ret)
 	}
+}
+
+// TestProgSelfSessions: tc egress on a zone interface opens a session for
+// the router's own flows (their replies pass host-inbound), but never for
+// ESP or IKE, which keep the SPI filter and the ike service.
+func TestProgSelfSessions(t *testing.T) {
+	f := newProgFixture(t)
+	f.apply(t, baseSpec())
+	out := func(p tp.Packet) {
+		t.Helper()
+		if ret, _ := f.runTC(t, f.objs.TcZoneEgress, "untr0", p.Bytes()); ret != tcOK {
+			t.Fatalf("tc_zone_egress returned %d", ret)
+		}
+	}
+	out(tcp("10.2.0.1", "10.2.0.2", 40000, 443, tp.SYN))
+	out(tp.Packet{Src: addr("10.2.0.1"), Dst: addr("10.2.0.2"), Proto: tp.ESP, SPI: 0x999})
+	out(udp("10.2.0.1", "10.2.0.2", 500, 500))
+	f.runCases(t, []pcase{
+		{name: "reply to the router's own TCP connection", iface: "untr0", pkt: tcp("10.2.0.2", "10.2.0.1", 443, 40000, tp.SYN|tp.ACK), want: xdpPass},
+		{name: "unsolicited TCP to the router", iface: "untr0", pkt: tcp("10.2.0.2", "10.2.0.1", 443, 40001, tp.SYN|tp.ACK), want: xdpDrop},
+		{name: "ESP with an unknown SPI after the router sent ESP", iface: "untr0", pkt: tp.Packet{Src: addr("10.2.0.2"), Dst: addr("10.2.0.1"), Proto: tp.ESP, SPI: 0x998}, want: xdpDrop},
+	})
+	// a forwarded packet (source not local) opens nothing
+	out(tcp("10.1.0.2", "10.2.0.2", 40002, 8080, tp.SYN))
+	f.runCases(t, []pcase{
+		{name: "forwarded flow got no session at egress", iface: "untr0", pkt: tcp("10.2.0.2", "10.1.0.2", 8080, 40002, tp.SYN|tp.ACK), want: xdpDrop},
+	})
 }

@@ -42,8 +42,10 @@ func (r *Reconciler) linkIndex(name string) (int, error) {
 
 func (r *Reconciler) applyOne(c Change) error {
 	switch c.Op {
+	case OpConflict:
+		return fmt.Errorf("remove or rename it: bpfvpn does not touch links it did not create")
 	case OpAddLink:
-		x := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: c.Link, MTU: c.MTU}, Ifid: IfID(c.Unit)}
+		x := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: c.Link, MTU: c.MTU}, Ifid: tunnelIfID(c.Unit, c.Peer)}
 		if c.Underlay != "" {
 			i, err := r.linkIndex(c.Underlay)
 			if err != nil {
@@ -109,7 +111,7 @@ func (r *Reconciler) applyOne(c Change) error {
 	case OpDeleteSA:
 		return ignoreNotFound(r.h.XfrmStateDel(&netlink.XfrmState{
 			Src: net.IP(c.sa.Src.AsSlice()), Dst: net.IP(c.sa.Dst.AsSlice()),
-			Proto: netlink.XFRM_PROTO_ESP, Spi: int(c.sa.SPI), Ifid: int(IfID(c.sa.Unit)),
+			Proto: netlink.XFRM_PROTO_ESP, Spi: int(c.sa.SPI), Ifid: int(tunnelIfID(c.sa.Unit, c.sa.Peer)),
 		}))
 	}
 	return fmt.Errorf("unknown change %d", c.Op)
@@ -132,6 +134,12 @@ func (r *Reconciler) kernelRoute(d Route) (*netlink.Route, error) {
 		rt.Gw = net.IP(d.Gateway.AsSlice())
 	} else {
 		rt.Scope = netlink.SCOPE_LINK
+	}
+	if d.onlink {
+		rt.Flags |= int(netlink.FLAG_ONLINK)
+	}
+	if d.src.IsValid() {
+		rt.Src = net.IP(d.src.AsSlice())
 	}
 	if d.Dev != "" {
 		i, err := r.linkIndex(d.Dev)

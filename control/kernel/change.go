@@ -12,7 +12,8 @@ type Op int
 // changes: everything is built before anything is torn down, so that a
 // replaced route or address never leaves a gap.
 const (
-	OpAddLink Op = iota
+	OpConflict Op = iota // not a change: a desired object is blocked by a foreign one
+	OpAddLink
 	OpSetMTU
 	OpSetUp
 	OpAddAddress
@@ -30,7 +31,7 @@ const (
 )
 
 var opNames = [...]string{
-	OpAddLink: "add link", OpSetMTU: "set mtu", OpSetUp: "set up",
+	OpConflict: "conflict", OpAddLink: "add link", OpSetMTU: "set mtu", OpSetUp: "set up",
 	OpAddAddress: "add address", OpAddRoute: "add route", OpReplaceRoute: "replace route",
 	OpDeleteRoute: "delete route", OpDeleteAddress: "delete address", OpDeletePolicy: "delete policy",
 	OpDeleteSA: "delete sa", OpDeleteLink: "delete link", OpAddSA: "add sa", OpAddPolicy: "add policy",
@@ -52,6 +53,7 @@ type Change struct {
 
 	// links
 	Unit     int
+	Peer     int // multipoint peer (0: the unit itself)
 	Underlay string
 	MTU      int
 
@@ -77,7 +79,7 @@ type Change struct {
 func (c Change) String() string {
 	switch c.Op {
 	case OpAddLink:
-		s := fmt.Sprintf("add link %s (xfrm if_id %d", c.Link, IfID(c.Unit))
+		s := fmt.Sprintf("add link %s (xfrm if_id %d", c.Link, tunnelIfID(c.Unit, c.Peer))
 		if c.Underlay != "" {
 			s += ", dev " + c.Underlay
 		}
@@ -85,6 +87,8 @@ func (c Change) String() string {
 			s += fmt.Sprintf(", mtu %d", c.MTU)
 		}
 		return s + ")"
+	case OpConflict:
+		return fmt.Sprintf("conflict: %s exists and is not bpfvpn's (%s)", c.Link, c.Detail)
 	case OpSetMTU:
 		return fmt.Sprintf("set mtu %d on %s", c.MTU, c.Link)
 	case OpSetUp:

@@ -55,6 +55,7 @@ type Lifetime struct {
 // for the tunnel of st0 unit Unit, in ESP tunnel mode.
 type ChildSA struct {
 	Unit          int
+	Peer          int        // multipoint peer id; 0 for the unit's own tunnel
 	Local, Remote netip.Addr // tunnel endpoints (outer addresses)
 	InboundSPI    uint32     // SPI the peer sends to us
 	OutboundSPI   uint32     // SPI we send to the peer
@@ -83,7 +84,11 @@ func (c ChildSA) String() string {
 	if c.Integrity != "" {
 		alg += "/" + c.Integrity
 	}
-	s := fmt.Sprintf("st0.%d %s<->%s in %08x out %08x %s", c.Unit, c.Local, c.Remote, c.InboundSPI, c.OutboundSPI, alg)
+	name := LinkName(c.Unit)
+	if c.Peer != 0 {
+		name = PeerLinkName(c.Unit, c.Peer)
+	}
+	s := fmt.Sprintf("%s %s<->%s in %08x out %08x %s", name, c.Local, c.Remote, c.InboundSPI, c.OutboundSPI, alg)
 	if c.Encap != nil {
 		s += fmt.Sprintf(" udp %d-%d", c.Encap.LocalPort, c.Encap.RemotePort)
 	}
@@ -133,6 +138,9 @@ func (c ChildSA) Validate() error {
 	var errs []error
 	if err := checkUnit(c.Unit); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Peer < 0 || c.Peer > MaxPeer {
+		errs = append(errs, fmt.Errorf("peer %d out of range 0-%d", c.Peer, MaxPeer))
 	}
 	if !c.Local.IsValid() || !c.Remote.IsValid() || c.Local.Unmap().Is4() != c.Remote.Unmap().Is4() {
 		errs = append(errs, errors.New("endpoints must be two addresses of one family"))

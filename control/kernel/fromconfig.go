@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"sort"
 
@@ -43,7 +44,9 @@ func FromConfig(cfg *config.Config) (s State, notes []string) {
 					}
 				}
 				if u.Multipoint {
-					notes = append(notes, fmt.Sprintf("%s: multipoint is installed as a point-to-point unit", u.Name))
+					var n []string
+					t, n = multipoint(cfg, u, t)
+					notes = append(notes, n...)
 				}
 				s.Tunnels = append(s.Tunnels, t)
 				continue
@@ -84,4 +87,80 @@ func nextHopText(nh config.NextHop) string {
 		return nh.Address.String()
 	}
 	return nh.Interface
+}
+
+// multipoint fills in the peers of multipoint unit u: one per VPN bound to
+// it, with the next hop its next-hop-tunnel names.
+func multipoint(cfg *config.Config, u *config.Unit, t Tunnel) (Tunnel, []string) {
+	var notes []string
+	vpns := cfg.VPNsBoundTo(u.Name)
+	ids := peerIDs(vpns)
+	t.Underlay, t.RoutesWhenDown = "", false
+	underlays := map[string]bool{}
+	for _, v := range vpns {
+		if v.Gateway != nil {
+			underlays[v.Gateway.ExternalLinux] = true
+		}
+		t.RoutesWhenDown = t.RoutesWhenDown || !v.EstablishImmediately
+		var nh netip.Addr
+		for _, x := range u.NextHopTunnels {
+			if x.VPN == v.Name {
+				nh = x.Address
+			}
+		}
+		if !nh.IsValid() {
+			notes = append(notes, fmt.Sprintf("%s: VPN %s has no next-hop-tunnel; learning the peer's address from its tunnel is not supported yet", u.Name, v.Name))
+			continue
+		}
+		t.Peers = append(t.Peers, Peer{ID: ids[v.Name], NextHop: nh})
+	}
+	if len(underlays) == 1 {
+		for k := range underlays {
+			t.Underlay = k
+		}
+	}
+	sort.Slice(t.Peers, func(i, j int) bool { return t.Peers[i].ID < t.Peers[j].ID })
+	return t, notes
+}
+
+// peerIDs gives each VPN of a multipoint unit a peer id from a hash of its
+// name (probing upward on collision, in name order), so that adding or
+// removing another VPN rarely renumbers one.
+func peerIDs(vpns []*config.VPN) map[string]int {
+	names := make([]string, 0, len(vpns))
+	for _, v := range vpns {
+		names = append(names, v.Name)
+	}
+	sort.Strings(names)
+	taken := map[int]bool{}
+	out := map[string]int{}
+	for _, n := range names {
+		h := fnv.New32a()
+		h.Write([]byte(n))
+		id := int(h.Sum32()%MaxPeer) + 1
+		for i := 0; taken[id] && i < MaxPeer; i++ {
+			id = id%MaxPeer + 1
+		}
+		taken[id] = true
+		out[n] = id
+	}
+	return out
+}
+
+// VPNIfID is the if_id the IKE engine must put on the CHILD SAs of VPN vpn:
+// its peer's on a multipoint unit, the unit's otherwise (0 if the VPN is not
+// bound to an st0 unit).
+func VPNIfID(cfg *config.Config, vpn string) uint32 {
+	v := cfg.VPN(vpn)
+	if v == nil {
+		return 0
+	}
+	unit, ok := UnitOfLink(v.BindInterface)
+	if !ok {
+		return 0
+	}
+	if u := cfg.Unit(v.BindInterface); u != nil && u.Multipoint {
+		return PeerIfID(unit, peerIDs(cfg.VPNsBoundTo(v.BindInterface))[vpn])
+	}
+	return IfID(unit)
 }

@@ -1,7 +1,9 @@
 package kernel
 
 import (
+	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,5 +89,62 @@ func TestFromConfigPrimaryBackup(t *testing.T) {
 	}
 	if err := s.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestFromConfigMultipointHub(t *testing.T) {
+	text := strings.Join([]string{
+		"set interfaces eth1 unit 0 family inet address 192.0.2.1/24",
+		"set interfaces st0 unit 0 multipoint",
+		"set interfaces st0 unit 0 family inet address 10.200.0.1/24",
+		"set interfaces st0 unit 0 family inet next-hop-tunnel 10.200.0.2 ipsec-vpn SPOKE1",
+		"set interfaces st0 unit 0 family inet next-hop-tunnel 10.200.0.3 ipsec-vpn SPOKE2",
+		"set routing-options static route 10.21.0.0/24 next-hop 10.200.0.2",
+		"set security ike policy P pre-shared-key ascii-text x",
+		"set security ike policy P proposal-set prime-128",
+		"set security ipsec policy IP proposal-set prime-128",
+		"set security ike gateway G1 address 198.51.100.1",
+		"set security ike gateway G1 external-interface eth1",
+		"set security ike gateway G1 ike-policy P",
+		"set security ike gateway G2 address 198.51.100.2",
+		"set security ike gateway G2 external-interface eth1",
+		"set security ike gateway G2 ike-policy P",
+		"set security ipsec vpn SPOKE1 bind-interface st0.0",
+		"set security ipsec vpn SPOKE1 ike gateway G1",
+		"set security ipsec vpn SPOKE1 ike ipsec-policy IP",
+		"set security ipsec vpn SPOKE1 establish-tunnels immediately",
+		"set security ipsec vpn SPOKE2 bind-interface st0.0",
+		"set security ipsec vpn SPOKE2 ike gateway G2",
+		"set security ipsec vpn SPOKE2 ike ipsec-policy IP",
+		"set security ipsec vpn SPOKE2 establish-tunnels immediately",
+	}, "\n")
+	cfg := compileConfig(t, text)
+	s, notes := FromConfig(cfg)
+	if len(notes) != 0 || len(s.Tunnels) != 1 {
+		t.Fatalf("notes %q, tunnels %+v", notes, s.Tunnels)
+	}
+	tu := s.Tunnels[0]
+	if tu.Underlay != "eth1" || tu.RoutesWhenDown || len(tu.Peers) != 2 {
+		t.Fatalf("tunnel %+v", tu)
+	}
+	byHop := map[netip.Addr]int{}
+	for _, p := range tu.Peers {
+		byHop[p.NextHop] = p.ID
+	}
+	id1, id2 := byHop[ip("10.200.0.2")], byHop[ip("10.200.0.3")]
+	if id1 == 0 || id2 == 0 || id1 == id2 {
+		t.Errorf("peer ids %v", byHop)
+	}
+	if VPNIfID(cfg, "SPOKE1") != PeerIfID(0, id1) || VPNIfID(cfg, "SPOKE2") != PeerIfID(0, id2) || VPNIfID(cfg, "NONE") != 0 {
+		t.Errorf("VPNIfID: %d %d", VPNIfID(cfg, "SPOKE1"), VPNIfID(cfg, "SPOKE2"))
+	}
+	if err := s.Validate(); err != nil {
+		t.Error(err)
+	}
+	// The route to spoke 1's LAN goes into spoke 1's peer interface.
+	rs := strs(plan(s, map[int]bool{upKey(0, id1): true}, hubObserved()))
+	want := "add route 10.21.0.0/24 via 10.200.0.2 dev " + PeerLinkName(0, id1) + " metric 5"
+	if !slices.Contains(rs, want) {
+		t.Errorf("plan %q lacks %q", rs, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/bpfvpn/bpfvpn/control/lab"
@@ -329,5 +330,17 @@ func TestHostForeignLinkNamedLikeUnit(t *testing.T) {
 	}
 	if _, ok := addrProtos(t, r, l.Attrs().Index)[pfx("10.7.0.1/24")]; !ok {
 		t.Error("the foreign link's address was removed")
+	}
+	// Unit 7 wanted: the foreign link is in the way, reported, untouched.
+	_, err := r.Reconcile(context.Background(), State{Tunnels: []Tunnel{{Unit: 7, IPv4: pfx("10.7.0.9/24")}}})
+	if err == nil || !strings.Contains(err.Error(), "not bpfvpn's") {
+		t.Errorf("reconcile with st0.7 in the way: %v", err)
+	}
+	l2, err := h.LinkByName("st0.7")
+	if err != nil || l2.Attrs().Index != l.Attrs().Index {
+		t.Errorf("foreign st0.7 replaced: %v", err)
+	}
+	if _, ok := addrProtos(t, r, l.Attrs().Index)[pfx("10.7.0.9/24")]; ok {
+		t.Error("the unit's address was put on the foreign link")
 	}
 }

@@ -15,14 +15,16 @@ import (
 // comes from c.IfID (IfID = unit+1); the reqid is this package's (c.ReqID is
 // ignored). Keys are copied: the engine wipes its own when the SA dies.
 func FromIKE(c ike.ChildSA) (ChildSA, error) {
-	if c.IfID < 1 || c.IfID > MaxUnit+1 {
+	unit, peer, ok := tunnelOfIfID(c.IfID)
+	if !ok {
 		return ChildSA{}, fmt.Errorf("child SA %s: if_id %d is not an st0 unit's", c, c.IfID)
 	}
 	if c.Protocol != ike.ProtoESP || c.Mode != ike.ModeTunnel {
 		return ChildSA{}, fmt.Errorf("child SA %s: only ESP in tunnel mode is supported, not %v %v", c, c.Protocol, c.Mode)
 	}
 	out := ChildSA{
-		Unit:         int(c.IfID) - 1,
+		Unit:         unit,
+		Peer:         peer,
 		Local:        c.Local.Unmap(),
 		Remote:       c.Remote.Unmap(),
 		InboundSPI:   c.SPIIn,

@@ -50,16 +50,90 @@ func UnitOfLink(name string) (int, bool) {
 	return n, true
 }
 
-// unitOfXfrm returns the unit an XFRM object belongs to, if bpfvpn owns it.
+// MaxPeer is the highest peer id of a multipoint unit.
+const MaxPeer = 255
+
+// peerIfIDBase tags the if_ids of multipoint peers: PeerIfID(N, K) is
+// peerIfIDBase | N<<8 | K, above every unit's if_id.
+const peerIfIDBase = 0x01000000
+
+// PeerLinkName is the Linux name of the hidden xfrm interface that carries
+// peer k of multipoint unit n.
+func PeerLinkName(unit, peer int) string { return fmt.Sprintf("st0.%d.p%d", unit, peer) }
+
+// PeerIfID is the XFRM if_id of peer k of multipoint unit n.
+func PeerIfID(unit, peer int) uint32 { return peerIfIDBase | uint32(unit)<<8 | uint32(peer) }
+
+// PeerReqID is the XFRM reqid of peer k of multipoint unit n.
+func PeerReqID(unit, peer int) uint32 { return ReqIDBase + PeerIfID(unit, peer) }
+
+// tunnelIfID and tunnelReqID are the ids of unit's own tunnel (peer 0) or of
+// one of its multipoint peers.
+func tunnelIfID(unit, peer int) uint32 {
+	if peer == 0 {
+		return IfID(unit)
+	}
+	return PeerIfID(unit, peer)
+}
+
+func tunnelReqID(unit, peer int) uint32 {
+	if peer == 0 {
+		return ReqID(unit)
+	}
+	return PeerReqID(unit, peer)
+}
+
+// peerOfLink parses "st0.N.pK".
+func peerOfLink(name string) (unit, peer int, ok bool) {
+	s, ok := strings.CutPrefix(name, "st0.")
+	if !ok {
+		return 0, 0, false
+	}
+	u, k, ok := strings.Cut(s, ".p")
+	if !ok {
+		return 0, 0, false
+	}
+	unit, ok = UnitOfLink("st0." + u)
+	if !ok || k == "" || (len(k) > 1 && k[0] == '0') {
+		return 0, 0, false
+	}
+	peer, err := strconv.Atoi(k)
+	if err != nil || peer < 1 || peer > MaxPeer {
+		return 0, 0, false
+	}
+	return unit, peer, true
+}
+
+// unitOfXfrm returns the unit an XFRM object belongs to, if bpfvpn owns it
+// (its own tunnel or one of its multipoint peers').
 func unitOfXfrm(ifid, reqid int) (int, bool) {
-	if ifid < 1 || ifid > MaxUnit+1 {
-		return 0, false
+	unit, _, ok := tunnelOfXfrm(ifid, reqid)
+	return unit, ok
+}
+
+// tunnelOfXfrm returns the unit and peer (0: the unit's own tunnel) of an
+// XFRM object bpfvpn owns.
+func tunnelOfXfrm(ifid, reqid int) (unit, peer int, ok bool) {
+	unit, peer, ok = tunnelOfIfID(uint32(ifid))
+	if !ok || uint32(reqid) != tunnelReqID(unit, peer) {
+		return 0, 0, false
 	}
-	unit := ifid - 1
-	if uint32(reqid) != ReqID(unit) {
-		return 0, false
+	return unit, peer, true
+}
+
+// tunnelOfIfID returns the unit and peer an if_id of bpfvpn's scheme names.
+func tunnelOfIfID(ifid uint32) (unit, peer int, ok bool) {
+	switch {
+	case ifid >= 1 && ifid <= MaxUnit+1:
+		return int(ifid) - 1, 0, true
+	case ifid&^0xffffff == peerIfIDBase:
+		unit, peer = int(ifid>>8)&0xffff, int(ifid&0xff)
+		if unit > MaxUnit || peer < 1 {
+			return 0, 0, false
+		}
+		return unit, peer, true
 	}
-	return unit, true
+	return 0, 0, false
 }
 
 func checkUnit(unit int) error {

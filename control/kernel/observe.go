@@ -103,13 +103,13 @@ func (r *Reconciler) observeXfrm() ([]obsSA, []obsPolicy, error) {
 	}
 	var sas []obsSA
 	for _, s := range states {
-		unit, ok := unitOfXfrm(s.Ifid, s.Reqid)
+		unit, peer, ok := tunnelOfXfrm(s.Ifid, s.Reqid)
 		if !ok || s.Proto != netlink.XFRM_PROTO_ESP {
 			continue
 		}
 		src, _ := netip.AddrFromSlice(s.Src)
 		dst, _ := netip.AddrFromSlice(s.Dst)
-		sas = append(sas, obsSA{Unit: unit, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()})
+		sas = append(sas, obsSA{Unit: unit, Peer: peer, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()})
 	}
 	// Per family: the library renders a zero selector of an unfiltered dump
 	// as 0.0.0.0/0 even for ::/0.
@@ -126,11 +126,11 @@ func (r *Reconciler) observeXfrm() ([]obsSA, []obsPolicy, error) {
 		if len(p.Tmpls) != 1 || p.Dir > netlink.XFRM_DIR_FWD {
 			continue
 		}
-		unit, ok := unitOfXfrm(p.Ifid, p.Tmpls[0].Reqid)
+		unit, peer, ok := tunnelOfXfrm(p.Ifid, p.Tmpls[0].Reqid)
 		if !ok {
 			continue
 		}
-		op := obsPolicy{Unit: unit, Dir: uint8(p.Dir), Proto: uint8(p.Proto),
+		op := obsPolicy{Unit: unit, Peer: peer, Dir: uint8(p.Dir), Proto: uint8(p.Proto),
 			SrcPort: uint16(p.SrcPort), DstPort: uint16(p.DstPort)}
 		if p.Src != nil {
 			op.Src, _ = ipNetToPrefix(p.Src)

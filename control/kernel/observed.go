@@ -39,6 +39,7 @@ func (r obsRoute) key() routeKey { return routeKey{r.Dst, normMetric(r.Dst, r.Me
 // obsSA is an installed XFRM state owned by bpfvpn.
 type obsSA struct {
 	Unit     int
+	Peer     int
 	SPI      uint32
 	Src, Dst netip.Addr
 }
@@ -46,6 +47,7 @@ type obsSA struct {
 // obsPolicy is an installed XFRM policy owned by bpfvpn.
 type obsPolicy struct {
 	Unit     int
+	Peer     int
 	Dir      uint8
 	Src, Dst netip.Prefix
 	Proto    uint8
@@ -64,14 +66,14 @@ func (o *observed) linkByIndex(i int) (obsLink, bool) {
 	return obsLink{}, false
 }
 
-// unitsWithSAPair returns the units that have at least one inbound and one
-// outbound SA installed (direction told by the out policy's template, or,
-// without policies, by two SAs in opposite directions).
+// unitsWithSAPair returns the tunnels (by upKey) that have SAs in both
+// directions installed.
 func (o *observed) unitsWithSAPair() map[int]bool {
 	type dirs struct{ fwd, rev bool }
 	byUnit := map[int][]obsSA{}
 	for _, sa := range o.sas {
-		byUnit[sa.Unit] = append(byUnit[sa.Unit], sa)
+		k := upKey(sa.Unit, sa.Peer)
+		byUnit[k] = append(byUnit[k], sa)
 	}
 	up := map[int]bool{}
 	for unit, sas := range byUnit {

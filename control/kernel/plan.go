@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 )
@@ -21,45 +22,66 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 	}
 
 	// Links. recreated/new st0 links start without addresses and routes.
-	fresh := map[string]bool{} // link names that will be (re)created
-	gone := map[int]bool{}     // observed link indexes that will be deleted
+	fresh := map[string]bool{}    // link names that will be (re)created
+	gone := map[int]bool{}        // observed link indexes that will be deleted
+	conflict := map[string]bool{} // desired unit names taken by a link that is not bpfvpn's
 	for name, l := range obs.links {
 		unit, ok := UnitOfLink(name)
+		peer := 0
 		if !ok {
-			continue
+			if unit, peer, ok = peerOfLink(name); !ok {
+				continue
+			}
 		}
 		t, want := tunnels[unit]
+		if peer != 0 {
+			want = want && hasPeer(t, peer)
+		}
+		ours := l.Kind == "xfrm" && l.IfID == tunnelIfID(unit, peer)
 		switch {
-		case !want && l.Kind == "xfrm":
-			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, linkIndex: l.Index})
-			gone[l.Index] = true
+		case !ours && want:
+			// Never delete a link bpfvpn did not create, even in its way.
+			out = append(out, Change{Op: OpConflict, Link: name, Unit: unit, Peer: peer,
+				Detail: fmt.Sprintf("kind %q, if_id %d", l.Kind, l.IfID)})
+			conflict[name] = true
+		case !ours:
+			// Named like a unit but not bpfvpn's, and not wanted: left alone.
 		case !want:
-			// A non-xfrm link named like a unit is not bpfvpn's.
-		case l.Kind != "xfrm" || l.IfID != IfID(unit) || l.Underlay != underlayIndex(t.Underlay):
-			// Wrong shape, or another underlay: the kernel cannot change
-			// an xfrm interface's link in place (changelink fails with
-			// EINVAL on 6.1 and 6.12), so the unit is recreated.
-			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, linkIndex: l.Index, early: true})
+			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, Peer: peer, linkIndex: l.Index})
+			gone[l.Index] = true
+		case l.Underlay != underlayIndex(t.Underlay):
+			// The kernel cannot change an xfrm interface's link in place
+			// (changelink fails with EINVAL on 6.1 and 6.12): recreate.
+			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, Peer: peer, linkIndex: l.Index, early: true})
 			gone[l.Index] = true
 			fresh[name] = true
 		default:
 			if t.MTU != 0 && l.MTU != t.MTU {
-				out = append(out, Change{Op: OpSetMTU, Link: name, Unit: unit, MTU: t.MTU})
+				out = append(out, Change{Op: OpSetMTU, Link: name, Unit: unit, Peer: peer, MTU: t.MTU})
 			}
 			if !l.Up {
-				out = append(out, Change{Op: OpSetUp, Link: name, Unit: unit})
+				out = append(out, Change{Op: OpSetUp, Link: name, Unit: unit, Peer: peer})
 			}
 		}
 	}
 	for _, t := range desired.Tunnels {
-		name := LinkName(t.Unit)
-		if _, ok := obs.links[name]; !ok {
-			fresh[name] = true
+		peers := []int{0}
+		for _, p := range t.Peers {
+			peers = append(peers, p.ID)
 		}
-		if fresh[name] {
-			out = append(out,
-				Change{Op: OpAddLink, Link: name, Unit: t.Unit, Underlay: t.Underlay, MTU: t.MTU},
-				Change{Op: OpSetUp, Link: name, Unit: t.Unit})
+		for _, peer := range peers {
+			name := LinkName(t.Unit)
+			if peer != 0 {
+				name = PeerLinkName(t.Unit, peer)
+			}
+			if _, ok := obs.links[name]; !ok {
+				fresh[name] = true
+			}
+			if fresh[name] {
+				out = append(out,
+					Change{Op: OpAddLink, Link: name, Unit: t.Unit, Peer: peer, Underlay: t.Underlay, MTU: t.MTU},
+					Change{Op: OpSetUp, Link: name, Unit: t.Unit, Peer: peer})
+			}
 		}
 	}
 
@@ -102,21 +124,32 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		}
 	}
 	for k := range want {
+		if conflict[k.link] {
+			continue
+		}
 		if !have[k] || fresh[k.link] {
 			out = append(out, Change{Op: OpAddAddress, Link: k.link, Prefix: k.p})
 		}
 	}
 
-	out = append(out, planRoutes(desired, up, obs, gone)...)
+	for _, c := range planRoutes(desired, up, obs, gone) {
+		if !conflict[c.Route.Dev] {
+			out = append(out, c)
+		}
+	}
 
 	// XFRM objects of units that are no longer configured.
+	configured := func(unit, peer int) bool {
+		t, ok := tunnels[unit]
+		return ok && (peer == 0 || hasPeer(t, peer))
+	}
 	for _, p := range obs.pols {
-		if _, ok := tunnels[p.Unit]; !ok {
+		if !configured(p.Unit, p.Peer) {
 			out = append(out, Change{Op: OpDeletePolicy, Unit: p.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p})
 		}
 	}
 	for _, sa := range obs.sas {
-		if _, ok := tunnels[sa.Unit]; !ok {
+		if !configured(sa.Unit, sa.Peer) {
 			out = append(out, Change{Op: OpDeleteSA, Unit: sa.Unit, SPI: sa.SPI, Dir: sa.Dst.String(), sa: sa})
 		}
 	}
@@ -166,10 +199,26 @@ func planRoutes(desired State, up map[int]bool, obs *observed, gone map[int]bool
 	var out []Change
 	wantR := map[routeKey]Route{}
 	for _, r := range desired.Routes {
-		if t, ok := desired.tunnelOfRoute(r); ok && !up[t.Unit] && !t.RoutesWhenDown {
+		t, peer, ok := desired.tunnelOfRoute(r)
+		if ok && !up[upKey(t.Unit, peer)] && !t.RoutesWhenDown {
 			continue // withdrawn while its tunnel is down
 		}
+		if ok && peer != 0 {
+			r = peerRoute(t, peer, r)
+		}
 		wantR[r.key()] = r
+	}
+	// Each multipoint peer's own address is reached through its tunnel.
+	for _, t := range desired.Tunnels {
+		for _, p := range t.Peers {
+			if !up[upKey(t.Unit, p.ID)] && !t.RoutesWhenDown {
+				continue
+			}
+			nh := p.NextHop.Unmap()
+			r := peerRoute(t, p.ID, Route{Dst: netip.PrefixFrom(nh, nh.BitLen())})
+			r.Gateway, r.onlink = netip.Addr{}, false
+			wantR[r.key()] = r
+		}
 	}
 	haveR := map[routeKey]bool{}
 	for _, r := range obs.routes {
@@ -226,4 +275,27 @@ func sortChanges(out []Change) []Change {
 	}
 	out = sorted
 	return out
+}
+
+func hasPeer(t Tunnel, id int) bool {
+	for _, p := range t.Peers {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// peerRoute sends r into the hidden interface of peer id of multipoint unit
+// t: the peer's next hop is on-link there, and the unit's own address is
+// the source.
+func peerRoute(t Tunnel, id int, r Route) Route {
+	r.Dev = PeerLinkName(t.Unit, id)
+	r.onlink = true
+	if r.Dst.Addr().Is4() {
+		r.src = t.IPv4.Addr()
+	} else {
+		r.src = t.IPv6.Addr()
+	}
+	return r
 }

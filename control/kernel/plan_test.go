@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -203,19 +204,23 @@ func TestPlanOwnership(t *testing.T) {
 	}
 }
 
-func TestPlanRecreatesWrongShapedUnit(t *testing.T) {
-	obs := refObserved()
-	obs.links["st0.0"] = obsLink{Index: 4, Name: "st0.0", Kind: "xfrm", IfID: 77, Underlay: 3, MTU: 1436, Up: true}
-	got := strs(plan(refState(), map[int]bool{0: true}, obs))
-	want := []string{
-		"delete link st0.0",
-		"add link st0.0 (xfrm if_id 1, dev eth1, mtu 1436)",
-		"set st0.0 up",
-		"add address 10.100.200.1/24 on st0.0",
-		"add route 10.100.22.0/24 dev st0.0 metric 5",
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+// A link named like a desired unit that bpfvpn did not create (another
+// kind, or an xfrm interface with another if_id) is reported, never deleted,
+// and gets none of the unit's addresses or routes.
+func TestPlanRefusesForeignLinkInTheWay(t *testing.T) {
+	for _, l := range []obsLink{
+		{Index: 4, Name: "st0.0", Kind: "xfrm", IfID: 77, Underlay: 3, MTU: 1436, Up: true},
+		{Index: 4, Name: "st0.0", Kind: "veth", MTU: 1500, Up: true},
+	} {
+		obs := refObserved()
+		obs.links["st0.0"] = l
+		obs.addrs = obs.addrs[:3] // the foreign link has no address
+		obs.routes = obs.routes[1:]
+		got := strs(plan(refState(), map[int]bool{0: true}, obs))
+		want := []string{fmt.Sprintf("conflict: st0.0 exists and is not bpfvpn's (kind %q, if_id %d)", l.Kind, l.IfID)}
+		if !slices.Equal(got, want) {
+			t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }
 
@@ -269,5 +274,87 @@ func TestUnitOfLink(t *testing.T) {
 		if _, ok := unitOfXfrm(c[0], c[1]); ok {
 			t.Errorf("if_id %d reqid %d taken as bpfvpn's", c[0], c[1])
 		}
+	}
+}
+
+// hubState is a hub with multipoint st0.0 and two spokes.
+func hubState() State {
+	return State{
+		Tunnels: []Tunnel{{Unit: 0, IPv4: pfx("10.200.0.1/24"), Peers: []Peer{
+			{ID: 1, NextHop: ip("10.200.0.2")}, {ID: 2, NextHop: ip("10.200.0.3")}}}},
+		Routes: []Route{
+			{Dst: pfx("10.21.0.0/24"), Gateway: ip("10.200.0.2"), Metric: 5},
+			{Dst: pfx("10.23.0.0/24"), Gateway: ip("10.200.0.3"), Dev: "st0.0", Metric: 5},
+		},
+	}
+}
+
+func hubObserved() *observed {
+	return &observed{links: map[string]obsLink{"lo": {Index: 1, Name: "lo", Up: true}}}
+}
+
+func TestPlanMultipointFromScratch(t *testing.T) {
+	got := strs(plan(hubState(), map[int]bool{upKey(0, 1): true}, hubObserved()))
+	want := []string{
+		"add link st0.0 (xfrm if_id 1)",
+		"add link st0.0.p1 (xfrm if_id 16777217)",
+		"add link st0.0.p2 (xfrm if_id 16777218)",
+		"set st0.0 up", "set st0.0.p1 up", "set st0.0.p2 up",
+		"add address 10.200.0.1/24 on st0.0",
+		// peer 1 is up: its LAN and its own address go into its tunnel;
+		// peer 2 is down: nothing of it is routed.
+		"add route 10.200.0.2/32 dev st0.0.p1 metric 0",
+		"add route 10.21.0.0/24 via 10.200.0.2 dev st0.0.p1 metric 5",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPlanMultipointPeerRemoved(t *testing.T) {
+	obs := hubObserved()
+	obs.links["st0.0"] = obsLink{Index: 2, Name: "st0.0", Kind: "xfrm", IfID: 1, MTU: 1500, Up: true}
+	obs.links["st0.0.p1"] = obsLink{Index: 3, Name: "st0.0.p1", Kind: "xfrm", IfID: PeerIfID(0, 1), MTU: 1500, Up: true}
+	obs.links["st0.0.p2"] = obsLink{Index: 4, Name: "st0.0.p2", Kind: "xfrm", IfID: PeerIfID(0, 2), MTU: 1500, Up: true}
+	obs.addrs = []obsAddr{{LinkIndex: 2, Prefix: pfx("10.200.0.1/24"), Proto: 246}}
+	obs.routes = []obsRoute{
+		{Dst: pfx("10.200.0.2/32"), LinkIndex: 3},
+		{Dst: pfx("10.21.0.0/24"), Gateway: ip("10.200.0.2"), LinkIndex: 3, Metric: 5},
+		{Dst: pfx("10.200.0.3/32"), LinkIndex: 4},
+		{Dst: pfx("10.23.0.0/24"), Gateway: ip("10.200.0.3"), LinkIndex: 4, Metric: 5},
+	}
+	obs.sas = []obsSA{{Unit: 0, Peer: 2, SPI: 0x2222, Src: ip("1.1.1.1"), Dst: ip("2.2.2.2")},
+		{Unit: 0, Peer: 1, SPI: 0x1111, Src: ip("1.1.1.1"), Dst: ip("3.3.3.3")}}
+	up := map[int]bool{upKey(0, 1): true, upKey(0, 2): true}
+	if got := plan(hubState(), up, obs); len(got) != 0 {
+		t.Fatalf("converged hub: plan %q", strs(got))
+	}
+	s := hubState()
+	s.Tunnels[0].Peers = s.Tunnels[0].Peers[:1]
+	s.Routes = s.Routes[:1]
+	got := strs(plan(s, up, obs))
+	want := []string{
+		"delete sa st0.0 2.2.2.2 spi 00002222",
+		"delete link st0.0.p2",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPeerNames(t *testing.T) {
+	if u, p, ok := peerOfLink(PeerLinkName(15999, 255)); !ok || u != 15999 || p != 255 || len(PeerLinkName(15999, 255)) > 15 {
+		t.Errorf("peerOfLink(%s) = %d %d %v", PeerLinkName(15999, 255), u, p, ok)
+	}
+	for _, n := range []string{"st0.1", "st0.1.p0", "st0.1.p256", "st0.1.p01", "st0.x.p1", "st0.1.q1"} {
+		if _, _, ok := peerOfLink(n); ok {
+			t.Errorf("peerOfLink(%q) accepted", n)
+		}
+	}
+	if u, p, ok := tunnelOfXfrm(int(PeerIfID(7, 3)), int(PeerReqID(7, 3))); !ok || u != 7 || p != 3 {
+		t.Errorf("peer xfrm ids not recognised: %d %d %v", u, p, ok)
+	}
+	if _, _, ok := tunnelOfXfrm(int(PeerIfID(7, 3)), int(ReqID(7))); ok {
+		t.Error("peer if_id with the unit's reqid taken as bpfvpn's")
 	}
 }

@@ -191,10 +191,31 @@ func (r *Reconciler) reconcileRoutesOfLocked(ctx context.Context, unit int) ([]C
 }
 
 // TunnelUp reports the tunnel state Reconcile uses for unit.
-func (r *Reconciler) TunnelUp(unit int) bool {
+func (r *Reconciler) TunnelUp(unit int) bool { return r.PeerUp(unit, 0) }
+
+// PeerUp reports the tunnel state of peer of multipoint unit (0: the unit's
+// own tunnel).
+func (r *Reconciler) PeerUp(unit, peer int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.up[unit]
+	return r.up[upKey(unit, peer)]
+}
+
+// SetPeerUp is SetTunnelUp for peer of multipoint unit.
+func (r *Reconciler) SetPeerUp(ctx context.Context, unit, peer int, up bool) ([]Change, error) {
+	if err := checkUnit(unit); err != nil {
+		return nil, err
+	}
+	if peer < 0 || peer > MaxPeer {
+		return nil, fmt.Errorf("peer %d out of range 0-%d", peer, MaxPeer)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, errors.New("set tunnel state: reconciler closed")
+	}
+	r.up[upKey(unit, peer)] = up
+	return r.reconcileRoutesOfLocked(ctx, unit)
 }
 
 func (r *Reconciler) reconcileLocked(ctx context.Context) ([]Change, error) {
@@ -211,8 +232,14 @@ func (r *Reconciler) reconcileLocked(ctx context.Context) ([]Change, error) {
 func (r *Reconciler) upMap(desired State, obs *observed) map[int]bool {
 	pairs := obs.unitsWithSAPair()
 	for _, t := range desired.Tunnels {
-		if _, known := r.up[t.Unit]; !known {
-			r.up[t.Unit] = pairs[t.Unit]
+		keys := []int{upKey(t.Unit, 0)}
+		for _, p := range t.Peers {
+			keys = append(keys, upKey(t.Unit, p.ID))
+		}
+		for _, k := range keys {
+			if _, known := r.up[k]; !known {
+				r.up[k] = pairs[k]
+			}
 		}
 	}
 	m := make(map[int]bool, len(r.up))

@@ -80,9 +80,10 @@ func (r *Reconciler) install(ctx context.Context, c ChildSA, outbound bool) ([]C
 	}
 	stored := c
 	stored.Inbound, stored.Outbound = Keys{}, Keys{}
-	r.sas[c.Unit] = &unitSAs{current: stored}
-	wasUp := r.up[c.Unit]
-	r.up[c.Unit] = true
+	key := upKey(c.Unit, c.Peer)
+	r.sas[key] = &unitSAs{current: stored}
+	wasUp := r.up[key]
+	r.up[key] = true
 	if !wasUp {
 		ch, err := r.reconcileRoutesOfLocked(ctx, c.Unit)
 		changes = append(changes, ch...)
@@ -107,7 +108,7 @@ func (r *Reconciler) ensureSA(c ChildSA, inbound bool) ([]Change, error) {
 	})
 	switch {
 	case err == nil:
-		if u, ok := unitOfXfrm(got.Ifid, got.Reqid); !ok || u != c.Unit {
+		if u, p, ok := tunnelOfXfrm(got.Ifid, got.Reqid); !ok || u != c.Unit || p != c.Peer {
 			return nil, fmt.Errorf("%s SPI %08x to %s is taken by an SA bpfvpn does not own for st0.%d", dir, spi, dst, c.Unit)
 		}
 		return nil, nil
@@ -140,7 +141,7 @@ func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
 			err = r.h.XfrmPolicyAdd(policyID(p))
 		case err != nil:
 		case len(got.Tmpls) != 1 || !samePolicyTmpl(got.Tmpls[0], p):
-			if len(got.Tmpls) == 1 && got.Tmpls[0].Reqid != int(ReqID(c.Unit)) {
+			if len(got.Tmpls) == 1 && got.Tmpls[0].Reqid != int(tunnelReqID(c.Unit, c.Peer)) {
 				err = fmt.Errorf("a policy bpfvpn does not own has this selector and if_id")
 				break
 			}
@@ -160,7 +161,7 @@ func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
 		changes = append(changes, ch)
 	}
 	// Policies of the unit's previous selectors (known to this process).
-	if prev, ok := r.sas[c.Unit]; ok {
+	if prev, ok := r.sas[upKey(c.Unit, c.Peer)]; ok {
 		for _, p := range wantPolicies(prev.current) {
 			if wantKeys[p.selKey()] {
 				continue
@@ -180,7 +181,7 @@ func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
 func samePolicyTmpl(t netlink.XfrmPolicyTmpl, p obsPolicy) bool {
 	src, _ := netip.AddrFromSlice(t.Src)
 	dst, _ := netip.AddrFromSlice(t.Dst)
-	return src.Unmap() == p.TmplSrc && dst.Unmap() == p.TmplDst && t.Reqid == int(ReqID(p.Unit)) &&
+	return src.Unmap() == p.TmplSrc && dst.Unmap() == p.TmplDst && t.Reqid == int(tunnelReqID(p.Unit, p.Peer)) &&
 		t.Proto == netlink.XFRM_PROTO_ESP && t.Mode == netlink.XFRM_MODE_TUNNEL
 }
 
@@ -197,8 +198,8 @@ func (r *Reconciler) RetireChildSA(ctx context.Context, old ChildSA, grace time.
 	if r.closed {
 		return nil, errors.New("retire child SA: reconciler closed")
 	}
-	out := obsSA{Unit: old.Unit, SPI: old.OutboundSPI, Src: old.Local.Unmap(), Dst: old.Remote.Unmap()}
-	in := obsSA{Unit: old.Unit, SPI: old.InboundSPI, Src: old.Remote.Unmap(), Dst: old.Local.Unmap()}
+	out := obsSA{Unit: old.Unit, Peer: old.Peer, SPI: old.OutboundSPI, Src: old.Local.Unmap(), Dst: old.Remote.Unmap()}
+	in := obsSA{Unit: old.Unit, Peer: old.Peer, SPI: old.InboundSPI, Src: old.Remote.Unmap(), Dst: old.Local.Unmap()}
 	var changes []Change
 	ch, err := r.deleteSA(out, "outbound")
 	if err != nil {
@@ -254,7 +255,7 @@ func (r *Reconciler) PendingRetirements() int {
 func (r *Reconciler) deleteSA(sa obsSA, dir string) ([]Change, error) {
 	err := r.h.XfrmStateDel(&netlink.XfrmState{
 		Src: net.IP(sa.Src.AsSlice()), Dst: net.IP(sa.Dst.AsSlice()),
-		Proto: netlink.XFRM_PROTO_ESP, Spi: int(sa.SPI), Ifid: int(IfID(sa.Unit)),
+		Proto: netlink.XFRM_PROTO_ESP, Spi: int(sa.SPI), Ifid: int(tunnelIfID(sa.Unit, sa.Peer)),
 	})
 	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
 		return nil, nil
@@ -267,10 +268,22 @@ func (r *Reconciler) deleteSA(sa obsSA, dir string) ([]Change, error) {
 	return []Change{ch}, nil
 }
 
-// RemoveTunnel takes unit's tunnel down: it withdraws the routes into it
-// first (so traffic moves to a backup route at once), then deletes every SA
-// and policy of the unit.
+// RemoveTunnel takes unit's tunnel down (all its peers' too, if it is
+// multipoint): it withdraws the routes into it first (so traffic moves to a
+// backup route at once), then deletes every SA and policy of the unit.
 func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, error) {
+	return r.removeTunnel(ctx, unit, 0, true)
+}
+
+// RemovePeerTunnel is RemoveTunnel for one peer of a multipoint unit.
+func (r *Reconciler) RemovePeerTunnel(ctx context.Context, unit, peer int) ([]Change, error) {
+	if peer < 1 || peer > MaxPeer {
+		return nil, fmt.Errorf("peer %d out of range 1-%d", peer, MaxPeer)
+	}
+	return r.removeTunnel(ctx, unit, peer, false)
+}
+
+func (r *Reconciler) removeTunnel(ctx context.Context, unit, peer int, all bool) ([]Change, error) {
 	if err := checkUnit(unit); err != nil {
 		return nil, err
 	}
@@ -281,7 +294,13 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 	}
 	var changes []Change
 	var errs []error
-	r.up[unit] = false
+	mine := func(u, p int) bool { return u == unit && (all || p == peer) }
+	for k := range r.up {
+		if k == unit || (all && k < 0 && (-k-1)>>8 == unit) {
+			r.up[k] = false
+		}
+	}
+	r.up[upKey(unit, peer)] = false
 	ch, err := r.reconcileRoutesOfLocked(ctx, unit)
 	changes = append(changes, ch...)
 	errs = append(errs, err)
@@ -291,13 +310,13 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
 	}
 	for id, rt := range r.retire {
-		if rt.sa.Unit == unit {
+		if mine(rt.sa.Unit, rt.sa.Peer) {
 			rt.timer.Stop()
 			delete(r.retire, id)
 		}
 	}
 	for _, p := range pols {
-		if p.Unit != unit {
+		if !mine(p.Unit, p.Peer) {
 			continue
 		}
 		ch := Change{Op: OpDeletePolicy, Unit: unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
@@ -309,7 +328,7 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 		changes = append(changes, ch)
 	}
 	for _, sa := range sas {
-		if sa.Unit != unit {
+		if !mine(sa.Unit, sa.Peer) {
 			continue
 		}
 		ch, err := r.deleteSA(sa, "")
@@ -318,7 +337,11 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 		}
 		changes = append(changes, ch...)
 	}
-	delete(r.sas, unit)
+	for k := range r.sas {
+		if k == upKey(unit, peer) || (all && (k == unit || (k < 0 && (-k-1)>>8 == unit))) {
+			delete(r.sas, k)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
 	}
@@ -328,6 +351,7 @@ func (r *Reconciler) RemoveTunnel(ctx context.Context, unit int) ([]Change, erro
 // InstalledSA is an SA bpfvpn owns, as found in the kernel.
 type InstalledSA struct {
 	Unit      int
+	Peer      int // multipoint peer, 0 for the unit's own tunnel
 	SPI       uint32
 	Src, Dst  netip.Addr
 	Direction string // "inbound", "outbound" or "" when it cannot be told
@@ -344,7 +368,7 @@ func (r *Reconciler) InstalledSAs() ([]InstalledSA, error) {
 	}
 	out := make([]InstalledSA, 0, len(sas))
 	for _, sa := range sas {
-		out = append(out, InstalledSA{Unit: sa.Unit, SPI: sa.SPI, Src: sa.Src, Dst: sa.Dst, Direction: r.direction(sa, pols)})
+		out = append(out, InstalledSA{Unit: sa.Unit, Peer: sa.Peer, SPI: sa.SPI, Src: sa.Src, Dst: sa.Dst, Direction: r.direction(sa, pols)})
 	}
 	return out, nil
 }
@@ -352,7 +376,7 @@ func (r *Reconciler) InstalledSAs() ([]InstalledSA, error) {
 // direction tells inbound from outbound: by the pair this Reconciler
 // installed, else by the unit's out policy template.
 func (r *Reconciler) direction(sa obsSA, pols []obsPolicy) string {
-	if u, ok := r.sas[sa.Unit]; ok {
+	if u, ok := r.sas[upKey(sa.Unit, sa.Peer)]; ok {
 		if sa.Dst == u.current.Remote.Unmap() {
 			return "outbound"
 		}
@@ -361,7 +385,7 @@ func (r *Reconciler) direction(sa obsSA, pols []obsPolicy) string {
 		}
 	}
 	for _, p := range pols {
-		if p.Unit == sa.Unit && p.Dir == uint8(netlink.XFRM_DIR_OUT) {
+		if p.Unit == sa.Unit && p.Peer == sa.Peer && p.Dir == uint8(netlink.XFRM_DIR_OUT) {
 			if p.TmplDst == sa.Dst {
 				return "outbound"
 			}

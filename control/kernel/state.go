@@ -27,6 +27,26 @@ type Tunnel struct {
 	// into st0 to start IKE). Otherwise routes into a down tunnel are
 	// withdrawn so that a backup route takes over.
 	RoutesWhenDown bool
+	// Peers make the unit multipoint (hub and spoke): each VPN bound to it
+	// gets a hidden xfrm interface PeerLinkName(Unit, ID) with if_id
+	// PeerIfID, and routes whose next hop is a peer's NextHop go into that
+	// peer's tunnel. Works on every kernel (the 6.1 fallback of the design).
+	Peers []Peer
+}
+
+// Peer is one VPN of a multipoint unit.
+type Peer struct {
+	ID      int        // 1…MaxPeer, stable for the VPN
+	NextHop netip.Addr // the peer's tunnel address (next-hop-tunnel)
+}
+
+// upKey is the key of a tunnel's state: the unit for its own tunnel, a
+// negative number for a multipoint peer.
+func upKey(unit, peer int) int {
+	if peer == 0 {
+		return unit
+	}
+	return -(unit<<8 | peer) - 1
 }
 
 // Address is an interface address on a non-st0 link.
@@ -42,6 +62,9 @@ type Route struct {
 	Gateway netip.Addr // invalid: no gateway (device route)
 	Dev     string     // "" lets the kernel resolve the device from Gateway
 	Metric  uint32     // the next hop's preference
+
+	src    netip.Addr // preferred source (multipoint peers)
+	onlink bool       // the gateway is on the device without a subnet route
 }
 
 func (r Route) String() string {
@@ -99,6 +122,25 @@ func (s State) Validate() error {
 		if _, ok := UnitOfLink(t.Underlay); ok {
 			errs = append(errs, fmt.Errorf("st0.%d: underlay %s is an st0 unit", t.Unit, t.Underlay))
 		}
+		ids := map[int]bool{}
+		hops := map[netip.Addr]bool{}
+		for _, p := range t.Peers {
+			if p.ID < 1 || p.ID > MaxPeer || ids[p.ID] {
+				errs = append(errs, fmt.Errorf("st0.%d: peer id %d out of range 1-%d or repeated", t.Unit, p.ID, MaxPeer))
+			}
+			ids[p.ID] = true
+			if !p.NextHop.IsValid() || hops[p.NextHop.Unmap()] {
+				errs = append(errs, fmt.Errorf("st0.%d: peer %d: next hop %s missing or repeated", t.Unit, p.ID, p.NextHop))
+			}
+			hops[p.NextHop.Unmap()] = true
+			own := t.IPv4
+			if p.NextHop.Unmap().Is6() {
+				own = t.IPv6
+			}
+			if !own.IsValid() {
+				errs = append(errs, fmt.Errorf("st0.%d: peer %d: no address of %s's family on the unit", t.Unit, p.ID, p.NextHop))
+			}
+		}
 	}
 	addrs := map[Address]bool{}
 	for _, a := range s.Addresses {
@@ -142,8 +184,21 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 }
 
 // tunnelOfRoute returns the unit whose tunnel carries r: its device is
-// st0.N, or its gateway lies in an address prefix of st0.N.
-func (s State) tunnelOfRoute(r Route) (Tunnel, bool) {
+// st0.N, or its gateway lies in an address prefix of st0.N. On a multipoint
+// unit, peer is the peer whose next hop is r's gateway (0 when none is).
+func (s State) tunnelOfRoute(r Route) (t Tunnel, peer int, ok bool) {
+	t, ok = s.unitOfRoute(r)
+	if ok && r.Gateway.IsValid() {
+		for _, p := range t.Peers {
+			if p.NextHop.Unmap() == r.Gateway.Unmap() {
+				return t, p.ID, true
+			}
+		}
+	}
+	return t, 0, ok
+}
+
+func (s State) unitOfRoute(r Route) (Tunnel, bool) {
 	if u, ok := UnitOfLink(r.Dev); ok {
 		for _, t := range s.Tunnels {
 			if t.Unit == u {
@@ -166,8 +221,13 @@ func (s State) tunnelOfRoute(r Route) (Tunnel, bool) {
 // hasWithdrawableRoutes reports whether some route goes into unit's tunnel
 // and is withdrawn while it is down.
 func (s State) hasWithdrawableRoutes(unit int) bool {
+	for _, t := range s.Tunnels {
+		if t.Unit == unit && len(t.Peers) > 0 && !t.RoutesWhenDown {
+			return true // every peer has its host route
+		}
+	}
 	for _, r := range s.Routes {
-		if t, ok := s.tunnelOfRoute(r); ok && t.Unit == unit && !t.RoutesWhenDown {
+		if t, _, ok := s.tunnelOfRoute(r); ok && t.Unit == unit && !t.RoutesWhenDown {
 			return true
 		}
 	}

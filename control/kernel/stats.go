@@ -19,6 +19,7 @@ type SACounters struct {
 // SAStats are the counters of one installed SA owned by bpfvpn.
 type SAStats struct {
 	Unit      int
+	Peer      int // multipoint peer, 0 for the unit's own tunnel
 	SPI       uint32
 	Src, Dst  netip.Addr
 	Direction string // "inbound", "outbound" or ""
@@ -41,20 +42,20 @@ func (r *Reconciler) SAStatistics() ([]SAStats, error) {
 	}
 	var out []SAStats
 	for _, s := range states {
-		unit, ok := unitOfXfrm(s.Ifid, s.Reqid)
+		unit, peer, ok := tunnelOfXfrm(s.Ifid, s.Reqid)
 		if !ok || s.Proto != netlink.XFRM_PROTO_ESP {
 			continue
 		}
 		src, _ := netip.AddrFromSlice(s.Src)
 		dst, _ := netip.AddrFromSlice(s.Dst)
-		o := obsSA{Unit: unit, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()}
+		o := obsSA{Unit: unit, Peer: peer, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()}
 		c := SACounters{
 			Bytes: s.Statistics.Bytes, Packets: s.Statistics.Packets,
 			ReplayErrors: uint64(s.Statistics.Replay), ReplayWindowDrops: uint64(s.Statistics.ReplayWindow),
 			IntegrityFailures: uint64(s.Statistics.Failed),
 		}
 		out = append(out, SAStats{
-			Unit: unit, SPI: o.SPI, Src: o.Src, Dst: o.Dst, Direction: r.direction(o, pols),
+			Unit: unit, Peer: peer, SPI: o.SPI, Src: o.Src, Dst: o.Dst, Direction: r.direction(o, pols),
 			AddTime: s.Statistics.AddTime, SACounters: c.sub(r.baselines[saID{o.Dst, o.SPI}]),
 		})
 	}

@@ -24,6 +24,19 @@ type UnitStatus struct {
 	Addresses []netip.Prefix
 	RxPackets uint64
 	TxPackets uint64
+	// Peers are the hidden per-VPN interfaces of a multipoint unit.
+	Peers []PeerStatus
+}
+
+// PeerStatus is one peer of a multipoint unit.
+type PeerStatus struct {
+	ID                   int
+	Name                 string // st0.N.pK
+	Index                int
+	IfID                 uint32
+	LinkUp               bool
+	TunnelUp             bool
+	RxPackets, TxPackets uint64
 }
 
 // Units lists the st0 units bpfvpn owns, by unit number.
@@ -43,12 +56,22 @@ func (r *Reconciler) Units() ([]UnitStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []UnitStatus
+	peers := map[int][]PeerStatus{}
 	for _, l := range links {
 		x, ok := l.(*netlink.Xfrmi)
 		if !ok {
 			continue
 		}
 		a := l.Attrs()
+		if unit, peer, ok := peerOfLink(a.Name); ok && x.Ifid == PeerIfID(unit, peer) {
+			p := PeerStatus{ID: peer, Name: a.Name, Index: a.Index, IfID: x.Ifid,
+				LinkUp: a.Flags&net.FlagUp != 0 && a.OperState != netlink.OperDown, TunnelUp: r.up[upKey(unit, peer)]}
+			if a.Statistics != nil {
+				p.RxPackets, p.TxPackets = a.Statistics.RxPackets, a.Statistics.TxPackets
+			}
+			peers[unit] = append(peers[unit], p)
+			continue
+		}
 		unit, ok := UnitOfLink(a.Name)
 		if !ok || x.Ifid != IfID(unit) {
 			continue
@@ -68,6 +91,11 @@ func (r *Reconciler) Units() ([]UnitStatus, error) {
 			}
 		}
 		out = append(out, u)
+	}
+	for i := range out {
+		ps := peers[out[i].Unit]
+		sort.Slice(ps, func(a, b int) bool { return ps[a].ID < ps[b].ID })
+		out[i].Peers = ps
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Unit < out[j].Unit })
 	return out, nil

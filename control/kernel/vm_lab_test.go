@@ -23,7 +23,7 @@ func TestVMLabReferenceTunnel(t *testing.T) {
 	if unix.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
-	watchdog(t, 2*time.Minute)
+	watchdog(t, 4*time.Minute)
 	var rb [3]byte
 	_, _ = rand.Read(rb[:])
 	l := lab.New("ktvm" + hex.EncodeToString(rb[:]) + "-")

@@ -47,7 +47,7 @@ func newVMPair(t *testing.T) (a, b *vmSite) {
 	if unix.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
 	}
-	watchdog(t, 2*time.Minute)
+	watchdog(t, 4*time.Minute)
 	a = &vmSite{name: "A", wan: ip("10.99.0.1"), st0: ip("10.200.0.1"), st06: ip("fd00:200::1"), lan: ip("10.11.0.1")}
 	b = &vmSite{name: "B", wan: ip("10.99.0.2"), st0: ip("10.200.0.2"), st06: ip("fd00:200::2"), lan: ip("10.22.0.1")}
 	for _, s := range []*vmSite{a, b} {

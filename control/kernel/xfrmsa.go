@@ -27,7 +27,7 @@ func (r *Reconciler) xfrmStateAddRaw(c ChildSA, inbound bool) error {
 	msg.Id.Proto = unix.IPPROTO_ESP
 	msg.Id.Spi = nl.Swap32(spi)
 	msg.Mode = uint8(netlink.XFRM_MODE_TUNNEL)
-	msg.Reqid = ReqID(c.Unit)
+	msg.Reqid = tunnelReqID(c.Unit, c.Peer)
 	// No selector (family AF_UNSPEC): the policies select, and the SA
 	// carries both inner families.
 	msg.Flags = nl.XFRM_STATE_AF_UNSPEC
@@ -71,7 +71,7 @@ func (r *Reconciler) xfrmStateAddRaw(c ChildSA, inbound bool) error {
 		rs := nl.XfrmReplayStateEsn{ReplayWindow: c.ReplayWindow, BmpLen: (c.ReplayWindow + 31) / 32}
 		req.AddData(nl.NewRtAttr(nl.XFRMA_REPLAY_ESN_VAL, rs.Serialize()))
 	}
-	req.AddData(nl.NewRtAttr(nl.XFRMA_IF_ID, nl.Uint32Attr(IfID(c.Unit))))
+	req.AddData(nl.NewRtAttr(nl.XFRMA_IF_ID, nl.Uint32Attr(tunnelIfID(c.Unit, c.Peer))))
 	_, err := req.Execute(unix.NETLINK_XFRM, 0)
 	return err
 }
@@ -90,11 +90,11 @@ func wantPolicies(c ChildSA) []obsPolicy {
 	for _, s := range c.selectors() {
 		l, rm := unmapPrefix(s.Local).Masked(), unmapPrefix(s.Remote).Masked()
 		out = append(out,
-			obsPolicy{Unit: c.Unit, Dir: uint8(netlink.XFRM_DIR_OUT), Src: l, Dst: rm, Proto: s.Protocol,
+			obsPolicy{Unit: c.Unit, Peer: c.Peer, Dir: uint8(netlink.XFRM_DIR_OUT), Src: l, Dst: rm, Proto: s.Protocol,
 				SrcPort: s.LocalPort, DstPort: s.RemotePort, TmplSrc: local, TmplDst: remote},
-			obsPolicy{Unit: c.Unit, Dir: uint8(netlink.XFRM_DIR_IN), Src: rm, Dst: l, Proto: s.Protocol,
+			obsPolicy{Unit: c.Unit, Peer: c.Peer, Dir: uint8(netlink.XFRM_DIR_IN), Src: rm, Dst: l, Proto: s.Protocol,
 				SrcPort: s.RemotePort, DstPort: s.LocalPort, TmplSrc: remote, TmplDst: local},
-			obsPolicy{Unit: c.Unit, Dir: uint8(netlink.XFRM_DIR_FWD), Src: rm, Dst: l, Proto: s.Protocol,
+			obsPolicy{Unit: c.Unit, Peer: c.Peer, Dir: uint8(netlink.XFRM_DIR_FWD), Src: rm, Dst: l, Proto: s.Protocol,
 				SrcPort: s.RemotePort, DstPort: s.LocalPort, TmplSrc: remote, TmplDst: local},
 		)
 	}
@@ -118,10 +118,10 @@ func (p obsPolicy) selKey() selectorKey {
 func policyID(p obsPolicy) *netlink.XfrmPolicy {
 	return &netlink.XfrmPolicy{
 		Src: prefixToIPNet(p.Src), Dst: prefixToIPNet(p.Dst), Proto: netlink.Proto(p.Proto),
-		SrcPort: int(p.SrcPort), DstPort: int(p.DstPort), Dir: netlink.Dir(p.Dir), Ifid: int(IfID(p.Unit)),
+		SrcPort: int(p.SrcPort), DstPort: int(p.DstPort), Dir: netlink.Dir(p.Dir), Ifid: int(tunnelIfID(p.Unit, p.Peer)),
 		Tmpls: []netlink.XfrmPolicyTmpl{{
 			Src: net.IP(p.TmplSrc.AsSlice()), Dst: net.IP(p.TmplDst.AsSlice()),
-			Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: int(ReqID(p.Unit)),
+			Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL, Reqid: int(tunnelReqID(p.Unit, p.Peer)),
 		}},
 	}
 }

@@ -17,7 +17,7 @@ func (p *phase1) sendInformational(now time.Time, ps []isakmp.Payload) {
 		return
 	}
 	mid := p.newMID()
-	p.infoMIDs[mid] = true
+	p.rememberMID(mid)
 	rest := isakmp.AppendChain(nil, ps)
 	h := p.keys.prf.Compute(p.keys.skeyidA, midBytes(mid), rest)
 	plain := isakmp.AppendPayload(nil, isakmp.FirstType(ps), isakmp.Hash(h))
@@ -79,7 +79,7 @@ func (e *Engine) handleInformational(now time.Time, d ike.Datagram, m isakmp.Mes
 		p.log.Warn("informational message rejected", "err", err)
 		return
 	}
-	p.infoMIDs[h.MessageID] = true
+	p.rememberMID(h.MessageID)
 	p.heard(now, d)
 	for _, rp := range ps[1:] {
 		switch rp.Type {
@@ -261,4 +261,15 @@ func (e *Engine) PeerAlive(now time.Time, gateway string) {
 			p.dpd.outstanding = 0
 		}
 	}
+}
+
+// maxInfoMIDs bounds the remembered informational message IDs of one
+// phase-1 SA (replays of older ones are at worst a repeated R-U-THERE).
+const maxInfoMIDs = 4096
+
+func (p *phase1) rememberMID(mid uint32) {
+	if len(p.infoMIDs) >= maxInfoMIDs {
+		clear(p.infoMIDs)
+	}
+	p.infoMIDs[mid] = true
 }

@@ -120,6 +120,32 @@ func interopSuites() []interopSuite {
 			ike: StandardPhase1, esp: StandardPhase2, pfs: StandardPFS,
 			wantIKE: "AES_CBC-128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024", wantChild: "3DES_CBC/HMAC_SHA1_96",
 		},
+		// SHA1 with AES-256 needs the Appendix B key expansion.
+		{
+			name: "aes256-sha1-modp3072", swanIKE: "aes256-sha1-modp3072", swanESP: "aes128-sha1",
+			ike:     []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA1, Group: suite.MODP3072}},
+			esp:     []Phase2Proposal{{Encryption: aesCBC(128), Integrity: suite.IntegHMACSHA196}},
+			wantIKE: "AES_CBC-256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_3072", wantChild: "AES_CBC-128/HMAC_SHA1_96",
+		},
+		// 3DES (8-byte blocks, expanded 24-byte key) with PFS on ECP-384.
+		{
+			name: "3des-sha1-modp1536-pfs-ecp384", swanIKE: "3des-sha1-modp1536", swanESP: "aes128gcm16-ecp384",
+			ike: []Phase1Proposal{{Encryption: tdes, Hash: HashSHA1, Group: suite.MODP1536}},
+			esp: []Phase2Proposal{{Encryption: aesGCM(128)}}, pfs: suite.ECP384,
+			wantIKE: "3DES_CBC/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1536", wantChild: "AES_GCM_16-128",
+		},
+		{
+			name: "aes128-sha384-ecp384", swanIKE: "aes128-sha384-ecp384", swanESP: "aes256-sha512",
+			ike:     []Phase1Proposal{{Encryption: aesCBC(128), Hash: HashSHA384, Group: suite.ECP384}},
+			esp:     []Phase2Proposal{{Encryption: aesCBC(256), Integrity: suite.IntegHMACSHA2512256}},
+			wantIKE: "AES_CBC-128/HMAC_SHA2_384_192/PRF_HMAC_SHA2_384/ECP_384", wantChild: "AES_CBC-256/HMAC_SHA2_512_256",
+		},
+		{
+			name: "aes256-sha512-ecp521", swanIKE: "aes256-sha512-ecp521", swanESP: "aes256gcm16-modp4096",
+			ike: []Phase1Proposal{{Encryption: aesCBC(256), Hash: HashSHA512, Group: suite.ECP521}},
+			esp: []Phase2Proposal{{Encryption: aesGCM(256)}}, pfs: suite.MODP4096,
+			wantIKE: "AES_CBC-256/HMAC_SHA2_512_256/PRF_HMAC_SHA2_512/ECP_521", wantChild: "AES_GCM_16-256",
+		},
 		{
 			name: "reference-defaults", swanIKE: "aes256-sha256-ecp256", swanESP: "aes256gcm16",
 			ike: []Phase1Proposal{DefaultPhase1}, esp: []Phase2Proposal{DefaultPhase2},
@@ -129,6 +155,11 @@ func interopSuites() []interopSuite {
 }
 
 func swanctlConf(s interopSuite, remotePort int, dpd bool) string {
+	return swanctlConfTS(s, remotePort, dpd, "0.0.0.0/0", "0.0.0.0/0")
+}
+
+// swanctlConfTS is swanctlConf with charon's traffic selectors.
+func swanctlConfTS(s interopSuite, remotePort int, dpd bool, localTS, remoteTS string) string {
 	extra := ""
 	if dpd {
 		extra = "\t\tdpd_delay = 2s\n"
@@ -154,8 +185,8 @@ func swanctlConf(s interopSuite, remotePort int, dpd bool) string {
 		children {
 			c {
 				esp_proposals = %s
-				local_ts = 0.0.0.0/0
-				remote_ts = 0.0.0.0/0
+				local_ts = %s
+				remote_ts = %s
 				mode = tunnel
 				rekey_time = 0
 			}
@@ -167,7 +198,7 @@ secrets {
 		secret = "%s"
 	}
 }
-`, remotePort, s.swanIKE, extra, s.swanESP, pairPSK)
+`, remotePort, s.swanIKE, extra, s.swanESP, localTS, remoteTS, pairPSK)
 }
 
 func interopPeer(s interopSuite, charonPort int) func(int, int) Peer {
@@ -180,7 +211,20 @@ func interopPeer(s interopSuite, charonPort int) func(int, int) Peer {
 	}
 }
 
-// charonSA returns charon's --list-sas output.
+// ackBothWays reports that charon's log shows it sending an R-U-THERE-ACK
+// and receiving one.
+func ackBothWays(log string) bool {
+	var sent, got bool
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "N(DPD_ACK)") {
+			sent = sent || strings.Contains(l, "generating")
+			got = got || strings.Contains(l, "parsed")
+		}
+	}
+	return sent && got
+}
+
+// charonSAs returns charon's --list-sas output.
 func charonSAs(t *testing.T, ch *swan.Charon) string {
 	out, err := ch.Swanctl(context.Background(), "--list-sas")
 	if err != nil {
@@ -240,7 +284,8 @@ func TestInteropPhase1(t *testing.T) {
 			var b *bpfvpnEnd
 			b = startBpfvpn(t, func(port, natt int) Peer {
 				p := interopPeer(s, ch.Port())(port, natt)
-				p.ESP = []Phase2Proposal{{Encryption: aesGCM(128)}} // no match: phase 1 only
+				p.ESP = []Phase2Proposal{{Encryption: tdes, Integrity: suite.IntegHMACSHA2512256}} // matches no suite: phase 1 only
+				p.DPD.Mode = DPDAlwaysSend
 				return p
 			})
 			if err := ch.Load(context.Background(), swanctlConf(s, b.port, true)); err != nil {
@@ -250,13 +295,13 @@ func TestInteropPhase1(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkPhase1Interop(t, ch, b, s)
-			// DPD both ways for a few intervals: still up.
-			time.Sleep(5 * time.Second)
+			// DPD both ways: charon answers our R-U-THERE and we answer its.
+			waitFor(t, 20*time.Second, "R-U-THERE answered both ways", func() bool {
+				log := ch.LogTail(1 << 22)
+				return ackBothWays(log)
+			})
 			if !strings.Contains(charonSAs(t, ch), "ESTABLISHED, IKEv1") || len(b.eng.IKESAs(time.Now())) != 1 {
 				t.Fatal("phase-1 SA lost during DPD")
-			}
-			if !strings.Contains(ch.LogTail(1<<20), "DPD_ACK") {
-				t.Fatal("charon never got an R-U-THERE-ACK")
 			}
 			// Delete from our side: charon drops it.
 			if err := b.eng.Terminate(time.Now(), "swan"); err != nil {
@@ -416,14 +461,23 @@ func TestInteropQuickMode(t *testing.T) {
 }
 
 // TestVMInteropFull runs Main Mode + Quick Mode against strongSwan with
-// kernel SAs (VM tier), both roles, every interop suite.
+// kernel SAs (VM tier), both roles, every interop suite. The proxy IDs are
+// narrowed (10.1.0.0/24 <-> 10.2.0.0/24) so that charon's kernel policies
+// leave the loopback IKE traffic alone.
 func TestVMInteropFull(t *testing.T) {
 	vm.RequireKernelIPsec(t)
+	narrowed := func(s interopSuite, port int) func(int, int) Peer {
+		return func(a, b int) Peer {
+			p := interopPeer(s, port)(a, b)
+			p.ProxyIDs = []ProxyID{{Local: netip.MustParsePrefix("10.2.0.0/24"), Remote: netip.MustParsePrefix("10.1.0.0/24")}}
+			return p
+		}
+	}
 	for _, s := range interopSuites() {
 		t.Run(s.name+"/bpfvpn-initiates", func(t *testing.T) {
 			ch := startCharon(t)
-			b := startBpfvpn(t, interopPeer(s, ch.Port()))
-			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+			b := startBpfvpn(t, narrowed(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConfTS(s, b.port, false, "10.1.0.0/24", "10.2.0.0/24")); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.eng.Initiate(time.Now(), "swan"); err != nil {
@@ -440,8 +494,8 @@ func TestVMInteropFull(t *testing.T) {
 		})
 		t.Run(s.name+"/charon-initiates", func(t *testing.T) {
 			ch := startCharon(t)
-			b := startBpfvpn(t, interopPeer(s, ch.Port()))
-			if err := ch.Load(context.Background(), swanctlConf(s, b.port, false)); err != nil {
+			b := startBpfvpn(t, narrowed(s, ch.Port()))
+			if err := ch.Load(context.Background(), swanctlConfTS(s, b.port, false, "10.1.0.0/24", "10.2.0.0/24")); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := ch.Swanctl(context.Background(), "--initiate", "--child", "c", "--timeout", "20"); err != nil {

@@ -2,6 +2,7 @@ package ikev1
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -122,5 +123,29 @@ func TestPairStatus(t *testing.T) {
 	cs := pr.b.eng.ChildSAs(pr.now().Add(10 * time.Second))
 	if len(cs) != 1 || cs[0].RemainingSeconds != 3590 || cs[0].SA.In.Encryption != nil {
 		t.Fatalf("child status %+v", cs)
+	}
+}
+
+// TestPairIPv6 runs over IPv6 outer addresses with IPv6 proxy IDs.
+func TestPairIPv6(t *testing.T) {
+	a6 := netip.MustParseAddr("2001:db8:13::1")
+	b6 := netip.MustParseAddr("2001:db8:23::1")
+	pa := basePeer("A", a6, b6)
+	pb := basePeer("B", b6, a6)
+	six := []ProxyID{{Local: netip.MustParsePrefix("::/0"), Remote: netip.MustParsePrefix("::/0")}}
+	pa.ProxyIDs, pb.ProxyIDs = six, six
+	pr := newPair(t, pa, pb)
+	pr.initiate(pr.b)
+	sa, ok := lastInstalled(pr.a.sink)
+	sb, ok2 := lastInstalled(pr.b.sink)
+	if !ok || !ok2 {
+		t.Fatalf("no CHILD SA over IPv6: A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
+	}
+	checkMatched(t, sa, sb)
+	if sa.Local != a6 || sa.Remote != b6 || sa.LocalTS[0].String() != "::/0" {
+		t.Fatalf("addresses %v %v %v", sa.Local, sa.Remote, sa.LocalTS)
+	}
+	if st := pr.a.eng.IKESAs(pr.now()); len(st) != 1 || st[0].RemoteID != "ipv6(any:0,2001:db8:23::1/128)" {
+		t.Fatalf("status %+v", st)
 	}
 }

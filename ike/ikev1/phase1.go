@@ -75,11 +75,12 @@ type phase1 struct {
 	// replaces is the SA this one re-establishes.
 	replaces *phase1
 
-	quick     map[uint32]*quickEx
-	queued    []int // proxy-ID indexes waiting for the SA
-	infoMIDs  map[uint32]bool
-	dpd       dpdState
-	lastHeard time.Time
+	quick      map[uint32]*quickEx
+	queued     []int // proxy-ID indexes waiting for the SA
+	infoMIDs   map[uint32]bool
+	dpd        dpdState
+	lastHeard  time.Time
+	keepaliveT *timer
 }
 
 func (e *Engine) newPhase1(ps *peerState, role ike.Role, local, remote netip.AddrPort) *phase1 {
@@ -685,6 +686,7 @@ func (p *phase1) establish(now time.Time) {
 	}
 	p.replaces = nil
 	p.startDPD(now)
+	p.startKeepalive(now)
 	p.notifyStatus()
 	queued := p.queued
 	p.queued = nil
@@ -752,6 +754,7 @@ func (p *phase1) delete(now time.Time, notify bool, reason string) {
 	p.e.cancel(p.expireT)
 	p.e.cancel(p.rekeyT)
 	p.stopDPD()
+	p.e.cancel(p.keepaliveT)
 	for _, q := range p.quick {
 		q.stop()
 	}
@@ -847,4 +850,25 @@ func junosEncName(e suite.Encr) string {
 		return fmt.Sprintf("aes-gcm-%d", e.KeyBits)
 	}
 	return e.String()
+}
+
+// keepaliveInterval is the NAT-T keepalive period (RFC 3948 §2.3: 20 s
+// is the usual choice).
+const keepaliveInterval = 20 * time.Second
+
+// startKeepalive sends NAT-T keepalives (one 0xFF byte) while this end is
+// behind a NAT, so that the mapping outlives quiet periods.
+func (p *phase1) startKeepalive(now time.Time) {
+	if !p.localNAT {
+		return
+	}
+	var tick func(time.Time)
+	tick = func(now time.Time) {
+		if p.state != p1Established {
+			return
+		}
+		p.e.transmit(p.local, p.remote, []byte{0xff})
+		p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
+	}
+	p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
 }

@@ -388,6 +388,19 @@ func TestNATTraversal(t *testing.T) {
 		if sb.Remote != pub {
 			t.Fatalf("B's remote %v", sb.Remote)
 		}
+		// The NATed end keeps the mapping open with keepalives to 4500.
+		keepalives := 0
+		pr.filter = func(_ int, d ike.Datagram) bool {
+			if len(d.Data) == 1 && d.Data[0] == 0xff && d.Local.Addr() == priv && d.Remote.Port() == 4500 {
+				keepalives++
+			}
+			return true
+		}
+		pr.advance(61*time.Second, time.Second)
+		pr.filter = nil
+		if keepalives != 3 {
+			t.Fatalf("%d NAT-T keepalives in 61 s, want 3", keepalives)
+		}
 		if !aInit {
 			// DPD and rekeys keep working through the mapping.
 			pr.advance(3600*time.Second, 10*time.Second)

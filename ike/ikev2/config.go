@@ -32,6 +32,11 @@ type Config struct {
 	RetransmitTimeout time.Duration
 	RetransmitMax     time.Duration
 	RetransmitTries   int
+	// KEReuse lets IKE_SA_INIT reuse our Diffie-Hellman private value for
+	// this long (RFC 7296 §2.12 permits it; it weakens forward secrecy to
+	// that window). 0, the default, draws a fresh value for every IKE SA.
+	// The load generator of bench/ike uses it to spend its CPU on load.
+	KEReuse time.Duration
 	// FragmentSize is the largest protected datagram before IKE
 	// fragmentation (RFC 7383) applies, when the peer supports it (1280).
 	FragmentSize int

@@ -52,6 +52,32 @@ type Engine struct {
 	timers       timerHeap
 	cookieSecret [32]byte
 	lastErr      map[string]error
+	reusedKE     map[suite.DHGroup]reusedKE
+}
+
+type reusedKE struct {
+	ke    suite.KeyExchange
+	until time.Time
+}
+
+// keyExchange returns a key exchange for an IKE_SA_INIT: fresh, or the
+// shared one when Config.KEReuse allows (shared=true: never wipe it).
+func (e *Engine) keyExchange(now time.Time, g suite.DHGroup) (ke suite.KeyExchange, shared bool, err error) {
+	if e.cfg.KEReuse <= 0 {
+		ke, err = suite.NewKeyExchange(g)
+		return ke, false, err
+	}
+	if r, ok := e.reusedKE[g]; ok && now.Before(r.until) {
+		return r.ke, true, nil
+	}
+	if ke, err = suite.NewKeyExchange(g); err != nil {
+		return nil, false, err
+	}
+	if e.reusedKE == nil {
+		e.reusedKE = map[suite.DHGroup]reusedKE{}
+	}
+	e.reusedKE[g] = reusedKE{ke: ke, until: now.Add(e.cfg.KEReuse)}
+	return ke, true, nil
 }
 
 type initKey struct {
@@ -176,17 +202,23 @@ func (e *Engine) conn(name string) *Connection {
 
 // Initiate starts an IKE SA (and its CHILD SA unless childless) for name.
 func (e *Engine) Initiate(now time.Time, name string) error {
+	_, err := e.InitiateSA(now, name)
+	return err
+}
+
+// InitiateSA is Initiate returning the index of the new IKE SA (the Index
+// of its IKESAStatus).
+func (e *Engine) InitiateSA(now time.Time, name string) (uint64, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.conn(name)
 	if c == nil {
-		return fmt.Errorf("initiate %s: no such connection", name)
+		return 0, fmt.Errorf("initiate %s: no such connection", name)
 	}
 	if !c.Remote.Addr().IsValid() || c.Remote.Addr().IsUnspecified() {
-		return fmt.Errorf("initiate %s: no remote address", name)
+		return 0, fmt.Errorf("initiate %s: no remote address", name)
 	}
-	e.initiate(now, c)
-	return nil
+	return e.initiate(now, c).index, nil
 }
 
 func (e *Engine) initiate(now time.Time, c *Connection) *ikeSA {
@@ -474,5 +506,3 @@ func (e *Engine) jitter(d time.Duration, frac float64) time.Duration {
 	r := float64(binary.BigEndian.Uint64(b[:])>>11) / float64(1<<53)
 	return d - time.Duration(float64(d)*frac*r)
 }
-
-var _ = suite.DHNone

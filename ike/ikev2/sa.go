@@ -52,6 +52,7 @@ type ikeSA struct {
 	keys              *ikeKeys
 	prot              *protector
 	ke                suite.KeyExchange
+	keShared          bool // ke is the engine's reused value: never wiped here
 	ni                []byte
 	nr                []byte
 	initReq, initResp []byte // the IKE_SA_INIT messages AUTH covers

@@ -409,9 +409,7 @@ func (s *ikeSA) destroy(now time.Time, reason string) {
 	s.state = ike.StateDown
 	s.reason = reason
 	s.keys.wipe()
-	if s.ke != nil {
-		s.ke.Wipe()
-	}
+	s.wipeKE()
 	delete(s.e.sas, s.localSPI())
 	if !s.initiator {
 		delete(s.e.initSeen, initKey{s.spiI, s.remote})

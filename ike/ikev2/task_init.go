@@ -31,14 +31,12 @@ func (t *ikeInitTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
 		t.group = c.IKEProposals[0].DH[0]
 	}
 	if s.ke == nil || s.ke.Group() != t.group {
-		if s.ke != nil {
-			s.ke.Wipe()
-		}
-		ke, err := suite.NewKeyExchange(t.group)
+		s.wipeKE()
+		ke, shared, err := s.e.keyExchange(now, t.group)
 		if err != nil {
 			return err
 		}
-		s.ke = ke
+		s.ke, s.keShared = ke, shared
 	}
 	if s.ni == nil {
 		s.ni = s.e.nonce()
@@ -128,13 +126,20 @@ func offersGroup(ps []IKEProposal, g suite.DHGroup) bool {
 	return false
 }
 
+// wipeKE drops our DH value, wiping it unless it is the engine's reused one.
+func (s *ikeSA) wipeKE() {
+	if s.ke != nil && !s.keShared {
+		s.ke.Wipe()
+	}
+	s.ke, s.keShared = nil, false
+}
+
 func (s *ikeSA) deriveInitialKeys(peerKE []byte) error {
 	zz, err := s.ke.SharedSecret(peerKE)
 	if err != nil {
 		return fmt.Errorf("IKE_SA_INIT: %w", err)
 	}
-	s.ke.Wipe()
-	s.ke = nil
+	s.wipeKE()
 	seed, err := initialSKEYSEED(s.algs, s.ni, s.nr, zz)
 	zz.Wipe()
 	if err != nil {
@@ -156,11 +161,11 @@ func (t *ikeInitTask) processR(s *ikeSA, now time.Time, in []Payload) error {
 	ke := findPayload(in, PayloadKE).(*KE)
 	s.ni = findPayload(in, PayloadNonce).(*Nonce).Data
 	s.nr = s.e.nonce()
-	k, err := suite.NewKeyExchange(s.algs.DH)
+	k, shared, err := s.e.keyExchange(now, s.algs.DH)
 	if err != nil {
 		return err
 	}
-	s.ke = k
+	s.ke, s.keShared = k, shared
 	pub := k.PublicValue()
 	if err := s.deriveInitialKeys(ke.Data); err != nil {
 		return err

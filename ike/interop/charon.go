@@ -40,6 +40,10 @@ type CharonOptions struct {
 	Threads     int // worker threads (16)
 	LogLevel    int // ike/cfg log level (1)
 	SwanctlConf string
+	// Plugins replaces the plugin list (default: openssl crypto,
+	// kernel-libipsec, kernel-netlink, socket-default, vici).
+	Plugins      string
+	DefaultLevel int
 }
 
 // Charon is a running charon daemon.
@@ -64,11 +68,11 @@ var strongswanConf = template.Must(template.New("").Parse(`charon {
   init_limit_half_open = 0
   block_threshold = 1000000
   cookie_threshold = 1000000
-  load = random nonce openssl kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+  load = {{.Plugins}}
   filelog {
     main {
       path = {{.Dir}}/charon.log
-      default = 1
+      default = {{.DefaultLevel}}
       ike = {{.LogLevel}}
       cfg = {{.LogLevel}}
       knl = {{.LogLevel}}
@@ -98,6 +102,13 @@ func StartCharon(opt CharonOptions) (*Charon, error) {
 	}
 	if opt.LogLevel == 0 {
 		opt.LogLevel = 1
+	}
+	if opt.Plugins == "" {
+		opt.Plugins = "random nonce openssl kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici"
+	}
+	opt.DefaultLevel = 1
+	if opt.LogLevel < 0 {
+		opt.LogLevel, opt.DefaultLevel = -1, -1
 	}
 	var buf bytes.Buffer
 	if err := strongswanConf.Execute(&buf, opt); err != nil {
