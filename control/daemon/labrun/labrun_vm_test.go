@@ -395,6 +395,45 @@ func labScenario(t *testing.T, version string) {
 			t.Errorf("lost %d of %d pings across kill -9 and restart: %v", len(st.Lost), st.Sent, st.Lost)
 		}
 	})
+	t.Run("on-traffic", func(t *testing.T) {
+		// Both gateways switch to establish-tunnels on-traffic: the commit
+		// restarts the VPN without negotiating, and the first packet Host1
+		// routes into st0.0 starts IKE.
+		for _, gw := range Gateways {
+			text, _ := os.ReadFile(r.ConfigPath(gw))
+			vpn := "VPN-to-Host2"
+			if gw == lab.SRX2 {
+				vpn = "VPN-to-Host1"
+			}
+			if _, err := commit(t, r, gw, string(text)+"set security ipsec vpn "+vpn+" establish-tunnels on-traffic\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, err := r.Status(ctx, lab.SRX1)
+			if err == nil && len(st.Tunnels) == 1 && st.Tunnels[0].State == "waiting for traffic" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("srx1 tunnel not waiting for traffic: %+v %v", st.Tunnels, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nsH1.Close()
+		st, err := lab.Ping(nsH1, Host2Addr, 30, 200*time.Millisecond, 5*time.Second)
+		t.Logf("pings while the tunnel starts on traffic: %s", st)
+		if err != nil || st.Received == 0 {
+			t.Fatalf("no ping answered after traffic started the tunnel: %v", err)
+		}
+		if err := r.WaitTunnel(ctx, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestVMLabDataplane runs the lab with the eBPF data plane attached by the
