@@ -4,7 +4,7 @@ BIN     ?= bin/bpfvpn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build generate vet unit vmtest test demo e2e interop clean \
-	bench bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile
+	bench bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile bench-gateway
 
 .PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean bench-ike bench-ikev1 interop-ikev1
 
@@ -53,7 +53,7 @@ e2e:
 
 # Every benchmark; each writes the rows it measures into bench/RESULTS.md
 # or prints them with the command that made them.
-bench: bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile
+bench: bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile bench-gateway
 
 # Parse + validate of 100,000 policies and 200,000 address-book entries
 # against a read+split baseline (results: bench/RESULTS.md, config section).
@@ -95,3 +95,8 @@ bench-dataplane:
 # Kernel reconciliation benchmark on the running kernel (control/kernel).
 bench-reconcile:
 	$(GO) run ./bench/reconcile -routes 10000 -runs 5
+
+# Commit latency of a one-policy change, reference SRX1 vs 100,000 policies
+# (control/daemon; results: bench/RESULTS.md, gateway section).
+bench-gateway:
+	$(GO) run ./bench/gateway -policies 100000 -runs 5
