@@ -202,3 +202,34 @@ func TestSweepSessions(t *testing.T) {
 		t.Errorf("sweep under default permit-all removed %d (%v), want 0", n, err)
 	}
 }
+
+// TestProgFastPathFallsThrough: on plain ports, session hits the fast path
+// must not decide are judged by the general path: a first fragment is
+// remembered for its later fragments, a retransmitted SYN into the tunnel
+// is clamped, ICMP and IPv6 hits pass.
+func TestProgFastPathFallsThrough(t *testing.T) {
+	f := newProgFixture(t)
+	f.apply(t, plainSpec())
+	first := udp("10.1.0.2", "10.2.0.2", 5353, 53)
+	first.MoreFrags, first.FragID = true, 777
+	later := tp.Packet{Src: addr("10.1.0.2"), Dst: addr("10.2.0.2"), Proto: tp.UDP, FragOffset: 2, FragID: 777, L4Raw: make([]byte, 16)}
+	clamped := func(t *testing.T, d *tp.Decoded) {
+		t.Helper()
+		if d.MSS != 1350 || !d.ChecksumsOK {
+			t.Errorf("MSS %d (want 1350), checksums ok %v", d.MSS, d.ChecksumsOK)
+		}
+	}
+	f.runCases(t, []pcase{
+		{name: "UDP session", pkt: udp("10.1.0.2", "10.2.0.2", 5353, 53), want: xdpPass, cnt: loader.BpfvpnCounterIdCNT_SESSION_NEW},
+		{name: "first fragment of the session", pkt: first, want: xdpPass, cnt: loader.BpfvpnCounterIdCNT_SESSION_HIT},
+		{name: "its later fragment follows", pkt: later, want: xdpPass, cnt: loader.BpfvpnCounterIdCNT_FRAG_FOLLOWED},
+		{name: "SYN into the tunnel", pkt: tcp("10.1.0.2", "10.3.0.5", 2000, 443, tp.SYN, mss(1460)...), want: xdpPass, check: clamped},
+		{name: "retransmitted SYN hits the session, clamped", pkt: tcp("10.1.0.2", "10.3.0.5", 2000, 443, tp.SYN, mss(1460)...), want: xdpPass,
+			check: clamped, cnt: loader.BpfvpnCounterIdCNT_SESSION_HIT},
+		{name: "ICMP echo", pkt: icmp("10.1.0.2", "10.2.0.2", 8, 9), want: xdpPass},
+		{name: "ICMP echo reply hits", iface: "untr0", pkt: icmp("10.2.0.2", "10.1.0.2", 0, 9), want: xdpPass, cnt: loader.BpfvpnCounterIdCNT_SESSION_HIT},
+		{name: "IPv6 SYN", pkt: tcp("2001:db8:1::2", "2001:db8:2::2", 1234, 80, tp.SYN), want: xdpPass},
+		{name: "IPv6 reply hits", iface: "untr0", pkt: tcp("2001:db8:2::2", "2001:db8:1::2", 80, 1234, tp.SYN|tp.ACK), want: xdpPass, cnt: loader.BpfvpnCounterIdCNT_SESSION_HIT},
+		{name: "ACK without a session dropped", pkt: tcp("10.1.0.2", "10.2.0.2", 1, 80, tp.ACK), want: xdpDrop, cnt: loader.BpfvpnCounterIdCNT_DROP_TCP_NO_SYN},
+	})
+}
