@@ -12,8 +12,8 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	"github.com/bpfvpn/bpfvpn/loader"
-	"github.com/bpfvpn/bpfvpn/maps"
 	"github.com/bpfvpn/bpfvpn/vm"
 )
 
@@ -110,12 +110,17 @@ func TestVMXfrmCollectMD(t *testing.T) {
 	if err := ping(t, l.rt, "10.200.0.2"); err == nil {
 		t.Fatal("ping left ipsec0 without a next-hop entry")
 	}
-	k := loader.XfrmMDNexthopKey{Family: maps.AFInet, Addr: maps.AddrWords(addr("10.200.0.2"))}
-	if err := objs.XfrmNexthops.Put(&k, uint32(hubIfID)); err != nil {
+	if err := dataplane.SetNextHopIfID(objs, addr("10.200.0.2"), hubIfID); err != nil {
 		t.Fatal(err)
 	}
 	if err := ping(t, l.rt, "10.200.0.2"); err != nil {
 		l.dump(t)
 		t.Fatalf("ping the spoke through the collect_md interface (if_id %d by next hop): %v", hubIfID, err)
+	}
+	if err := dataplane.RemoveNextHop(objs, addr("10.200.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ping(t, l.rt, "10.200.0.2"); err == nil {
+		t.Error("ping left ipsec0 after its next hop was removed")
 	}
 }
