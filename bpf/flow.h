@@ -85,7 +85,10 @@ static __always_inline int forward(void *ctx, int xdp, struct pkt *p, struct ifa
 
 static __always_inline int do_reject(void *ctx, int xdp, struct pkt *p)
 {
-	if (p->no_reject) {
+	/* Behind a rebuilt MAC header (tc on XFRM) only the in-place TCP RST
+	 * works: bpf_redirect to the L3 device strips up to the network
+	 * header, which a grown ICMP answer would move. */
+	if (p->no_reject && p->proto != IPPROTO_TCP) {
 		count(CNT_DROP_REJECT);
 		return V_DROP;
 	}

@@ -41,7 +41,7 @@ struct pkt {
 	__u8 nvlan;
 	__u8 tos;
 	__u8 doff;      /* TCP header length in bytes */
-	__u8 no_reject; /* the link layer is not real (tc on XFRM): drop instead of rejecting */
+	__u8 no_reject; /* the link layer is not real (tc on XFRM): only TCP RST can be built */
 	__u8 pad;
 };
 

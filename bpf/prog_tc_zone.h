@@ -38,6 +38,11 @@ int tc_zone_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (p->proto == IPPROTO_UDP && (PORT_EITHER(p, 500) || PORT_EITHER(p, 4500)))
 		return TC_ACT_OK;
+	/* Of ICMP only the router's own echo requests open a session: its
+	 * answers (echo replies, errors) must not admit later traffic. */
+	if ((p->proto == IPPROTO_ICMP && p->icmp_type != ICMP_ECHO) ||
+	    (p->proto == IPPROTO_ICMPV6 && p->icmp_type != ICMPV6_ECHO_REQUEST))
+		return TC_ACT_OK;
 	struct config *cfg = get_config();
 	if (!cfg)
 		return TC_ACT_OK;

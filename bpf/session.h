@@ -88,12 +88,18 @@ static __always_inline void tcp_track(struct sess_val *s, __u8 flags, int dir)
 	}
 }
 
+/* sess_account indexes with constants: a computed index into the value
+ * loses its bounds in the 6.1 verifier. */
 static __always_inline void sess_account(struct sess_val *s, int dir, __u64 now, __u32 len)
 {
 	s->last_ns = now;
-	dir &= 1;
-	s->pkts[dir] += 1;
-	s->bytes[dir] += len;
+	if (dir == DIR_REPLY) {
+		s->pkts[1] += 1;
+		s->bytes[1] += len;
+	} else {
+		s->pkts[0] += 1;
+		s->bytes[0] += len;
+	}
 }
 
 #endif

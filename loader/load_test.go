@@ -21,7 +21,7 @@ func TestLoad(t *testing.T) {
 	}
 	defer objs.Close()
 	for name, p := range map[string]interface{ FD() int }{
-		"xdp_zone": objs.XdpZone, "tc_st0_ingress": objs.TcSt0Ingress, "tc_st0_egress": objs.TcSt0Egress,
+		"xdp_zone": objs.XdpZone, "tc_st0_ingress": objs.TcSt0Ingress, "tc_st0_egress": objs.TcSt0Egress, "tc_zone_egress": objs.TcZoneEgress,
 	} {
 		if p.FD() <= 0 {
 			t.Errorf("%s: no fd", name)

@@ -16,7 +16,7 @@ func TestVMLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer objs.Close()
-	for _, p := range []interface{ String() string }{objs.XdpZone, objs.TcSt0Ingress, objs.TcSt0Egress} {
+	for _, p := range []interface{ String() string }{objs.XdpZone, objs.TcSt0Ingress, objs.TcSt0Egress, objs.TcZoneEgress} {
 		t.Logf("loaded %s", p)
 	}
 }

@@ -239,6 +239,9 @@ func (c *compiler) ikeGateway(k *node) {
 	if local != nil {
 		if a, ok := c.parseAddr(local, local.vals[0]); ok {
 			g.LocalAddress = a
+			if !c.isLocalAddress(a) {
+				c.d.errorf(valPos(local), "ike gateway %s: local-address %s is not an address of any interface", k.name, a)
+			}
 		}
 	}
 	if ext == nil {
@@ -273,6 +276,20 @@ func (c *compiler) ikeGateway(k *node) {
 	}
 	c.gateways[g.Name] = g
 	c.cfg.IKE.Gateways = append(c.cfg.IKE.Gateways, g)
+}
+
+// isLocalAddress reports whether a is configured on an interface unit.
+func (c *compiler) isLocalAddress(a netip.Addr) bool {
+	for _, ifc := range c.cfg.Interfaces {
+		for _, u := range ifc.Units {
+			for _, p := range append(append([]netip.Prefix(nil), u.Inet...), u.Inet6...) {
+				if p.Addr() == a {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (c *compiler) identity(x *node) *Identity {
@@ -520,6 +537,11 @@ func (c *compiler) vpn(k *node) {
 			c.d.errorf(valPos(bind), "ipsec vpn %s: undefined interface %s (bind-interface)", k.name, name)
 		default:
 			v.IfID = u.IfID
+			// An IPv6-only tunnel defaults to ::/0 selectors.
+			if !v.ProxyIdentity.Configured && len(u.Inet) == 0 && len(u.Inet6) > 0 {
+				v.ProxyIdentity.Local = netip.MustParsePrefix("::/0")
+				v.ProxyIdentity.Remote = netip.MustParsePrefix("::/0")
+			}
 		}
 	}
 	c.vpns[v.Name] = v

@@ -38,10 +38,10 @@ const (
 	SeverityWarning
 )
 
-// Diagnostic is one problem found in a configuration. Messages never contain
-// secret values.
+// Diagnostic is one problem found in a configuration: d.File, d.Line and
+// d.Col come from the embedded Pos. Messages never contain secret values.
 type Diagnostic struct {
-	Pos      Pos      `json:"pos"`
+	Pos      `json:"pos"`
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
 }

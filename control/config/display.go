@@ -17,7 +17,7 @@ func (t *Tree) WriteHierarchical(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var line []byte
 	for _, n := range t.root.kids {
-		line = writeHier(bw, n, 0, line)
+		line = writeHier(bw, n, 0, line, "")
 	}
 	return bw.Flush()
 }
@@ -91,7 +91,9 @@ func compactChild(n *node) *node {
 	return k
 }
 
-func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
+// writeHier writes n at depth; prefix holds the keywords of inline parents
+// (`family `) that are written on the child's line.
+func writeHier(w *bufio.Writer, n *node, depth int, b []byte, prefix string) []byte {
 	if n.x != nil {
 		for _, c := range n.x.comments {
 			b = appendIndent(b[:0], depth)
@@ -100,6 +102,12 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 			b = append(b, "*/\n"...)
 			_, _ = w.Write(b)
 		}
+	}
+	if n.sp != nil && n.sp.inline && !n.inactive() && len(n.kids) > 0 && (n.x == nil || len(n.x.comments) == 0) {
+		for _, k := range n.kids {
+			b = writeHier(w, k, depth, b, prefix+n.kw+" ")
+		}
+		return b
 	}
 	b = appendIndent(b[:0], depth)
 	if n.sp == nil {
@@ -117,6 +125,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 		if n.inactive() || last.inactive() {
 			b = append(b, "inactive: "...)
 		}
+		b = append(b, prefix...)
 		for x := n; ; x = x.kids[0] {
 			if x != n {
 				b = append(b, ' ')
@@ -135,7 +144,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 		b = append(b, " {\n"...)
 		_, _ = w.Write(b)
 		for _, k := range n.kids {
-			b = writeHier(w, k, depth+1, b)
+			b = writeHier(w, k, depth+1, b, "")
 		}
 		b = appendIndent(b[:0], depth)
 		b = append(b, "}\n"...)
@@ -145,6 +154,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 	if n.inactive() {
 		b = append(b, "inactive: "...)
 	}
+	b = append(b, prefix...)
 	b = appendHead(b, n)
 	secretLine := false
 	switch {
@@ -164,7 +174,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte) []byte {
 		b = append(b, " {\n"...)
 		_, _ = w.Write(b)
 		for _, k := range n.kids {
-			b = writeHier(w, k, depth+1, b)
+			b = writeHier(w, k, depth+1, b, "")
 		}
 		b = appendIndent(b[:0], depth)
 		b = append(b, "}\n"...)

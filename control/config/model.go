@@ -518,7 +518,9 @@ type VPN struct {
 	Pos        Pos         `json:"pos,omitzero"`
 }
 
-// ProxyIdentity is the traffic selector pair of a VPN.
+// ProxyIdentity is the traffic selector pair of a VPN. Unless configured it
+// is 0.0.0.0/0 both ways, or ::/0 when the bound st0 unit has only IPv6
+// addresses.
 type ProxyIdentity struct {
 	Local  netip.Prefix `json:"local"`
 	Remote netip.Prefix `json:"remote"`

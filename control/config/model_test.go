@@ -2,8 +2,8 @@ package config
 
 import (
 	"net/netip"
-	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -79,8 +79,6 @@ func TestSRX2Model(t *testing.T) {
 		t.Errorf("gateway %+v", gw)
 	}
 }
-
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
 
 func TestLookups(t *testing.T) {
 	cfg := loadTestdata(t, "hub.set")
@@ -180,5 +178,16 @@ func TestHostInboundServices(t *testing.T) {
 	}
 	if len(ping) != 2 || ping[0].Protocol != 1 || ping[0].ICMPType != 8 || ping[1].Protocol != 58 || ping[1].ICMPType != 128 {
 		t.Errorf("ping rules %+v", ping)
+	}
+}
+
+func TestIPv6OnlyTunnelSelectors(t *testing.T) {
+	cfg, d := ParseBytes("v6", []byte(strings.Replace(validBase,
+		"set interfaces st0 unit 0 family inet address 10.9.0.1/30", "set interfaces st0 unit 0 family inet6 address fd00:9::1/64", 1)))
+	if cfg == nil {
+		t.Fatal(d)
+	}
+	if pi := cfg.IPsec.VPNs[0].ProxyIdentity; pi.Local.String() != "::/0" || pi.Remote.String() != "::/0" {
+		t.Errorf("proxy identity %+v", pi)
 	}
 }

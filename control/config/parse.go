@@ -202,7 +202,15 @@ func (t *Tree) deleteNode(n *node, vals []word) {
 			return
 		}
 	}
-	n.parent.remove(n)
+	p := n.parent
+	p.remove(n)
+	// Containers that only structure the tree vanish with their last child.
+	for p != t.root && len(p.kids) == 0 && p.sp != nil && p.sp.kind == kContainer && !p.sp.named &&
+		p.sp.kw != "" && !p.sp.presence && !p.inactive() && (p.x == nil || len(p.x.comments) == 0) {
+		up := p.parent
+		up.remove(p)
+		p = up
+	}
 }
 
 // insertLine handles `insert PATH before|after KEYWORD NAME`.

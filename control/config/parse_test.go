@@ -482,3 +482,30 @@ func TestCompactKeepsComments(t *testing.T) {
 		t.Errorf("got:\n%s", got)
 	}
 }
+
+// TestDeletePrunesStructure: deleting the last statement of a structural
+// container removes the container; presence containers stay.
+func TestDeletePrunesStructure(t *testing.T) {
+	tr := mustParse(t, "set security ike proposal p dh-group group14\ndelete security ike proposal p\n"+
+		"set security flow tcp-mss ipsec-vpn mss 1350\ndelete security flow tcp-mss ipsec-vpn mss\n"+
+		"set security policies from-zone a to-zone b policy x then permit\ndelete security policies from-zone a to-zone b policy x\n")
+	want := "security {\n    flow {\n        tcp-mss {\n            ipsec-vpn;\n        }\n    }\n    policies {\n        from-zone a to-zone b;\n    }\n}\n"
+	if got := tr.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestCanonicalOrder: statements of different kinds display in schema order
+// whatever order they were written in; statements of one kind keep theirs.
+func TestCanonicalOrder(t *testing.T) {
+	a := mustParse(t, "set security zones security-zone z interfaces eth0.0\nset security ike proposal p2 dh-group group20\n"+
+		"set interfaces eth0 unit 0\nset security ike proposal p1 lifetime-seconds 600\nset security ike proposal p1 dh-group group19\n")
+	b := mustParse(t, "interfaces { eth0 { unit 0; } }\nsecurity {\n ike {\n  proposal p2 { dh-group group20; }\n  proposal p1 { dh-group group19; lifetime-seconds 600; }\n }\n zones { security-zone z { interfaces { eth0.0; } } }\n}\n")
+	if a.String() != b.String() {
+		t.Errorf("different displays:\n%s\n---\n%s", a.String(), b.String())
+	}
+	want := "interfaces {\n    eth0 {\n        unit 0;\n    }\n}\nsecurity {\n    ike {\n        proposal p2 {\n            dh-group group20;\n        }\n        proposal p1 {\n            dh-group group19;\n            lifetime-seconds 600;\n        }\n    }\n    zones {\n        security-zone z {\n            interfaces {\n                eth0.0;\n            }\n        }\n    }\n}\n"
+	if a.String() != want {
+		t.Errorf("got:\n%s", a.String())
+	}
+}

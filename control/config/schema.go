@@ -24,9 +24,12 @@ type spec struct {
 	secret   bool   // a leaf whose value is a $9$ secret
 	compact  bool   // displayed on one line when its only child is a leaf or flag
 	unique   bool   // a hierarchical block may define it only once (policy names in a zone pair)
+	inline   bool   // displayed as a prefix of each child (`family inet { … }`), as the vendor does
+	presence bool   // an unnamed container that means something when empty (`then permit;`)
 	children []*spec
 	byKw     map[string]*spec
 	wild     *spec
+	ord      int // position among the parent's children: the canonical order
 }
 
 func (s *spec) lookup(word string) *spec {
@@ -38,7 +41,8 @@ func (s *spec) lookup(word string) *spec {
 
 func (s *spec) index() *spec {
 	s.byKw = make(map[string]*spec, len(s.children))
-	for _, c := range s.children {
+	for i, c := range s.children {
+		c.ord = i
 		if c.kw == "" {
 			s.wild = c
 		} else {
@@ -63,6 +67,11 @@ func wildLeaf() *spec           { return &spec{kind: kLeaf} }
 func (s *spec) withCompact() *spec { s.compact = true; return s }
 func (s *spec) withSecret() *spec  { s.secret = true; return s }
 func (s *spec) withUnique() *spec  { s.unique = true; return s }
+func (s *spec) withInline() *spec  { s.inline = true; return s }
+
+// withPresence marks an unnamed container whose mere presence configures
+// something, so that deleting its last child keeps it.
+func (s *spec) withPresence() *spec { s.presence = true; return s }
 func (s *spec) withKey2(kw string) *spec {
 	s.kw2 = kw
 	return s
@@ -81,7 +90,7 @@ func buildSchema() *spec {
 	route := func() *spec {
 		return named("route",
 			list("next-hop"),
-			named("qualified-next-hop", leaf("preference"), leaf("metric")).withCompact(),
+			named("qualified-next-hop", leaf("preference"), leaf("metric")),
 			leaf("preference"),
 			leaf("metric"),
 			flag("discard"),
@@ -89,7 +98,7 @@ func buildSchema() *spec {
 		).withCompact()
 	}
 	identity := func(kw string) *spec {
-		return cont(kw, leaf("inet"), leaf("inet6"), leaf("hostname"), leaf("user-at-hostname"), cont("distinguished-name")).withCompact()
+		return cont(kw, leaf("inet"), leaf("inet6"), leaf("hostname"), leaf("user-at-hostname"), cont("distinguished-name").withPresence()).withCompact()
 	}
 	addressSet := func() *spec {
 		return named("address-set", named("address"), named("address-set"), leaf("description"))
@@ -115,13 +124,13 @@ func buildSchema() *spec {
 							named("address", flag("primary"), flag("preferred")),
 							leaf("mtu"),
 							named("next-hop-tunnel", leaf("ipsec-vpn")).withCompact(),
-						),
+						).withPresence(),
 						cont("inet6",
 							named("address", flag("primary"), flag("preferred")),
 							leaf("mtu"),
 							named("next-hop-tunnel", leaf("ipsec-vpn")).withCompact(),
-						),
-					),
+						).withPresence(),
+					).withInline(),
 				),
 			),
 		),
@@ -130,48 +139,6 @@ func buildSchema() *spec {
 			named("rib", cont("static", route())),
 		),
 		cont("security",
-			cont("zones",
-				named("security-zone",
-					leaf("description"),
-					hostInbound(),
-					cont("interfaces", wild(hostInbound())),
-					cont("address-book", address(), addressSet()),
-				),
-			),
-			cont("address-book",
-				wild(
-					leaf("description"),
-					address(),
-					addressSet(),
-					cont("attach", list("zone")),
-				),
-			),
-			cont("policies",
-				named("from-zone",
-					named("policy",
-						leaf("description"),
-						cont("match",
-							list("source-address"),
-							list("destination-address"),
-							list("application"),
-						),
-						cont("then",
-							cont("permit"),
-							flag("deny"),
-							flag("reject"),
-							cont("count"),
-							cont("log", flag("session-init"), flag("session-close")),
-						),
-					).withUnique(),
-				).withKey2("to-zone"),
-				cont("default-policy", flag("permit-all"), flag("deny-all")).withCompact(),
-			),
-			cont("flow",
-				cont("tcp-mss",
-					cont("ipsec-vpn", leaf("mss")),
-					cont("all-tcp", leaf("mss")),
-				),
-			),
 			cont("ike",
 				named("proposal",
 					leaf("description"),
@@ -204,7 +171,7 @@ func buildSchema() *spec {
 						flag("always-send"),
 						leaf("interval"),
 						leaf("threshold"),
-					),
+					).withPresence(),
 					cont("nat-traversal", flag("disable")).withCompact(),
 					flag("no-nat-traversal"),
 					identity("local-identity"),
@@ -225,7 +192,7 @@ func buildSchema() *spec {
 					leaf("description"),
 					list("proposals"),
 					leaf("proposal-set"),
-					cont("perfect-forward-secrecy", leaf("keys")).withCompact(),
+					cont("perfect-forward-secrecy", leaf("keys")),
 				),
 				named("vpn",
 					leaf("description"),
@@ -241,7 +208,49 @@ func buildSchema() *spec {
 						flag("optimized"),
 						leaf("source-interface"),
 						leaf("destination-ip"),
-					),
+					).withPresence(),
+				),
+			),
+			cont("address-book",
+				wild(
+					leaf("description"),
+					address(),
+					addressSet(),
+					cont("attach", list("zone")),
+				),
+			),
+			cont("flow",
+				cont("tcp-mss",
+					cont("ipsec-vpn", leaf("mss")).withPresence(),
+					cont("all-tcp", leaf("mss")).withPresence(),
+				),
+			),
+			cont("policies",
+				named("from-zone",
+					named("policy",
+						leaf("description"),
+						cont("match",
+							list("source-address"),
+							list("destination-address"),
+							list("application"),
+						),
+						cont("then",
+							cont("permit").withPresence(),
+							flag("deny"),
+							flag("reject"),
+							cont("count").withPresence(),
+							cont("log", flag("session-init"), flag("session-close")),
+						),
+					).withUnique(),
+				).withKey2("to-zone"),
+				cont("default-policy", flag("permit-all"), flag("deny-all")),
+			),
+			cont("zones",
+				named("security-zone",
+					leaf("description"),
+					hostInbound(),
+					cont("interfaces", wild(hostInbound())),
+					cont("address-book", address(), addressSet()),
 				),
 			),
 		),

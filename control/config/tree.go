@@ -115,9 +115,28 @@ func (n *node) indexChild(c *node) {
 	n.x.index[key] = c
 }
 
+// ord is the canonical position class of n among its siblings: the order of
+// the schema, unknown statements last.
+func (n *node) ord() int {
+	if n.sp == nil {
+		return 1 << 30
+	}
+	return n.sp.ord
+}
+
+// add inserts c after the last sibling of the same or an earlier schema
+// position, so that siblings of different kinds are in canonical (schema)
+// order while statements of one kind keep the order they were written in.
 func (n *node) add(c *node) {
 	c.parent = n
+	at := len(n.kids)
+	for co := c.ord(); at > 0 && n.kids[at-1].ord() > co; at-- {
+	}
 	n.kids = append(n.kids, c)
+	if at < len(n.kids)-1 {
+		copy(n.kids[at+1:], n.kids[at:len(n.kids)-1])
+		n.kids[at] = c
+	}
 	if n.x != nil && n.x.index != nil {
 		n.indexChild(c)
 	} else if len(n.kids) > indexThreshold {

@@ -111,6 +111,7 @@ var invalidCases = []struct {
 	{name: "bind to non-st0", add: "set security ipsec vpn v bind-interface ge-0/0/0.0\n", line: 1, at: "ge-0/0/0.0", msg: "bind-interface ge-0/0/0.0 is not an st0 unit"},
 	{name: "proxy-identity families", add: "set security ipsec vpn v ike proxy-identity local 10.0.0.0/8 remote fd00::/8\n", line: 1, at: "proxy-identity", msg: "proxy-identity local and remote must be of one address family"},
 	{name: "identity family", add: "set security ike gateway g local-identity inet fd00::1\n", line: 1, at: "fd00::1", msg: "local-identity inet: \"fd00::1\" is not an inet address"},
+	{name: "foreign local-address", add: "set security ike gateway g local-address 192.0.2.9\n", line: 1, at: "192.0.2.9", msg: "local-address 192.0.2.9 is not an address of any interface"},
 	// flow
 	{name: "mss too small", add: "set security flow tcp-mss ipsec-vpn mss 63\n", line: 1, at: "63", msg: "mss 63 out of range 64..65535"},
 	{name: "mss too large", add: "set security flow tcp-mss all-tcp mss 65536\n", line: 1, at: "65536", msg: "mss 65536 out of range 64..65535"},

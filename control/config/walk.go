@@ -27,9 +27,9 @@ type walkResult struct {
 
 // walk interprets words as a statement path below ctx: containers descend,
 // leaves and flags stay at their container so that further words name
-// siblings (`route P next-hop X preference 5`). Unknown words become one
-// unknown statement holding the remaining words (which becomes a container
-// when a hierarchical `{` follows).
+// siblings (`route P next-hop X preference 5`). From the first word the
+// schema does not know, the remaining words become a chain of unknown
+// statements (walkUnknown).
 func (t *Tree) walk(ctx *node, ws []token, mode walkMode, d *diagSink) walkResult {
 	return t.walkTrail(ctx, ws, mode, d, nil, 0)
 }

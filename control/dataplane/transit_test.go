@@ -340,7 +340,9 @@ func TestProgSelfSessions(t *testing.T) {
 	out(tcp("10.2.0.1", "10.2.0.2", 40000, 443, tp.SYN))
 	out(tp.Packet{Src: addr("10.2.0.1"), Dst: addr("10.2.0.2"), Proto: tp.ESP, SPI: 0x999})
 	out(udp("10.2.0.1", "10.2.0.2", 500, 500))
+	out(icmp("10.2.0.1", "10.2.0.2", 0, 4242)) // the router's echo reply
 	f.runCases(t, []pcase{
+		{name: "echo request matching the router's earlier echo reply", iface: "untr0", pkt: icmp("10.2.0.2", "10.2.0.1", 8, 4242), want: xdpDrop},
 		{name: "reply to the router's own TCP connection", iface: "untr0", pkt: tcp("10.2.0.2", "10.2.0.1", 443, 40000, tp.SYN|tp.ACK), want: xdpPass},
 		{name: "unsolicited TCP to the router", iface: "untr0", pkt: tcp("10.2.0.2", "10.2.0.1", 443, 40001, tp.SYN|tp.ACK), want: xdpDrop},
 		{name: "ESP with an unknown SPI after the router sent ESP", iface: "untr0", pkt: tp.Packet{Src: addr("10.2.0.2"), Dst: addr("10.2.0.1"), Proto: tp.ESP, SPI: 0x998}, want: xdpDrop},

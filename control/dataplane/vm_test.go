@@ -2,9 +2,11 @@ package dataplane_test
 
 import (
 	"crypto/rand"
+	"errors"
 	"net"
 	"net/netip"
 	"os/exec"
+	"syscall"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -98,6 +100,7 @@ func TestVMTunnelPath(t *testing.T) {
 	spec.Zones = append(spec.Zones, dataplane.Zone{Name: "vpn", HostInbound: dataplane.HostInbound{Services: []string{"ping"}}})
 	spec.Interfaces = append(spec.Interfaces, dataplane.Interface{Name: "st0.0", Zone: "vpn"})
 	spec.Policies = append(spec.Policies,
+		dataplane.Policy{Name: "reject-81", FromZone: "vpn", ToZone: "trust", Apps: []dataplane.AppTerm{{Proto: 6, PortLow: 81}}, Action: dataplane.Reject},
 		dataplane.Policy{Name: "VPN-IN", FromZone: "vpn", ToZone: "trust", Source: []netip.Prefix{pfx("10.200.0.0/24")}, Destination: []netip.Prefix{pfx("10.10.1.0/24")}, Action: dataplane.Permit},
 		dataplane.Policy{Name: "VPN-OUT", FromZone: "trust", ToZone: "vpn", Action: dataplane.Permit})
 	var res *dataplane.AttachResult
@@ -142,6 +145,12 @@ func TestVMTunnelPath(t *testing.T) {
 	}
 	if err := ping(t, l.uh, "10.200.0.1"); err != nil {
 		t.Errorf("ping the router's st0.0 (host-inbound ping in zone vpn): %v", err)
+	}
+	// reject from the tunnel side: the RST goes back through st0.0
+	_, _ = listenTCP(t, l.th, "10.10.1.2:81")
+	if _, err := dialTCP(t, l.uh, "10.10.1.2:81"); !errors.Is(err, syscall.ECONNREFUSED) {
+		l.dump(t)
+		t.Errorf("TCP 81 from the tunnel (reject): %v, want connection refused", err)
 	}
 	// a vpn source outside VPN-IN is dropped at tc ingress
 	if err := ping(t, l.th, "10.200.0.2"); err != nil {

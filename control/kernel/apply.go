@@ -53,7 +53,21 @@ func (r *Reconciler) applyOne(c Change) error {
 			}
 			x.ParentIndex = i
 		}
-		return r.h.LinkAdd(x)
+		if err := r.h.LinkAdd(x); err != nil {
+			return err
+		}
+		// The unit goes down with its tunnel: keep its IPv6 address then.
+		// No link-local address either: it would only send router
+		// solicitations and MLD reports into the tunnel. (A namespace
+		// without IPv6 has neither file, which is fine.)
+		for _, sc := range [][2]string{{"keep_addr_on_down", "1"}, {"addr_gen_mode", "1"}} {
+			p := "/proc/sys/net/ipv6/conf/" + c.Link + "/" + sc[0]
+			err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte(sc[1]+"\n"), 0) })
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%s: %w", sc[0], err)
+			}
+		}
+		return nil
 	case OpSetMTU:
 		l, err := r.h.LinkByName(c.Link)
 		if err != nil {
@@ -66,6 +80,12 @@ func (r *Reconciler) applyOne(c Change) error {
 			return err
 		}
 		return r.h.LinkSetUp(l)
+	case OpSetDown:
+		l, err := r.h.LinkByName(c.Link)
+		if err != nil {
+			return err
+		}
+		return r.h.LinkSetDown(l)
 	case OpDeleteLink:
 		return ignoreNotFound(r.h.LinkDel(&netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Index: c.linkIndex, Name: c.Link}}))
 	case OpAddAddress:

@@ -21,6 +21,7 @@ const (
 	OpReplaceRoute
 	OpDeleteRoute
 	OpDeleteAddress
+	OpSetDown
 	OpDeletePolicy
 	OpDeleteSA
 	OpDeleteLink
@@ -31,7 +32,7 @@ const (
 )
 
 var opNames = [...]string{
-	OpConflict: "conflict", OpAddLink: "add link", OpSetMTU: "set mtu", OpSetUp: "set up",
+	OpConflict: "conflict", OpAddLink: "add link", OpSetMTU: "set mtu", OpSetUp: "set up", OpSetDown: "set down",
 	OpAddAddress: "add address", OpAddRoute: "add route", OpReplaceRoute: "replace route",
 	OpDeleteRoute: "delete route", OpDeleteAddress: "delete address", OpDeletePolicy: "delete policy",
 	OpDeleteSA: "delete sa", OpDeleteLink: "delete link", OpAddSA: "add sa", OpAddPolicy: "add policy",
@@ -93,6 +94,8 @@ func (c Change) String() string {
 		return fmt.Sprintf("set mtu %d on %s", c.MTU, c.Link)
 	case OpSetUp:
 		return fmt.Sprintf("set %s up", c.Link)
+	case OpSetDown:
+		return fmt.Sprintf("set %s down", c.Link)
 	case OpDeleteLink:
 		return fmt.Sprintf("delete link %s", c.Link)
 	case OpAddAddress, OpDeleteAddress:

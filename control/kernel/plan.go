@@ -59,8 +59,12 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 			if t.MTU != 0 && l.MTU != t.MTU {
 				out = append(out, Change{Op: OpSetMTU, Link: name, Unit: unit, Peer: peer, MTU: t.MTU})
 			}
-			if !l.Up {
-				out = append(out, Change{Op: OpSetUp, Link: name, Unit: unit, Peer: peer})
+			if w := linkWantUp(t, peer, up); l.Up != w {
+				op := OpSetUp
+				if !w {
+					op = OpSetDown
+				}
+				out = append(out, Change{Op: op, Link: name, Unit: unit, Peer: peer})
 			}
 		}
 	}
@@ -78,9 +82,10 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 				fresh[name] = true
 			}
 			if fresh[name] {
-				out = append(out,
-					Change{Op: OpAddLink, Link: name, Unit: t.Unit, Peer: peer, Underlay: t.Underlay, MTU: t.MTU},
-					Change{Op: OpSetUp, Link: name, Unit: t.Unit, Peer: peer})
+				out = append(out, Change{Op: OpAddLink, Link: name, Unit: t.Unit, Peer: peer, Underlay: t.Underlay, MTU: t.MTU})
+				if linkWantUp(t, peer, up) {
+					out = append(out, Change{Op: OpSetUp, Link: name, Unit: t.Unit, Peer: peer})
+				}
 			}
 		}
 	}
@@ -298,4 +303,17 @@ func peerRoute(t Tunnel, id int, r Route) Route {
 		r.src = t.IPv6.Addr()
 	}
 	return r
+}
+
+// linkWantUp is the administrative state of the xfrm interface of unit t
+// (peer 0) or of one of its multipoint peers: it follows the tunnel, so that
+// `show interfaces st0` and routing daemons see a unit without an SA pair
+// as down. A unit whose routes stay while it is down (on-traffic) stays up:
+// the first packet must enter it. A multipoint unit's own interface carries
+// no SAs and stays up; its peers' interfaces follow their tunnels.
+func linkWantUp(t Tunnel, peer int, up map[int]bool) bool {
+	if t.RoutesWhenDown || (peer == 0 && len(t.Peers) > 0) {
+		return true
+	}
+	return up[upKey(t.Unit, peer)]
 }

@@ -85,7 +85,8 @@ func TestPlanFromScratch(t *testing.T) {
 
 func TestPlanTunnelDownWithdrawsItsRoutes(t *testing.T) {
 	got := strs(plan(refState(), map[int]bool{0: false}, refObserved()))
-	want := []string{"delete route 10.100.22.0/24 dev st0.0 metric 5"}
+	// The unit follows its tunnel down (routing daemons see it).
+	want := []string{"delete route 10.100.22.0/24 dev st0.0 metric 5", "set st0.0 down"}
 	if !slices.Equal(got, want) {
 		t.Errorf("plan = %q, want %q", got, want)
 	}
@@ -113,7 +114,7 @@ func TestPlanPrimaryBackupByGatewayInTunnel(t *testing.T) {
 		{Dst: pfx("10.100.22.0/24"), Gateway: ip("10.100.201.2"), LinkIndex: 5, Metric: 10},
 	}
 	got := strs(plan(s, map[int]bool{0: false, 1: true}, obs))
-	want := []string{"delete route 10.100.22.0/24 via 10.100.200.2 dev st0.0 metric 5"}
+	want := []string{"delete route 10.100.22.0/24 via 10.100.200.2 dev st0.0 metric 5", "set st0.0 down"}
 	if !slices.Equal(got, want) {
 		t.Errorf("primary down: plan = %q, want %q", got, want)
 	}
@@ -299,7 +300,7 @@ func TestPlanMultipointFromScratch(t *testing.T) {
 		"add link st0.0 (xfrm if_id 1)",
 		"add link st0.0.p1 (xfrm if_id 16777217)",
 		"add link st0.0.p2 (xfrm if_id 16777218)",
-		"set st0.0 up", "set st0.0.p1 up", "set st0.0.p2 up",
+		"set st0.0 up", "set st0.0.p1 up", // st0.0.p2 stays down with its tunnel
 		"add address 10.200.0.1/24 on st0.0",
 		// peer 1 is up: its LAN and its own address go into its tunnel;
 		// peer 2 is down: nothing of it is routed.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -176,18 +177,55 @@ func (r *Reconciler) SetTunnelUp(ctx context.Context, unit int, up bool) ([]Chan
 // implies, reading only links and routes (not the whole kernel state): it
 // runs on every tunnel up/down and must stay cheap with thousands of units.
 func (r *Reconciler) reconcileRoutesOfLocked(ctx context.Context, unit int) ([]Change, error) {
-	if !r.haveDesired || !r.desired.hasWithdrawableRoutes(unit) {
+	if !r.haveDesired {
 		return nil, nil
 	}
-	obs, err := r.observeRoutes()
-	if err != nil {
-		return nil, err
+	// The unit's interfaces follow its tunnels: up before routes go in,
+	// down after they are withdrawn.
+	var ups, downs []Change
+	for _, t := range r.desired.Tunnels {
+		if t.Unit != unit {
+			continue
+		}
+		peers := []int{0}
+		for _, p := range t.Peers {
+			peers = append(peers, p.ID)
+		}
+		for _, peer := range peers {
+			name := LinkName(unit)
+			if peer != 0 {
+				name = PeerLinkName(unit, peer)
+			}
+			l, err := r.h.LinkByName(name)
+			if err != nil {
+				continue // not created yet: Reconcile makes it
+			}
+			x, ok := l.(*netlink.Xfrmi)
+			if !ok || x.Ifid != tunnelIfID(unit, peer) {
+				continue
+			}
+			isUp, want := l.Attrs().Flags&net.FlagUp != 0, linkWantUp(t, peer, r.up)
+			switch {
+			case want && !isUp:
+				ups = append(ups, Change{Op: OpSetUp, Link: name, Unit: unit, Peer: peer})
+			case !want && isUp:
+				downs = append(downs, Change{Op: OpSetDown, Link: name, Unit: unit, Peer: peer})
+			}
+		}
 	}
-	up := make(map[int]bool, len(r.up))
-	for k, v := range r.up {
-		up[k] = v
+	changes := ups
+	if r.desired.hasWithdrawableRoutes(unit) {
+		obs, err := r.observeRoutes()
+		if err != nil {
+			return nil, err
+		}
+		up := make(map[int]bool, len(r.up))
+		for k, v := range r.up {
+			up[k] = v
+		}
+		changes = append(changes, sortChanges(planRoutes(r.desired, up, obs, nil))...)
 	}
-	return r.apply(ctx, sortChanges(planRoutes(r.desired, up, obs, nil)))
+	return r.apply(ctx, append(changes, downs...))
 }
 
 // TunnelUp reports the tunnel state Reconcile uses for unit.

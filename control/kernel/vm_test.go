@@ -235,6 +235,9 @@ func TestVMTunnelLifecycle(t *testing.T) {
 	if hasRoute(t, a, "10.22.0.0/24") {
 		t.Error("route into st0.0 installed while the tunnel is down")
 	}
+	if l.Attrs().Flags&net.FlagUp != 0 {
+		t.Error("st0.0 is up without an SA pair")
+	}
 
 	forA, forB := saPair(t, a, b, gcm256)
 	install(t, b, forB)
@@ -361,7 +364,7 @@ func TestVMTunnelLifecycle(t *testing.T) {
 		if sas, _ := a.r.InstalledSAs(); len(sas) != 0 {
 			t.Errorf("SAs left: %+v", sas)
 		}
-		if us, _ := a.r.Units(); len(us) != 1 || us[0].TunnelUp {
+		if us, _ := a.r.Units(); len(us) != 1 || us[0].TunnelUp || us[0].AdminUp || len(us[0].Addresses) != 2 {
 			t.Errorf("unit view after tunnel down: %+v", us)
 		}
 		if _, err := lab.Ping(a.ns, b.st0, 2, 20*time.Millisecond, 300*time.Millisecond); err == nil {
@@ -640,9 +643,10 @@ func TestVMPrimaryBackupFailover(t *testing.T) {
 	if r := kernelRoutes(t, a.h, "10.22.0.0/24"); len(r) != 2 || r[5].Protocol != RouteProtocol || r[10].Protocol != RouteProtocol {
 		t.Fatalf("routes to B's LAN: %+v", r)
 	}
+	before0, before1 := saPackets(t, a, p0a.OutboundSPI), saPackets(t, a, p1a.OutboundSPI)
 	pingOK(t, a, b.lan)
-	if saPackets(t, a, p0a.OutboundSPI) == 0 || saPackets(t, a, p1a.OutboundSPI) != 0 {
-		t.Errorf("primary up: traffic not on st0.0 alone")
+	if d0, d1 := saPackets(t, a, p0a.OutboundSPI)-before0, saPackets(t, a, p1a.OutboundSPI)-before1; d0 < 3 || d1 != 0 {
+		t.Errorf("primary up: the ping went %d packets into st0.0 and %d into st0.1", d0, d1)
 	}
 
 	p, err := lab.StartPinger(a.ns, b.lan, 10*time.Millisecond)
