@@ -239,9 +239,12 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 		opened = append(opened, a)
 	}
 	// Stop tunnels that went away or changed.
+	restarted := map[string]bool{}
 	for name, tu := range c.tunnels {
 		if w, ok := wantByName[name]; ok && w.Fingerprint == tu.t.Fingerprint {
 			continue
+		} else if ok {
+			restarted[name] = true
 		}
 		c.stopTunnel(ctx, now, tu)
 		delete(c.tunnels, name)
@@ -258,6 +261,14 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if restarted[t.VPN] {
+			// The peer was just told to delete the old SAs; if it keeps
+			// its tunnel up it initiates at once. Let it, rather than
+			// colliding with it.
+			c.supMu.Lock()
+			tu.nextTry = tu.nextTry.Add(ResponderDelay)
+			c.supMu.Unlock()
 		}
 		c.tunnels[t.VPN] = tu
 	}

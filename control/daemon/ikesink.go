@@ -226,11 +226,18 @@ func wipe(kc *kernel.ChildSA) {
 func (s *tunnelSink) ChildSADeleted(sa ike.ChildSA) {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	// The deletion of a replaced pair means the peer has switched: move
+	// outbound traffic to its replacement before the old pair goes. A pair
+	// that replaced SAs unknown to the engine (key 0) counts as replaced by
+	// any deletion.
 	s.mu.Lock()
-	p := s.pending[sa.SPIIn]
+	key, p := sa.SPIIn, s.pending[sa.SPIIn]
+	if p == nil && s.pending[0] != nil && s.pending[0].sa.InboundSPI != sa.SPIIn {
+		key, p = 0, s.pending[0]
+	}
 	s.mu.Unlock()
 	if p != nil {
-		s.complete(sa.SPIIn, p) // the peer switched: move outbound before the old pair goes
+		s.complete(key, p)
 	}
 	s.cancelPending(sa.SPIIn)
 	if s.c.dp != nil {

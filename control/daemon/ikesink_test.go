@@ -91,3 +91,29 @@ func TestSinkRekeyMakeBeforeBreak(t *testing.T) {
 		t.Fatalf("last pair deleted: removes %v up %v", k.removes, s.tu.up.Load())
 	}
 }
+
+// The peer renegotiated while its old IKE SA lived on, and then deleted the
+// old pair (INITIAL_CONTACT): the new pair takes outbound traffic at once
+// instead of after SwitchDelay, so no direction is left without an SA.
+func TestSinkOldPairDeletionCompletesSwitch(t *testing.T) {
+	withSwitchDelay(t, time.Hour)
+	k := newFakeKernel()
+	s := newTestSink(t, k)
+	old, next := testChildSA(0x1000, 0x2000), testChildSA(0x3000, 0x4000)
+	if err := s.ChildSAInstalled(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChildSAInstalled(next); err != nil {
+		t.Fatal(err)
+	}
+	if has(k, 0x4000) {
+		t.Fatal("outbound SA of the replacing pair installed before the switch")
+	}
+	s.ChildSADeleted(old.WithoutKeys())
+	if !has(k, 0x4000) || has(k, 0x2000) {
+		t.Fatalf("after the old pair's delete: new out %v, old out %v", has(k, 0x4000), has(k, 0x2000))
+	}
+	if !s.tu.up.Load() || len(k.removes) != 0 {
+		t.Fatal("tunnel went down")
+	}
+}

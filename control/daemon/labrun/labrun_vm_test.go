@@ -499,6 +499,13 @@ func TestVMLabDataplane(t *testing.T) {
 			t.Errorf("host2's MSS is %d, want at most 1350 (tcp-mss ipsec-vpn mss 1350)", mss)
 		}
 	})
+	t.Run("show-data-plane", func(t *testing.T) {
+		if out := op(t, r, lab.SRX1, "show", "security", "policies", "hit-count"); !strings.Contains(out, "VPN-OUT") {
+			t.Errorf("hit counts lack VPN-OUT:\n%s", out)
+		}
+		t.Logf("srx1> show security flow session summary\n%s", op(t, r, lab.SRX1, "show", "security", "flow", "session", "summary"))
+		t.Logf("srx1> show security flow session\n%s", op(t, r, lab.SRX1, "show", "security", "flow", "session"))
+	})
 }
 
 // counters returns the non-zero data-plane counters of gw.
