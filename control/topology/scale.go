@@ -8,23 +8,43 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/lab"
 )
 
-// MaxScaleTunnels bounds ScaleConfig: tunnel i uses the WAN addresses
-// 172.16.13.(9+i) and 172.16.23.(9+i) inside the lab's /24 links (the IKE
-// component serves one VPN per local/remote address pair).
-const MaxScaleTunnels = 245
+// The IKE component serves one VPN per local/remote address pair, so every
+// extra tunnel has its own WAN addresses: tunnel i ≤ LinkScaleTunnels uses
+// 172.16.13.(9+i) and 172.16.23.(9+i) inside the lab's /24 links; beyond
+// that, 172.17.0.0/16 (SRX1) and 172.18.0.0/16 (SRX2), which the Internet
+// node reaches on-link once ScaleInternetRoutes are added there.
+const (
+	LinkScaleTunnels = 245
+	MaxScaleTunnels  = 1000
+)
+
+// ScaleInternetRoutes are the on-link routes the Internet node needs for
+// tunnels beyond LinkScaleTunnels: prefix → Internet's link toward it.
+var ScaleInternetRoutes = map[netip.Prefix]string{
+	netip.MustParsePrefix("172.17.0.0/16"): "eth0",
+	netip.MustParsePrefix("172.18.0.0/16"): "eth1",
+}
 
 // ScaleUnit is the st0 unit of extra tunnel i (1-based): units 1..n, next
 // to the reference tunnel on st0.0.
 func ScaleUnit(i int) int { return i }
 
 // ScaleAddrs returns the st0 addresses of extra tunnel i on SRX1 and SRX2.
+// (10.(200+i/256).(i%256).0/24).
 func ScaleAddrs(i int) (srx1, srx2 netip.Addr) {
-	return netip.AddrFrom4([4]byte{10, 200, byte(i), 1}), netip.AddrFrom4([4]byte{10, 200, byte(i), 2})
+	a, b := byte(200+i/256), byte(i%256)
+	return netip.AddrFrom4([4]byte{10, a, b, 1}), netip.AddrFrom4([4]byte{10, a, b, 2})
 }
 
-// scaleWAN returns the WAN addresses of extra tunnel i on SRX1 and SRX2.
-func scaleWAN(i int) (srx1, srx2 netip.Addr) {
-	return netip.AddrFrom4([4]byte{172, 16, 13, byte(9 + i)}), netip.AddrFrom4([4]byte{172, 16, 23, byte(9 + i)})
+// scaleWAN returns the WAN addresses (with their prefix length) of extra
+// tunnel i on SRX1 and SRX2.
+func scaleWAN(i int) (srx1, srx2 netip.Prefix) {
+	if i <= LinkScaleTunnels {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16, 13, byte(9 + i)}), 24),
+			netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 16, 23, byte(9 + i)}), 24)
+	}
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 17, byte(i / 256), byte(i % 256)}), 16),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 18, byte(i / 256), byte(i % 256)}), 16)
 }
 
 // ScaleConfig returns gateway's reference configuration (IKEv2) plus n
@@ -56,13 +76,13 @@ func ScaleConfig(gateway string, n int, opts lab.ConfigOptions) (string, error) 
 		}
 		gw := fmt.Sprintf("GW-%d", i)
 		vpn := fmt.Sprintf("VPN-%d", i)
-		line("interfaces ge-0/0/1 unit 0 family inet address %s/24", local)
+		line("interfaces ge-0/0/1 unit 0 family inet address %s", local)
 		line("interfaces st0 unit %d family inet address %s/24", ScaleUnit(i), st0)
 		line("security zones security-zone vpn interfaces st0.%d", ScaleUnit(i))
 		line("security ike gateway %s ike-policy IKE-POL", gw)
-		line("security ike gateway %s address %s", gw, peer)
+		line("security ike gateway %s address %s", gw, peer.Addr())
 		line("security ike gateway %s external-interface ge-0/0/1", gw)
-		line("security ike gateway %s local-address %s", gw, local)
+		line("security ike gateway %s local-address %s", gw, local.Addr())
 		line("security ike gateway %s version %s", gw, opts.IKEVersion)
 		line("security ipsec vpn %s bind-interface st0.%d", vpn, ScaleUnit(i))
 		line("security ipsec vpn %s ike gateway %s", vpn, gw)

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -146,6 +147,9 @@ func TestVMScaleTunnels(t *testing.T) {
 	if err := r.Up(ctx, false); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
+	if n > LinkScaleTunnels {
+		addInternetRoutes(t, r)
+	}
 	s0, p0 := xfrmCounts(t, r, lab.SRX1)
 	t.Logf("reference tunnel: srx1 holds %d XFRM states, %d policies", s0, p0)
 	pids := r.Running()
@@ -244,4 +248,24 @@ func TestVMScaleTunnels(t *testing.T) {
 			t.Errorf("reference tunnel after removing the others: %v", err)
 		}
 	})
+}
+
+// addInternetRoutes adds ScaleInternetRoutes on the Internet node.
+func addInternetRoutes(t *testing.T, r *labrun.Run) {
+	t.Helper()
+	h, err := r.Lab().Handle(lab.Internet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for p, dev := range ScaleInternetRoutes {
+		l, err := h.LinkByName(dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 32)}
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
+			t.Fatalf("internet route %s dev %s: %v", p, dev, err)
+		}
+	}
 }
