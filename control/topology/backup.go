@@ -80,33 +80,45 @@ func BackupConfig(gateway string) (string, error) {
 		b.WriteString(dpd("IKE-GW"))
 		line("security zones security-zone vpn host-inbound-traffic system-services ping")
 	case SRX3:
-		fmt.Fprintf(&b, "# SRX3: backup peer of SRX1\n")
-		line("system interface-map ge-0/0/1 %s", SiteWANLink)
-		line("interfaces ge-0/0/1 unit 0 family inet address %s", BackupSite.WAN)
-		line("interfaces st0 unit 0 family inet address 10.100.201.2/24")
-		line("routing-options static route 10.100.11.0/24 next-hop st0.0")
-		line("routing-options static route 0.0.0.0/0 next-hop %s", BackupSite.InternetAddr.Addr())
-		line("security zones security-zone untrust host-inbound-traffic system-services ike")
-		line("security zones security-zone untrust interfaces ge-0/0/1.0")
-		line("security zones security-zone vpn host-inbound-traffic system-services ping")
-		line("security zones security-zone vpn interfaces st0.0")
-		line("security ike proposal standard authentication-method pre-shared-keys")
-		line("security ike policy IKE-POL mode main")
-		line("security ike policy IKE-POL proposals standard")
-		line("security ike policy IKE-POL pre-shared-key ascii-text \"$ABC123\"")
-		line("security ike gateway IKE-GW ike-policy IKE-POL")
-		line("security ike gateway IKE-GW address 172.16.13.1")
-		line("security ike gateway IKE-GW external-interface ge-0/0/1")
-		line("security ike gateway IKE-GW version v2-only")
-		b.WriteString(dpd("IKE-GW"))
-		line("security ipsec proposal standard")
-		line("security ipsec policy IPSEC-POL proposals standard")
-		line("security ipsec vpn VPN-to-SRX1 bind-interface st0.0")
-		line("security ipsec vpn VPN-to-SRX1 ike gateway IKE-GW")
-		line("security ipsec vpn VPN-to-SRX1 ike ipsec-policy IPSEC-POL")
-		line("security ipsec vpn VPN-to-SRX1 establish-tunnels immediately")
+		b.WriteString(site3Config("10.100.201.2/24", []string{"10.100.11.0/24"}))
 	default:
 		return "", fmt.Errorf("backup config: unknown gateway %q", gateway)
 	}
 	return b.String(), nil
+}
+
+// site3Config returns SRX3's configuration: one IKEv2 VPN on st0.0 (address
+// st0) to SRX1 with DPD, a default route to the Internet node and routes
+// through st0.0 to the given prefixes.
+func site3Config(st0 string, viaTunnel []string) string {
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, "set "+format+"\n", args...) }
+	fmt.Fprintf(&b, "# SRX3: third gateway, peer of SRX1\n")
+	line("system interface-map ge-0/0/1 %s", SiteWANLink)
+	line("interfaces ge-0/0/1 unit 0 family inet address %s", BackupSite.WAN)
+	line("interfaces st0 unit 0 family inet address %s", st0)
+	for _, p := range viaTunnel {
+		line("routing-options static route %s next-hop st0.0", p)
+	}
+	line("routing-options static route 0.0.0.0/0 next-hop %s", BackupSite.InternetAddr.Addr())
+	line("security zones security-zone untrust host-inbound-traffic system-services ike")
+	line("security zones security-zone untrust interfaces ge-0/0/1.0")
+	line("security zones security-zone vpn host-inbound-traffic system-services ping")
+	line("security zones security-zone vpn interfaces st0.0")
+	line("security ike proposal standard authentication-method pre-shared-keys")
+	line("security ike policy IKE-POL mode main")
+	line("security ike policy IKE-POL proposals standard")
+	line("security ike policy IKE-POL pre-shared-key ascii-text \"$ABC123\"")
+	line("security ike gateway IKE-GW ike-policy IKE-POL")
+	line("security ike gateway IKE-GW address 172.16.13.1")
+	line("security ike gateway IKE-GW external-interface ge-0/0/1")
+	line("security ike gateway IKE-GW version v2-only")
+	b.WriteString(dpd("IKE-GW"))
+	line("security ipsec proposal standard")
+	line("security ipsec policy IPSEC-POL proposals standard")
+	line("security ipsec vpn VPN-to-SRX1 bind-interface st0.0")
+	line("security ipsec vpn VPN-to-SRX1 ike gateway IKE-GW")
+	line("security ipsec vpn VPN-to-SRX1 ike ipsec-policy IPSEC-POL")
+	line("security ipsec vpn VPN-to-SRX1 establish-tunnels immediately")
+	return b.String()
 }
