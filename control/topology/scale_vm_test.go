@@ -37,7 +37,7 @@ func scaleCount(t *testing.T) int {
 
 // upCount returns how many of gw's tunnels are up, of how many.
 func upCount(ctx context.Context, r *labrun.Run, gw string) (up, total int, err error) {
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	st, err := r.Status(qctx, gw)
 	if err != nil {
@@ -63,7 +63,11 @@ func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) t
 		for _, gw := range labrun.Gateways {
 			up, total, err := upCount(context.Background(), r, gw)
 			if err != nil {
-				t.Fatalf("%s: status: %v", gw, err)
+				// A daemon busy negotiating may answer late: report and
+				// keep waiting until the deadline.
+				parts = append(parts, gw+" status: "+err.Error())
+				done = false
+				continue
 			}
 			parts = append(parts, gw+" "+strconv.Itoa(up)+"/"+strconv.Itoa(total))
 			done = done && up == want && total == want
@@ -118,7 +122,13 @@ func st0Links(t *testing.T, r *labrun.Run, gw string) []string {
 // xfrmCounts returns the numbers of XFRM states and policies in gw's namespace.
 func xfrmCounts(t *testing.T, r *labrun.Run, gw string) (states, policies int) {
 	t.Helper()
-	h, err := r.Lab().Handle(gw)
+	ns, err := netns.GetFromName(r.Lab().Namespace(gw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	// All netlink families: lab.Handle speaks NETLINK_ROUTE only.
+	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +162,9 @@ func TestVMScaleTunnels(t *testing.T) {
 	}
 	s0, p0 := xfrmCounts(t, r, lab.SRX1)
 	t.Logf("reference tunnel: srx1 holds %d XFRM states, %d policies", s0, p0)
+	if s0 < 2 || p0 < 3 {
+		t.Fatalf("srx1 holds %d XFRM states and %d policies for the reference tunnel, want a pair and its policies", s0, p0)
+	}
 	pids := r.Running()
 	rss0 := map[string]int{}
 	for gw, pid := range pids {
