@@ -80,6 +80,21 @@ func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) t
 			return time.Since(start)
 		}
 		if time.Now().After(deadline) {
+			for _, gw := range labrun.Gateways {
+				qctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				st, err := r.Status(qctx, gw)
+				cancel()
+				if err != nil {
+					continue
+				}
+				down := 0
+				for _, tu := range st.Tunnels {
+					if !tu.Up && down < 10 {
+						t.Logf("%s: %s (%s) %s %s", gw, tu.VPN, tu.Interface, tu.State, tu.LastError)
+						down++
+					}
+				}
+			}
 			t.Fatalf("want %d tunnels up on both gateways after %v: %s", want, timeout, last)
 		}
 		time.Sleep(250 * time.Millisecond)
