@@ -52,7 +52,12 @@ func scaleWAN(i int) (srx1, srx2 netip.Prefix) {
 // with its own pair of WAN addresses and an st0 /24 (10.200.i.0/24); the vpn
 // zone answers ping so that each tunnel can carry an echo from the gateway.
 // n = 0 gives the reference configuration with that host-inbound addition.
-func ScaleConfig(gateway string, n int, opts lab.ConfigOptions) (string, error) {
+// establish is the extra VPNs' establish-tunnels ("immediately" or
+// "on-traffic"; the latter makes this gateway the responder of all of them).
+func ScaleConfig(gateway string, n int, opts lab.ConfigOptions, establish string) (string, error) {
+	if establish != "immediately" && establish != "on-traffic" {
+		return "", fmt.Errorf("scale config: establish-tunnels %q", establish)
+	}
 	if n < 0 || n > MaxScaleTunnels {
 		return "", fmt.Errorf("scale config: %d tunnels (want 0..%d)", n, MaxScaleTunnels)
 	}
@@ -87,7 +92,7 @@ func ScaleConfig(gateway string, n int, opts lab.ConfigOptions) (string, error) 
 		line("security ipsec vpn %s bind-interface st0.%d", vpn, ScaleUnit(i))
 		line("security ipsec vpn %s ike gateway %s", vpn, gw)
 		line("security ipsec vpn %s ike ipsec-policy IPSEC-POL", vpn)
-		line("security ipsec vpn %s establish-tunnels immediately", vpn)
+		line("security ipsec vpn %s establish-tunnels %s", vpn, establish)
 	}
 	return b.String(), nil
 }

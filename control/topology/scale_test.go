@@ -13,7 +13,7 @@ import (
 func TestScaleConfigValid(t *testing.T) {
 	for _, gw := range []string{lab.SRX1, lab.SRX2} {
 		for _, n := range []int{0, 3, MaxScaleTunnels} {
-			text, err := ScaleConfig(gw, n, lab.ConfigOptions{})
+			text, err := ScaleConfig(gw, n, lab.ConfigOptions{}, "immediately")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +37,7 @@ func TestScaleConfigValid(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ScaleConfig(lab.SRX1, MaxScaleTunnels+1, lab.ConfigOptions{}); err == nil {
+	if _, err := ScaleConfig(lab.SRX1, MaxScaleTunnels+1, lab.ConfigOptions{}, "immediately"); err == nil {
 		t.Error("more tunnels than addresses accepted")
 	}
 }
