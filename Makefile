@@ -100,3 +100,15 @@ bench-reconcile:
 # (control/daemon; results: bench/RESULTS.md, gateway section).
 bench-gateway:
 	$(GO) run ./bench/gateway -policies 100000 -runs 5
+
+# Issue 8 end to end (control/topology): BGP over st0 with BIRD, primary/backup
+# VPNs, hub and spoke, 200 tunnels between two daemons; part of vmtest.
+topology:
+	$(GO) run ./vm/cmd/vmrun -kernel all -tests ./control/topology/...
+
+# Tunnel scale: time to all-up and daemon memory (RSS) for TOPO_TUNNELS tunnels
+# between two daemons in the VM (results: bench/RESULTS.md, topology section).
+TOPO_TUNNELS ?= 1000
+bench-topology:
+	$(GO) run ./vm/cmd/vmrun -kernel 6.12 -mem 4G -env BPFVPN_SCALE_TUNNELS=$(TOPO_TUNNELS) \
+		-run TestVMScaleTunnels -tests ./control/topology/... | grep -E 'SCALE|PASS|FAIL'
