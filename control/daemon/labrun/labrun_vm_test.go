@@ -425,7 +425,7 @@ func labScenario(t *testing.T, version string) {
 			t.Fatal(err)
 		}
 		defer nsH1.Close()
-		st, err := lab.Ping(nsH1, Host2Addr, 30, 200*time.Millisecond, 5*time.Second)
+		st, err := lab.Ping(nsH1, Host2Addr, 60, 200*time.Millisecond, 5*time.Second)
 		t.Logf("pings while the tunnel starts on traffic: %s", st)
 		if err != nil || st.Received == 0 {
 			t.Fatalf("no ping answered after traffic started the tunnel: %v", err)
