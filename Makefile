@@ -4,9 +4,8 @@ BIN     ?= bin/bpfvpn
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build generate vet unit vmtest test demo e2e interop clean \
-	bench bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile
-
-.PHONY: all build generate vet unit vmtest test demo bench bench-config interop e2e clean bench-ike bench-ikev1 interop-ikev1
+	bench bench-vmboot bench-config bench-dataplane bench-ike bench-ikev1 bench-reconcile \
+	bench-gateway interop-ikev1
 
 all: build
 
@@ -53,7 +52,7 @@ e2e:
 
 # Every benchmark; each writes the rows it measures into bench/RESULTS.md
 # or prints them with the command that made them.
-bench: bench-vmboot bench-config bench-dataplane bench-ike bench-reconcile
+bench: bench-vmboot bench-config bench-dataplane bench-ike bench-ikev1 bench-reconcile bench-gateway
 
 # Parse + validate of 100,000 policies and 200,000 address-book entries
 # against a read+split baseline (results: bench/RESULTS.md, config section).
@@ -64,7 +63,8 @@ bench-config:
 # IKE interoperability with strongSwan charon (root; charon runs in a private
 # network namespace with kernel-libipsec, so CHILD SAs work without kernel ESP).
 interop:
-	$(GO) test -count=1 -v -run '^(TestInterop|TestVMInterop)' ./ike/interop/
+	$(GO) test -count=1 -v -run '^TestInterop' ./ike/interop/ ./ike/ikev1/
+	$(GO) run ./vm/cmd/vmrun -kernel all -run '^TestVMInterop' -tests ./ike/...
 
 # IKEv2 responder benchmark: bpfvpn vs strongSwan charon, same generator.
 bench-ike:
@@ -90,11 +90,16 @@ bench-vmboot:
 # Data-plane benchmarks (root): BPF_PROG_TEST_RUN per-packet cost, SYN flood
 # of the session table, forwarding pps against nftables. Rows go to bench/RESULTS.md.
 bench-dataplane:
-	$(GO) run ./bench/dataplane -what prog,flood,fwd
+	$(GO) run ./bench/dataplane -what prog,hit,flood,fwd
 
 # Kernel reconciliation benchmark on the running kernel (control/kernel).
 bench-reconcile:
 	$(GO) run ./bench/reconcile -routes 10000 -runs 5
+
+# Commit latency of a one-policy change, reference SRX1 vs 100,000 policies
+# (control/daemon; results: bench/RESULTS.md, gateway section).
+bench-gateway:
+	$(GO) run ./bench/gateway -policies 100000 -runs 5
 
 # Issue 8 end to end (control/topology): BGP over st0 with BIRD, primary/backup
 # VPNs, hub and spoke, 200 tunnels between two daemons; part of vmtest.

@@ -37,6 +37,8 @@ enum counter_id {
 	CNT_DROP_ICMP_ERROR,    /* transit ICMP error without a session */
 	CNT_TUNNEL_OUT,         /* packets leaving through st0 */
 	CNT_SESSION_SELF,       /* sessions opened by the router itself */
+	CNT_TUNNEL_DEMAND,      /* on-traffic events raised for down tunnels */
+	CNT_TUNNEL_DEMAND_LOST, /* events lost: ring buffer full */
 	CNT_MAX,
 };
 

@@ -23,6 +23,8 @@ struct scratch {
 	struct sess_val nv;
 	struct match_in m;
 	struct sess_key key;
+	struct iface_info in_if; /* iface_of copies: the receiving or sending interface */
+	struct iface_info eg_if; /* and the egress the FIB named */
 };
 
 struct {
@@ -44,10 +46,26 @@ static __always_inline struct config *get_config(void)
 	return bpf_map_lookup_elem(&config_map, &k);
 }
 
-static __always_inline struct iface_info *iface_of(__u32 ifindex, __u16 vlan)
+/* iface_of copies the entry of (ifindex, vlan) into *out and returns out,
+ * or NULL when the interface is unknown. Untagged small ifindexes come from
+ * the iface_slots array, the rest from the ifaces hash; the copy gives both
+ * paths one pointer type, so the verifier's states still merge. */
+static __always_inline struct iface_info *iface_of(__u32 ifindex, __u16 vlan, struct iface_info *out)
 {
-	struct iface_key k = { .ifindex = ifindex, .vlan = vlan };
-	return bpf_map_lookup_elem(&ifaces, &k);
+	struct iface_info *v;
+	if (!vlan && ifindex < IFACE_SLOTS) {
+		__u32 i = ifindex;
+		v = bpf_map_lookup_elem(&iface_slots, &i);
+		if (!v || !v->l3_ifindex)
+			return NULL;
+	} else {
+		struct iface_key k = { .ifindex = ifindex, .vlan = vlan };
+		v = bpf_map_lookup_elem(&ifaces, &k);
+		if (!v)
+			return NULL;
+	}
+	*out = *v;
+	return out;
 }
 
 static __always_inline void mss_apply(void *ctx, int xdp, struct pkt *p, struct config *cfg, int tunnel)
@@ -69,11 +87,11 @@ static __always_inline void mss_apply(void *ctx, int xdp, struct pkt *p, struct 
 /* forward picks XDP_REDIRECT for a resolved route between redirect-capable
  * non-tunnel interfaces, XDP_PASS otherwise. */
 static __always_inline int forward(void *ctx, int xdp, struct pkt *p, struct iface_info *in,
-				   struct bpf_fib_lookup *fp, int rk, __u32 *rif)
+				   struct bpf_fib_lookup *fp, int rk, __u32 *rif, struct scratch *sc)
 {
 	if (!xdp || rk != ROUTE_FWD || !(in->flags & IF_REDIRECT))
 		return V_PASS;
-	struct iface_info *eg = iface_of(fp->ifindex, 0);
+	struct iface_info *eg = iface_of(fp->ifindex, 0, &sc->eg_if);
 	if (!eg || !(eg->flags & IF_REDIRECT) || (eg->flags & IF_TUNNEL))
 		return V_PASS;
 	if (xdp_forward(ctx, p, fp))
@@ -188,7 +206,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 		if (!xdp || !(in->flags & IF_REDIRECT) || tunnel)
 			return V_PASS;
 		rk = route(ctx, p, in->l3_ifindex, fp);
-		return forward(ctx, xdp, p, in, fp, rk, rif);
+		return forward(ctx, xdp, p, in, fp, rk, rif, sc);
 	}
 
 	/* Sessions only exist for transit flows, so the local-address test
@@ -206,7 +224,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 		count(CNT_DROP_TCP_NO_SYN);
 		return V_DROP;
 	}
-	struct iface_info *eg = iface_of(fp->ifindex, 0);
+	struct iface_info *eg = iface_of(fp->ifindex, 0, &sc->eg_if);
 	if (!eg || !eg->zone) {
 		count(CNT_DROP_NO_TO_ZONE);
 		return V_DROP;
@@ -254,7 +272,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 	mss_apply(ctx, xdp, p, cfg, tunnel);
 	if (tunnel)
 		return V_PASS;
-	return forward(ctx, xdp, p, in, fp, rk, rif);
+	return forward(ctx, xdp, p, in, fp, rk, rif, sc);
 }
 
 /* flow judges a parsed IP packet received on interface in. */

@@ -33,6 +33,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ifaces SEC(".maps");
 
+/* iface_slots: the untagged entries of ifaces again, indexed by ifindex
+ * (ifindex < IFACE_SLOTS), so the per-packet interface lookup is an array
+ * access. An entry with l3_ifindex 0 is absent. Tagged keys and larger
+ * ifindexes are only in ifaces. */
+#define IFACE_SLOTS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IFACE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct iface_info);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} iface_slots SEC(".maps");
+
 /* local_key: an address of the router itself (or a broadcast address it owns). */
 struct local_key {
 	__u32 family;
@@ -293,6 +307,50 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ike_limit SEC(".maps");
+
+/* tunnel_state: an st0 interface (key: ifindex) whose tunnel is started by
+ * traffic (establish-tunnels on-traffic). The control plane writes up, unit
+ * and interval_ms (0 = 1000) and keeps up = 1 while an SA pair is
+ * installed; tc_st0_egress stamps last_event_ns. Interfaces without an
+ * entry raise no events. */
+struct tunnel_state {
+	__u32 up;
+	__u32 unit;           /* st0 unit number, copied into events */
+	__u32 interval_ms;    /* at most one event per interval (per CPU on races) */
+	__u32 pad;
+	__u64 last_event_ns;  /* CLOCK_MONOTONIC of the last event, 0 = none */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct tunnel_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tunnels SEC(".maps");
+
+/* tunnel_demand: ring-buffer event "traffic routed into a down tunnel",
+ * with the packet that raised it (addresses zero when it was not IP). */
+struct tunnel_event {
+	__u32 ifindex;
+	__u32 unit;
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 proto;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tunnel_events SEC(".maps");
+
+/* keeps struct tunnel_event in BTF for bpf2go (ring buffers have no value type) */
+const struct tunnel_event *tunnel_event_type __attribute__((unused));
 
 struct zone_stats {
 	__u64 rx_pkts;

@@ -64,7 +64,7 @@ int tc_st0_ingress(struct __sk_buff *skb)
 	__builtin_memset(p, 0, sizeof(*p));
 
 	count(CNT_PKTS);
-	struct iface_info *in = iface_of(skb->ifindex, 0);
+	struct iface_info *in = iface_of(skb->ifindex, 0, &sc->in_if);
 	if (!in || !in->zone) {
 		count(CNT_DROP_NO_ZONE);
 		return TC_ACT_SHOT;
@@ -92,7 +92,46 @@ int tc_st0_ingress(struct __sk_buff *skb)
 	return TC_ACT_SHOT;
 }
 
-/* Traffic entering the tunnel: counters, and MSS clamping of SYN / SYN-ACK
+#define DEMAND_INTERVAL_DEFAULT_MS 1000
+
+/* tunnel_demand raises an on-traffic event for a packet sent into st0
+ * ifindex while its tunnel is down, at most once per interval (two CPUs
+ * racing on one stamp may both raise one). p is NULL for a packet that did
+ * not parse. */
+static __always_inline void tunnel_demand(__u32 ifindex, struct pkt *p)
+{
+	__u32 k = ifindex;
+	struct tunnel_state *ts = bpf_map_lookup_elem(&tunnels, &k);
+	if (!ts || ts->up)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 iv = (__u64)(ts->interval_ms ? ts->interval_ms : DEMAND_INTERVAL_DEFAULT_MS) * 1000000ULL;
+	__u64 last = ts->last_event_ns;
+	if (last && now - last < iv)
+		return;
+	ts->last_event_ns = now;
+	struct tunnel_event *e = bpf_ringbuf_reserve(&tunnel_events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_TUNNEL_DEMAND_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ifindex = ifindex;
+	e->unit = ts->unit;
+	if (p) {
+		__builtin_memcpy(e->saddr, p->saddr, 16);
+		__builtin_memcpy(e->daddr, p->daddr, 16);
+		e->sport = p->sport;
+		e->dport = p->dport;
+		e->family = p->family;
+		e->proto = p->proto;
+	}
+	bpf_ringbuf_submit(e, 0);
+	count(CNT_TUNNEL_DEMAND);
+}
+
+/* Traffic entering the tunnel: counters, on-traffic tunnel demand events,
+ * and MSS clamping of SYN / SYN-ACK
  * segments the router itself sends (forwarded ones were clamped at XDP). */
 SEC("tc")
 int tc_st0_egress(struct __sk_buff *skb)
@@ -104,14 +143,17 @@ int tc_st0_egress(struct __sk_buff *skb)
 	__builtin_memset(p, 0, sizeof(*p));
 
 	count(CNT_TUNNEL_OUT);
-	struct iface_info *in = iface_of(skb->ifindex, 0);
+	struct iface_info *in = iface_of(skb->ifindex, 0, &sc->in_if);
 	if (!in)
 		return TC_ACT_OK;
 	struct zone_stats *zs = zone_stats_of(in->zone);
 	if (zs)
 		zs->tx_pkts++;
-	if (tc_parse(skb, in, p) != PARSE_OK)
+	if (tc_parse(skb, in, p) != PARSE_OK) {
+		tunnel_demand(skb->ifindex, NULL);
 		return TC_ACT_OK;
+	}
+	tunnel_demand(skb->ifindex, p);
 	struct config *cfg = get_config();
 	if (cfg)
 		mss_apply(skb, 0, p, cfg, 1);

@@ -23,9 +23,9 @@ int tc_zone_egress(struct __sk_buff *skb)
 	__builtin_memset(p, 0, sizeof(*p));
 
 	__u16 vlan = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
-	struct iface_info *out = iface_of(skb->ifindex, vlan);
+	struct iface_info *out = iface_of(skb->ifindex, vlan, &sc->in_if);
 	if (!out)
-		out = iface_of(skb->ifindex, 0);
+		out = iface_of(skb->ifindex, 0, &sc->in_if);
 	if (!out || !out->zone)
 		return TC_ACT_OK;
 	if (tc_parse(skb, out, p) != PARSE_OK || p->frag == FRAG_LATER)

@@ -3,10 +3,14 @@
 #define BPFVPN_PROG_XDP_ZONE_H
 
 #include "flow.h"
+#include "fastpath.h"
 
 SEC("xdp")
 int xdp_zone(struct xdp_md *ctx)
 {
+	int fast = xdp_fast(ctx);
+	if (fast != FAST_NONE)
+		return fast;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct scratch *sc = get_scratch();
@@ -29,7 +33,7 @@ int xdp_zone(struct xdp_md *ctx)
 		count(CNT_DROP_MALFORMED);
 		return XDP_DROP;
 	}
-	struct iface_info *in = iface_of(ctx->ingress_ifindex, p->vlan);
+	struct iface_info *in = iface_of(ctx->ingress_ifindex, p->vlan, &sc->in_if);
 	if (!in || !in->zone) {
 		count(CNT_DROP_NO_ZONE);
 		return XDP_DROP;

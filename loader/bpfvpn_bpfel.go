@@ -92,7 +92,9 @@ const (
 	BpfvpnCounterIdCNT_DROP_ICMP_ERROR     BpfvpnCounterId = 28
 	BpfvpnCounterIdCNT_TUNNEL_OUT          BpfvpnCounterId = 29
 	BpfvpnCounterIdCNT_SESSION_SELF        BpfvpnCounterId = 30
-	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 31
+	BpfvpnCounterIdCNT_TUNNEL_DEMAND       BpfvpnCounterId = 31
+	BpfvpnCounterIdCNT_TUNNEL_DEMAND_LOST  BpfvpnCounterId = 32
+	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 33
 )
 
 type BpfvpnFragKey struct {
@@ -251,6 +253,28 @@ const (
 	BpfvpnTcpStateTS_CLOSING     BpfvpnTcpState = 4
 )
 
+type BpfvpnTunnelEvent struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Unit    uint32
+	Saddr   [4]uint32
+	Daddr   [4]uint32
+	Sport   uint16
+	Dport   uint16
+	Family  uint8
+	Proto   uint8
+	Pad     uint16
+}
+
+type BpfvpnTunnelState struct {
+	_           structs.HostLayout
+	Up          uint32
+	Unit        uint32
+	IntervalMs  uint32
+	Pad         uint32
+	LastEventNs uint64
+}
+
 type BpfvpnZoneInfo struct {
 	_       structs.HostLayout
 	HiAllow uint64
@@ -277,29 +301,33 @@ type BpfvpnZoneStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	BpfvpnMapAddr4         = "addr4"
-	BpfvpnMapAddr6         = "addr6"
-	BpfvpnMapApps          = "apps"
-	BpfvpnMapBtfTypes      = "btf_types"
-	BpfvpnMapConfigMap     = "config_map"
-	BpfvpnMapCounters      = "counters"
-	BpfvpnMapEspSpis       = "esp_spis"
-	BpfvpnMapFrags         = "frags"
-	BpfvpnMapIfaces        = "ifaces"
-	BpfvpnMapIkeLimit      = "ike_limit"
-	BpfvpnMapLocalAddrs    = "local_addrs"
-	BpfvpnMapPolicies      = "policies"
-	BpfvpnMapPolicyHits    = "policy_hits"
-	BpfvpnMapPolicySets    = "policy_sets"
-	BpfvpnMapScratchMap    = "scratch_map"
-	BpfvpnMapSessions      = "sessions"
-	BpfvpnMapZoneCounters  = "zone_counters"
-	BpfvpnMapZonePairs     = "zone_pairs"
-	BpfvpnMapZones         = "zones"
-	BpfvpnProgTcSt0Egress  = "tc_st0_egress"
-	BpfvpnProgTcSt0Ingress = "tc_st0_ingress"
-	BpfvpnProgTcZoneEgress = "tc_zone_egress"
-	BpfvpnProgXdpZone      = "xdp_zone"
+	BpfvpnMapAddr4           = "addr4"
+	BpfvpnMapAddr6           = "addr6"
+	BpfvpnMapApps            = "apps"
+	BpfvpnMapBtfTypes        = "btf_types"
+	BpfvpnMapConfigMap       = "config_map"
+	BpfvpnMapCounters        = "counters"
+	BpfvpnMapEspSpis         = "esp_spis"
+	BpfvpnMapFrags           = "frags"
+	BpfvpnMapIfaceSlots      = "iface_slots"
+	BpfvpnMapIfaces          = "ifaces"
+	BpfvpnMapIkeLimit        = "ike_limit"
+	BpfvpnMapLocalAddrs      = "local_addrs"
+	BpfvpnMapPolicies        = "policies"
+	BpfvpnMapPolicyHits      = "policy_hits"
+	BpfvpnMapPolicySets      = "policy_sets"
+	BpfvpnMapScratchMap      = "scratch_map"
+	BpfvpnMapSessions        = "sessions"
+	BpfvpnMapTunnelEvents    = "tunnel_events"
+	BpfvpnMapTunnels         = "tunnels"
+	BpfvpnMapZoneCounters    = "zone_counters"
+	BpfvpnMapZonePairs       = "zone_pairs"
+	BpfvpnMapZones           = "zones"
+	BpfvpnProgTcSt0Egress    = "tc_st0_egress"
+	BpfvpnProgTcSt0Ingress   = "tc_st0_ingress"
+	BpfvpnProgTcZoneEgress   = "tc_zone_egress"
+	BpfvpnProgXdpZone        = "xdp_zone"
+	BpfvpnVarTunnelEventType = "tunnel_event_type"
 )
 
 // LoadBpfvpn returns the embedded CollectionSpec for Bpfvpn.
@@ -362,6 +390,7 @@ type BpfvpnMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	EspSpis      *ebpf.MapSpec `ebpf:"esp_spis"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
+	IfaceSlots   *ebpf.MapSpec `ebpf:"iface_slots"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
 	IkeLimit     *ebpf.MapSpec `ebpf:"ike_limit"`
 	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
@@ -370,6 +399,8 @@ type BpfvpnMapSpecs struct {
 	PolicySets   *ebpf.MapSpec `ebpf:"policy_sets"`
 	ScratchMap   *ebpf.MapSpec `ebpf:"scratch_map"`
 	Sessions     *ebpf.MapSpec `ebpf:"sessions"`
+	TunnelEvents *ebpf.MapSpec `ebpf:"tunnel_events"`
+	Tunnels      *ebpf.MapSpec `ebpf:"tunnels"`
 	ZoneCounters *ebpf.MapSpec `ebpf:"zone_counters"`
 	ZonePairs    *ebpf.MapSpec `ebpf:"zone_pairs"`
 	Zones        *ebpf.MapSpec `ebpf:"zones"`
@@ -379,6 +410,7 @@ type BpfvpnMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type BpfvpnVariableSpecs struct {
+	TunnelEventType *ebpf.VariableSpec `ebpf:"tunnel_event_type"`
 }
 
 // BpfvpnObjects contains all objects after they have been loaded into the kernel.
@@ -409,6 +441,7 @@ type BpfvpnMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	EspSpis      *ebpf.Map `ebpf:"esp_spis"`
 	Frags        *ebpf.Map `ebpf:"frags"`
+	IfaceSlots   *ebpf.Map `ebpf:"iface_slots"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
 	IkeLimit     *ebpf.Map `ebpf:"ike_limit"`
 	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
@@ -417,6 +450,8 @@ type BpfvpnMaps struct {
 	PolicySets   *ebpf.Map `ebpf:"policy_sets"`
 	ScratchMap   *ebpf.Map `ebpf:"scratch_map"`
 	Sessions     *ebpf.Map `ebpf:"sessions"`
+	TunnelEvents *ebpf.Map `ebpf:"tunnel_events"`
+	Tunnels      *ebpf.Map `ebpf:"tunnels"`
 	ZoneCounters *ebpf.Map `ebpf:"zone_counters"`
 	ZonePairs    *ebpf.Map `ebpf:"zone_pairs"`
 	Zones        *ebpf.Map `ebpf:"zones"`
@@ -432,6 +467,7 @@ func (m *BpfvpnMaps) Close() error {
 		m.Counters,
 		m.EspSpis,
 		m.Frags,
+		m.IfaceSlots,
 		m.Ifaces,
 		m.IkeLimit,
 		m.LocalAddrs,
@@ -440,6 +476,8 @@ func (m *BpfvpnMaps) Close() error {
 		m.PolicySets,
 		m.ScratchMap,
 		m.Sessions,
+		m.TunnelEvents,
+		m.Tunnels,
 		m.ZoneCounters,
 		m.ZonePairs,
 		m.Zones,
@@ -450,6 +488,7 @@ func (m *BpfvpnMaps) Close() error {
 //
 // It can be passed to LoadBpfvpnObjects or ebpf.CollectionSpec.LoadAndAssign.
 type BpfvpnVariables struct {
+	TunnelEventType *ebpf.Variable `ebpf:"tunnel_event_type"`
 }
 
 // BpfvpnPrograms contains all programs after they have been loaded into the kernel.

@@ -39,6 +39,8 @@ var CounterNames = map[CounterID]string{
 	loader.BpfvpnCounterIdCNT_DROP_ICMP_ERROR:     "drop-icmp-error-no-session",
 	loader.BpfvpnCounterIdCNT_TUNNEL_OUT:          "tunnel-out",
 	loader.BpfvpnCounterIdCNT_SESSION_SELF:        "session-self",
+	loader.BpfvpnCounterIdCNT_TUNNEL_DEMAND:       "tunnel-demand",
+	loader.BpfvpnCounterIdCNT_TUNNEL_DEMAND_LOST:  "tunnel-demand-lost",
 }
 
 // ReadCounters sums the per-CPU event counters.

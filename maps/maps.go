@@ -42,6 +42,8 @@ type (
 	FragKey     = loader.BpfvpnFragKey
 	CounterID   = loader.BpfvpnCounterId
 	HostInbound = loader.BpfvpnHiBit
+	TunnelState = loader.BpfvpnTunnelState
+	TunnelEvent = loader.BpfvpnTunnelEvent
 )
 
 // Interface flags (enum iface_flags).
@@ -65,6 +67,9 @@ const CfgDefaultPermit = uint32(loader.BpfvpnConfigFlagsCFG_DEFAULT_PERMIT)
 // Set holds every map of one data-plane instance.
 type Set struct {
 	Ifaces       *ebpf.Map
+	IfaceSlots   *ebpf.Map
+	Tunnels      *ebpf.Map
+	TunnelEvents *ebpf.Map
 	LocalAddrs   *ebpf.Map
 	Zones        *ebpf.Map
 	Config       *ebpf.Map
@@ -86,7 +91,7 @@ type Set struct {
 // FromObjects views the maps of loaded objects.
 func FromObjects(o *loader.Objects) *Set {
 	return &Set{
-		Ifaces: o.Ifaces, LocalAddrs: o.LocalAddrs, Zones: o.Zones, Config: o.ConfigMap,
+		Ifaces: o.Ifaces, IfaceSlots: o.IfaceSlots, Tunnels: o.Tunnels, TunnelEvents: o.TunnelEvents, LocalAddrs: o.LocalAddrs, Zones: o.Zones, Config: o.ConfigMap,
 		ZonePairs: o.ZonePairs, Addr4: o.Addr4, Addr6: o.Addr6, Apps: o.Apps,
 		PolicySets: o.PolicySets, Policies: o.Policies, Sessions: o.Sessions, Frags: o.Frags,
 		ESPSPIs: o.EspSpis, IKELimit: o.IkeLimit, ZoneCounters: o.ZoneCounters,
@@ -97,7 +102,7 @@ func FromObjects(o *loader.Objects) *Set {
 // Named lists the maps with their pin names (the names in bpf/maps.h).
 func (s *Set) Named() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
-		"ifaces": s.Ifaces, "local_addrs": s.LocalAddrs, "zones": s.Zones, "config_map": s.Config,
+		"ifaces": s.Ifaces, "iface_slots": s.IfaceSlots, "tunnels": s.Tunnels, "tunnel_events": s.TunnelEvents, "local_addrs": s.LocalAddrs, "zones": s.Zones, "config_map": s.Config,
 		"zone_pairs": s.ZonePairs, "addr4": s.Addr4, "addr6": s.Addr6, "apps": s.Apps,
 		"policy_sets": s.PolicySets, "policies": s.Policies, "sessions": s.Sessions, "frags": s.Frags,
 		"esp_spis": s.ESPSPIs, "ike_limit": s.IKELimit, "zone_counters": s.ZoneCounters,
@@ -109,7 +114,7 @@ func (s *Set) Named() map[string]*ebpf.Map {
 func OpenPinned(dir string) (*Set, error) {
 	s := &Set{}
 	ptrs := map[string]**ebpf.Map{
-		"ifaces": &s.Ifaces, "local_addrs": &s.LocalAddrs, "zones": &s.Zones, "config_map": &s.Config,
+		"ifaces": &s.Ifaces, "iface_slots": &s.IfaceSlots, "tunnels": &s.Tunnels, "tunnel_events": &s.TunnelEvents, "local_addrs": &s.LocalAddrs, "zones": &s.Zones, "config_map": &s.Config,
 		"zone_pairs": &s.ZonePairs, "addr4": &s.Addr4, "addr6": &s.Addr6, "apps": &s.Apps,
 		"policy_sets": &s.PolicySets, "policies": &s.Policies, "sessions": &s.Sessions, "frags": &s.Frags,
 		"esp_spis": &s.ESPSPIs, "ike_limit": &s.IKELimit, "zone_counters": &s.ZoneCounters,

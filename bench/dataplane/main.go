@@ -21,11 +21,12 @@ import (
 )
 
 func main() {
-	what := flag.String("what", "prog,flood", "comma-separated: prog (per-packet cost), flood (SYN flood), fwd (forwarding pps vs nftables)")
+	what := flag.String("what", "prog,flood", "comma-separated: prog (per-packet cost), hit (session hit alone, plain and redirect), flood (SYN flood), fwd (forwarding pps vs nftables)")
 	repeat := flag.Uint("repeat", 2000000, "BPF_PROG_TEST_RUN repetitions per measurement")
 	singles := flag.Int("singles", 20000, "packets measured one run each (first packet with session insert, MSS delta)")
 	floodN := flag.Int("flood", 300000, "SYNs of the flood")
 	floodTable := flag.Uint("flood-table", 65536, "session table size for the flood")
+	rounds := flag.Int("rounds", 5, "alternating rounds of -what hit")
 	fwdSecs := flag.Duration("fwd-time", 3*time.Second, "duration of each forwarding run")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -38,6 +39,8 @@ func main() {
 		switch w {
 		case "prog":
 			err = progBench(uint32(*repeat), *singles)
+		case "hit":
+			err = hitBench(uint32(*repeat), *rounds)
 		case "flood":
 			err = floodBench(*floodN, uint32(*floodTable))
 		case "fwd":

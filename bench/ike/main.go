@@ -114,6 +114,7 @@ func runResponder(listen string) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	r.Readers = runtime.NumCPU()
 	eng, err := ikev2.New(ikev2.Config{Sender: r, Log: discard, CookieThreshold: -1})
 	if err != nil {
 		log.Fatal(err)
@@ -123,6 +124,8 @@ func runResponder(listen string) {
 		LocalID: ikev2.ParseIdentity("responder.bench"), PSK: []byte(psk),
 		IKEProposals: append(proposals(suite.Curve25519), proposals(suite.MODP2048)...),
 		Childless:    true, DPDInterval: dpdInterval,
+		// Like charon's unique = never: the generator's SAs share one identity.
+		KeepOnInitialContact: true,
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -488,7 +491,7 @@ func kernel() string {
 }
 
 func charonVersion() string {
-	out, err := exec.Command("swanctl", "--version").Output()
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", "strongswan-charon").Output()
 	if err != nil {
 		return "?"
 	}

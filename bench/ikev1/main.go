@@ -134,6 +134,9 @@ func runResponder(name string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// The engine computes a responder's Diffie-Hellman outside its lock:
+	// one receiver per CPU lets it use every core.
+	r.Readers = runtime.NumCPU()
 	fmt.Println("ready")
 	_ = r.Run(ctx, eng)
 	return nil
@@ -311,7 +314,7 @@ func generate(ns *interop.Netns, s benchSuite, addr netip.AddrPort, natt uint16,
 				case <-time.After(20 * time.Second):
 					failed.Add(1)
 				}
-				_ = eng.Terminate(time.Now(), gw)
+				eng.Terminate(time.Now(), gw)
 			}
 		}(i)
 	}

@@ -18,6 +18,7 @@ func DefaultComponents(st *State, log *slog.Logger, instance string, withDatapla
 	st.SetIPsecCounters(k)
 	if !withDataplane {
 		ik := newIKEComponent(log, k.r, nil)
+		ik.watchExpire = true
 		st.SetTunnelSource(ik)
 		return []Component{k, ik}, nil
 	}
@@ -27,6 +28,7 @@ func DefaultComponents(st *State, log *slog.Logger, instance string, withDatapla
 		return nil, err
 	}
 	ik := newIKEComponent(log, k.r, dp)
+	ik.watchExpire = true
 	st.SetTunnelSource(ik)
 	st.SetDataplaneView(dp)
 	return []Component{k, dp, ik}, nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +110,11 @@ type harness struct {
 // socket, commit store and configuration file holding text.
 func startDaemon(t *testing.T, text string) *harness {
 	t.Helper()
+	return startDaemonMetrics(t, text, "")
+}
+
+func startDaemonMetrics(t *testing.T, text, metricsAddr string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	h := &harness{cfgPath: filepath.Join(dir, "bpfvpn.conf"), sock: filepath.Join(dir, "run", "bpfvpn.sock"),
 		reload: make(chan struct{}), done: make(chan error, 1)}
@@ -121,7 +128,7 @@ func startDaemon(t *testing.T, text string) *harness {
 	}
 	ready := make(chan string, 1)
 	d, err := New(Options{ConfigPath: h.cfgPath, SocketPath: h.sock, CommitDir: filepath.Join(dir, "commits"),
-		Components: comps, ReconcileInterval: -1, Ready: func(s string) { ready <- s }})
+		Components: comps, ReconcileInterval: -1, Ready: func(s string) { ready <- s }, MetricsAddr: metricsAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,5 +398,21 @@ func TestInvalidStartConfigFails(t *testing.T) {
 	var ve *ValidationError
 	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "c.conf:1:") {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestMetricsServed(t *testing.T) {
+	h := startDaemonMetrics(t, srx1(t), "127.0.0.1:0")
+	resp, err := http.Get("http://" + h.d.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"bpfvpn_up 1", "bpfvpn_tunnels 1", `bpfvpn_tunnel_up{interface="st0.0",vpn="VPN-to-Host2"} 0`,
+		`bpfvpn_policy_hits_total{from_zone="trust",policy="VPN-OUT",to_zone="vpn"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/control/ops"
+	"github.com/bpfvpn/bpfvpn/control/ops/sessionview"
 	"github.com/bpfvpn/bpfvpn/loader"
 	"github.com/bpfvpn/bpfvpn/maps"
 )
@@ -208,25 +212,55 @@ func (c *dataplaneComponent) PolicyHits() (map[string]uint64, error) {
 	return out, nil
 }
 
-// Sessions implements DataplaneView (the session list is not rendered yet;
-// the summary counts them).
-func (c *dataplaneComponent) Sessions() (ops.FlowSessions, error) { return ops.FlowSessions{}, nil }
-
-// SessionSummary implements DataplaneView.
-func (c *dataplaneComponent) SessionSummary() (ops.FlowSessionSummary, error) {
+// sessions reads the session table with the data plane's timeouts.
+func (c *dataplaneComponent) sessions() ([]maps.Session, maps.Config, uint64, error) {
 	m := c.maps()
 	if m == nil {
-		return ops.FlowSessionSummary{}, nil
+		return nil, maps.Config{}, 0, nil
 	}
-	n, err := maps.CountEntries(m, "sessions")
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return nil, maps.Config{}, 0, err
+	}
+	ss, err := m.ListSessions(uint64(ts.Nano()))
 	if err != nil {
-		return ops.FlowSessionSummary{}, err
+		return nil, maps.Config{}, 0, err
+	}
+	cfg, err := m.ReadConfig()
+	if err != nil {
+		return nil, maps.Config{}, 0, err
 	}
 	max := uint64(0)
 	if sm := m.Named()["sessions"]; sm != nil {
 		max = uint64(sm.MaxEntries())
 	}
-	return ops.FlowSessionSummary{Unicast: uint64(n), InUse: uint64(n), Valid: uint64(n), Maximum: max}, nil
+	return ss, cfg, max, nil
+}
+
+// Sessions implements DataplaneView (control/ops/sessionview).
+func (c *dataplaneComponent) Sessions() (ops.FlowSessions, error) {
+	ss, cfg, _, err := c.sessions()
+	if err != nil {
+		return ops.FlowSessions{}, err
+	}
+	c.mu.Lock()
+	byIndex := map[uint32]string{}
+	for key, idx := range c.index {
+		byIndex[idx] = key[strings.LastIndex(key, "/")+1:]
+	}
+	c.mu.Unlock()
+	return sessionview.FlowSessions(ss, cfg, sessionview.Names{
+		Policy: func(index uint32) (string, uint32) { return byIndex[index], index },
+	}), nil
+}
+
+// SessionSummary implements DataplaneView.
+func (c *dataplaneComponent) SessionSummary() (ops.FlowSessionSummary, error) {
+	ss, cfg, max, err := c.sessions()
+	if err != nil {
+		return ops.FlowSessionSummary{}, err
+	}
+	return sessionview.Summary(ss, cfg, max), nil
 }
 
 // Drops implements DataplaneView.

@@ -47,6 +47,9 @@ type engine interface {
 	// Rekey starts a rekey of every installed CHILD SA, as a kernel soft
 	// expire would.
 	Rekey(now time.Time) error
+	// Expired reports the kernel's soft (rekey) or hard (delete) byte
+	// limit of the pair with inbound SPI spiIn.
+	Expired(now time.Time, spiIn uint32, hard bool)
 }
 
 type v1Engine struct {
@@ -57,6 +60,9 @@ type v1Engine struct {
 func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
 func (e v1Engine) Terminate(now time.Time)      { _ = e.Engine.Terminate(now, e.gateway) }
 func (e v1Engine) LastError() error             { return nil }
+func (e v1Engine) Expired(now time.Time, spiIn uint32, hard bool) {
+	e.ChildSAExpired(now, spiIn, hard)
+}
 func (e v1Engine) Rekey(now time.Time) error {
 	n := 0
 	for _, c := range e.ChildSAs(now) {
@@ -80,6 +86,9 @@ func (e v2Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, 
 func (e v2Engine) Terminate(now time.Time)      { e.Engine.Terminate(now, e.name) }
 func (e v2Engine) LastError() error             { return e.Engine.LastError(e.name) }
 func (e v2Engine) Rekey(now time.Time) error    { return e.RekeyChild(now, e.name) }
+func (e v2Engine) Expired(now time.Time, spiIn uint32, hard bool) {
+	e.ChildExpired(now, spiIn, hard)
+}
 
 // tunnel is one VPN with its engine and supervision state.
 type tunnel struct {
@@ -139,6 +148,10 @@ type ikeComponent struct {
 	listeners map[netip.Addr]*listener
 	adopted   map[int]bool
 	closed    bool
+	// watchExpire makes the first Apply start watchExpires; stopWatch
+	// ends it.
+	watchExpire bool
+	stopWatch   context.CancelFunc
 }
 
 func newIKEComponent(log *slog.Logger, kern saInstaller, dp SPIPublisher) *ikeComponent {
@@ -197,6 +210,11 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 	if c.closed {
 		return errors.New("ike: closed")
 	}
+	if c.watchExpire && c.stopWatch == nil {
+		wctx, cancel := context.WithCancel(context.Background())
+		c.stopWatch = cancel
+		go c.watchExpires(wctx)
+	}
 	wantByName := map[string]*Tunnel{}
 	addrs := map[netip.Addr]bool{}
 	for _, t := range want {
@@ -221,9 +239,12 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 		opened = append(opened, a)
 	}
 	// Stop tunnels that went away or changed.
+	restarted := map[string]bool{}
 	for name, tu := range c.tunnels {
 		if w, ok := wantByName[name]; ok && w.Fingerprint == tu.t.Fingerprint {
 			continue
+		} else if ok {
+			restarted[name] = true
 		}
 		c.stopTunnel(ctx, now, tu)
 		delete(c.tunnels, name)
@@ -240,6 +261,14 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if restarted[t.VPN] {
+			// The peer was just told to delete the old SAs; if it keeps
+			// its tunnel up it initiates at once. Let it, rather than
+			// colliding with it.
+			c.supMu.Lock()
+			tu.nextTry = tu.nextTry.Add(ResponderDelay)
+			c.supMu.Unlock()
 		}
 		c.tunnels[t.VPN] = tu
 	}
@@ -512,6 +541,9 @@ func (c *ikeComponent) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
 	for a := range c.listeners {
 		c.stopListener(a)
 	}

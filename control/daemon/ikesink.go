@@ -106,6 +106,9 @@ type pendingOut struct {
 	timer *time.Timer
 	// adopt retires the SAs of an earlier daemon once the switch is done.
 	adopt bool
+	// retire are pairs deleted while this one waited: they keep carrying
+	// outbound traffic until the switch, then they are retired.
+	retire []kernel.ChildSA
 }
 
 func (s *tunnelSink) ctx() (context.Context, context.CancelFunc) {
@@ -186,6 +189,8 @@ func (s *tunnelSink) complete(oldIn uint32, p *pendingOut) {
 	}
 	kc := p.sa
 	p.sa = kernel.ChildSA{}
+	retire := p.retire
+	p.retire = nil
 	s.mu.Unlock()
 	if kc.Inbound.Encryption == nil {
 		return // completed or cancelled already
@@ -199,6 +204,14 @@ func (s *tunnelSink) complete(oldIn uint32, p *pendingOut) {
 		s.log.Info("outbound traffic moved to the new IPsec SA", "sa", kc.String())
 	}
 	wipe(&kc)
+	for _, old := range retire {
+		if s.c.dp != nil {
+			s.c.dp.RemoveInboundSPI(old.InboundSPI)
+		}
+		if _, err := s.c.kern.RetireChildSA(ctx, old, RetireGrace); err != nil {
+			s.log.Warn("retire IPsec SA pair", "spi-in", fmt.Sprintf("%08x", old.InboundSPI), "err", err)
+		}
+	}
 	if p.adopt {
 		s.adopt(ctx, kc)
 	}
@@ -226,11 +239,23 @@ func wipe(kc *kernel.ChildSA) {
 func (s *tunnelSink) ChildSADeleted(sa ike.ChildSA) {
 	ctx, cancel := s.ctx()
 	defer cancel()
+	// The deletion of the pair a rekey replaces means the peer has
+	// switched: move outbound traffic to the new pair before the old one
+	// goes. A pair deleted while another one waits for its switch after
+	// replacing SAs the engine did not know (the peer renegotiated, this
+	// end restarted; key 0) says nothing about the peer: it keeps carrying
+	// outbound traffic until that switch and is retired then.
 	s.mu.Lock()
 	p := s.pending[sa.SPIIn]
+	if q := s.pending[0]; p == nil && q != nil && q.sa.InboundSPI != sa.SPIIn && q.sa.Inbound.Encryption != nil {
+		q.retire = append(q.retire, kernelChildSA(s.unit, sa.WithoutKeys()))
+		s.mu.Unlock()
+		s.log.Info("IPsec SA pair deleted; retired once the new pair carries outbound traffic", "spi-in", fmt.Sprintf("%08x", sa.SPIIn))
+		return
+	}
 	s.mu.Unlock()
 	if p != nil {
-		s.complete(sa.SPIIn, p) // the peer switched: move outbound before the old pair goes
+		s.complete(sa.SPIIn, p)
 	}
 	s.cancelPending(sa.SPIIn)
 	if s.c.dp != nil {

@@ -91,3 +91,29 @@ func TestSinkRekeyMakeBeforeBreak(t *testing.T) {
 		t.Fatalf("last pair deleted: removes %v up %v", k.removes, s.tu.up.Load())
 	}
 }
+
+// The peer renegotiated while its old IKE SA lived on and then deleted the
+// old pair (INITIAL_CONTACT) before this end could know the peer has the
+// new pair: the old pair keeps carrying outbound traffic until the switch,
+// so no direction is ever without an SA, and is retired after it.
+func TestSinkOldPairDeletedBeforeSwitch(t *testing.T) {
+	withSwitchDelay(t, 300*time.Millisecond)
+	k := newFakeKernel()
+	s := newTestSink(t, k)
+	old, next := testChildSA(0x1000, 0x2000), testChildSA(0x3000, 0x4000)
+	if err := s.ChildSAInstalled(old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChildSAInstalled(next); err != nil {
+		t.Fatal(err)
+	}
+	s.ChildSADeleted(old.WithoutKeys())
+	if has(k, 0x4000) || !has(k, 0x2000) {
+		t.Fatalf("right after the old pair's delete: new out %v, old out %v", has(k, 0x4000), has(k, 0x2000))
+	}
+	waitFor(t, "the switch", 10*time.Second, func() bool { return has(k, 0x4000) })
+	waitFor(t, "the old pair's retirement", 10*time.Second, func() bool { return !has(k, 0x2000) && !has(k, 0x1000) })
+	if !s.tu.up.Load() || len(k.removes) != 0 {
+		t.Fatal("tunnel went down")
+	}
+}

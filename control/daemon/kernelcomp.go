@@ -9,6 +9,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/config"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/control/ops"
+	"github.com/bpfvpn/bpfvpn/control/ops/kernelview"
 )
 
 // KernelState compiles the kernel part of cfg: the st0 units as xfrm
@@ -113,42 +114,16 @@ func (k *kernelComponent) Apply(ctx context.Context, cfg *config.Config) error {
 func (k *kernelComponent) Close() error { return k.r.Close() }
 
 // IPsecStatistics implements IPsecCounters from the SA counters and
-// /proc/net/xfrm_stat.
+// /proc/net/xfrm_stat (control/ops/kernelview).
 func (k *kernelComponent) IPsecStatistics(unit int) (ops.IPsecStatistics, error) {
-	var v ops.IPsecStatistics
 	sas, err := k.r.SAStatistics()
 	if err != nil {
-		return v, err
+		return ops.IPsecStatistics{}, err
 	}
-	for _, s := range sas {
-		if unit >= 0 && s.Unit != unit {
-			continue
-		}
-		switch s.Direction {
-		case "outbound":
-			v.ESP.EncryptedBytes += s.Bytes
-			v.ESP.EncryptedPackets += s.Packets
-		default:
-			v.ESP.DecryptedBytes += s.Bytes
-			v.ESP.DecryptedPackets += s.Packets
-		}
-		v.Errors.ReplayErrors += s.ReplayErrors + s.ReplayWindowDrops
-		v.Errors.ESPAuthFailures += s.IntegrityFailures
-	}
-	if unit < 0 {
-		// Kernels without CONFIG_XFRM_STATISTICS have no xfrm_stat: the
-		// global error counters then stay zero.
-		xs, _ := k.r.ReadXfrmStat()
-		v.Errors.InvalidSPI = xs.InNoStates
-		v.Errors.BadHeaders = xs.InHdrError
-		v.Errors.ESPDecryptFailures = xs.InStateProtoError
-		v.Errors.TSCheckFail = xs.InTmplMismatch
-		v.Errors.Discarded = xs.InError + xs.InBufferError + xs.OutError + xs.InPolBlock + xs.OutPolBlock
-		if xs.InStateSeqError > v.Errors.ReplayErrors {
-			v.Errors.ReplayErrors = xs.InStateSeqError
-		}
-	}
-	return v, nil
+	// Kernels without CONFIG_XFRM_STATISTICS have no xfrm_stat: the global
+	// error counters then stay zero.
+	xs, _ := k.r.ReadXfrmStat()
+	return kernelview.Statistics(sas, xs, unit), nil
 }
 
 func (k *kernelComponent) ClearIPsecStatistics(unit int) error { return k.r.ClearStatistics(unit) }

@@ -268,10 +268,34 @@ func writeTables(m *maps.Set, c *Compiled) error {
 	if err := syncHash(m.Ifaces, c.Ifaces); err != nil {
 		return fmt.Errorf("write interfaces: %w", err)
 	}
+	if err := writeIfaceSlots(m.IfaceSlots, c.Ifaces); err != nil {
+		return fmt.Errorf("write interface slots: %w", err)
+	}
 	if err := syncHash(m.LocalAddrs, c.Locals); err != nil {
 		return fmt.Errorf("write local addresses: %w", err)
 	}
 	return nil
+}
+
+// writeIfaceSlots mirrors the untagged interfaces with a small ifindex into
+// the iface_slots array (the data plane's fast interface lookup); every
+// other slot is zeroed (absent).
+func writeIfaceSlots(m *ebpf.Map, ifaces map[maps.IfaceKey]maps.IfaceInfo) error {
+	n := m.MaxEntries()
+	keys := make([]uint32, n)
+	vals := make([]maps.IfaceInfo, n)
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	for k, v := range ifaces {
+		if k.Vlan == 0 && k.Ifindex < n {
+			if v.L3Ifindex == 0 {
+				return fmt.Errorf("interface %d has no L3 ifindex", k.Ifindex)
+			}
+			vals[k.Ifindex] = v
+		}
+	}
+	return maps.PutBatch(m, keys, vals)
 }
 
 // syncHash makes a hash map hold exactly want: stale keys are deleted,

@@ -194,8 +194,10 @@ func ReadStatus(instance string) (*Status, error) {
 			ms.ID = uint32(id)
 		}
 		switch n {
-		case "zones", "config_map", "zone_pairs", "policies", "zone_counters", "policy_hits", "counters":
+		case "zones", "config_map", "zone_pairs", "policies", "zone_counters", "policy_hits", "counters", "iface_slots":
 			ms.Entries = -1 // arrays: always full
+		case "tunnel_events":
+			ms.Entries = -1 // a ring buffer has no entries to count
 		default:
 			if ms.Entries, err = maps.CountEntries(m, n); err != nil {
 				return nil, err

@@ -68,6 +68,7 @@ func (e *Engine) installChild(now time.Time, p *phase1, q *quickEx, sa ike.Child
 	}
 	e.spis[sa.SPIIn] = c
 	ps.children[sa.SPIIn] = c
+	ps.lastErr = nil
 	var err error
 	if old != nil && !old.replaced {
 		old.replaced = true
@@ -124,9 +125,14 @@ func (e *Engine) rekeyChild(now time.Time, c *child) {
 	}
 }
 
-// ChildSAExpired tells the engine that the kernel reported the soft
-// (hard == false) or hard byte limit of the CHILD SA with inbound spi.
+// ChildSAExpired is ChildExpired (the name the gateway adopted first).
 func (e *Engine) ChildSAExpired(now time.Time, spiIn uint32, hard bool) {
+	e.ChildExpired(now, spiIn, hard)
+}
+
+// ChildExpired tells the engine that the kernel reported the soft
+// (hard == false) or hard byte limit of the CHILD SA with inbound spi.
+func (e *Engine) ChildExpired(now time.Time, spiIn uint32, hard bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.runTimers(now)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/ikev1/isakmp"
+	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
 // Options tune the engine; zero values select the defaults.
@@ -55,6 +56,8 @@ type peerState struct {
 	// wantUp is set while the tunnel should be kept up (Initiate, or
 	// Immediately).
 	wantUp bool
+	// lastErr is the last negotiation failure (LastError).
+	lastErr error
 }
 
 // Engine is the IKEv1 engine. It implements ike.Engine.
@@ -77,6 +80,9 @@ type Engine struct {
 	spis      map[uint32]*child
 	timers    timerHeap
 	nextIndex uint64
+	// newKE creates Diffie-Hellman state (tests substitute a
+	// deterministic one to replay exchanges).
+	newKE func(suite.DHGroup) (suite.KeyExchange, error)
 }
 
 var _ ike.Engine = (*Engine)(nil)
@@ -109,6 +115,7 @@ func New(peers []Peer, send ike.Sender, sink ike.SASink, opts Options) (*Engine,
 		log: opts.Logger.With("ike", "v1"), rand: opts.Rand, send: send, sink: sink, opts: opts,
 		byCookies: map[cookiePair]*phase1{}, initWait: map[[8]byte]*phase1{},
 		halfOpen: map[halfOpenKey]*phase1{}, spis: map[uint32]*child{},
+		newKE: suite.NewKeyExchange,
 	}
 	for _, p := range peers {
 		if err := p.Validate(); err != nil {
@@ -133,9 +140,23 @@ func (e *Engine) HandleDatagram(now time.Time, d ike.Datagram) {
 		e.log.Debug("dropped malformed ISAKMP datagram", "from", d.Remote, "err", err)
 		return
 	}
+	// A responder's Diffie-Hellman runs without the lock.
+	var pre *dhJob
+	if job := e.prepareDH(d, m); job != nil {
+		newKE := e.newKE
+		e.mu.Unlock()
+		job.run(newKE)
+		e.mu.Lock()
+		pre = job
+		defer func() {
+			if !pre.used {
+				pre.wipe()
+			}
+		}()
+	}
 	switch m.Header.Exchange {
 	case isakmp.ExchangeMain:
-		e.handleMain(now, d, m)
+		e.handleMain(now, d, m, pre)
 	case isakmp.ExchangeQuick:
 		e.handleQuick(now, d, m)
 	case isakmp.ExchangeInformational:
@@ -179,25 +200,6 @@ func (e *Engine) Initiate(now time.Time, gateway string) error {
 	}
 	ps.wantUp = true
 	e.ensureUp(now, ps)
-	return nil
-}
-
-// Terminate deletes every SA of the gateway and stops keeping it up.
-func (e *Engine) Terminate(now time.Time, gateway string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.runTimers(now)
-	ps := e.peer(gateway)
-	if ps == nil {
-		return fmt.Errorf("terminate %s: no such IKEv1 gateway", gateway)
-	}
-	ps.wantUp = false
-	for _, c := range ps.childList() {
-		e.deleteChild(now, c, true, reasonTerminated)
-	}
-	for _, p := range e.phase1sOf(ps) {
-		p.delete(now, true, reasonTerminated)
-	}
 	return nil
 }
 
@@ -359,12 +361,22 @@ type retransmitter struct {
 	t      *timer
 	// onGiveUp runs when the last try went unanswered.
 	onGiveUp func(now time.Time)
+	// stats counts what is sent (the phase-1 SA's IKE traffic).
+	stats *ike.Stats
+}
+
+func (r *retransmitter) send() {
+	r.e.transmit(r.local, r.remote, r.data)
+	if r.stats != nil {
+		r.stats.OutBytes += uint64(len(r.data))
+		r.stats.OutPackets++
+	}
 }
 
 func (r *retransmitter) start(now time.Time, local, remote netip.AddrPort, data []byte, expectReply bool, giveUp func(time.Time)) {
 	r.stop()
 	r.data, r.local, r.remote, r.tries, r.onGiveUp = data, local, remote, 1, giveUp
-	r.e.transmit(local, remote, data)
+	r.send()
 	if expectReply {
 		r.schedule(now)
 	}
@@ -384,14 +396,14 @@ func (r *retransmitter) fire(now time.Time) {
 		return
 	}
 	r.tries++
-	r.e.transmit(r.local, r.remote, r.data)
+	r.send()
 	r.schedule(now)
 }
 
 // resend transmits the cached message once more (answer to a duplicate).
 func (r *retransmitter) resend() {
 	if r.data != nil {
-		r.e.transmit(r.local, r.remote, r.data)
+		r.send()
 	}
 }
 

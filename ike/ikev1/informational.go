@@ -29,6 +29,8 @@ func (p *phase1) sendInformational(now time.Time, ps []isakmp.Payload) {
 	b = append(b, ct...)
 	isakmp.SetLength(b)
 	p.e.transmit(p.local, p.remote, b)
+	p.stats.OutBytes += uint64(len(b))
+	p.stats.OutPackets++
 }
 
 // sendNotify sends an error or status notification in an informational
@@ -67,6 +69,7 @@ func (e *Engine) handleInformational(now time.Time, d ike.Datagram, m isakmp.Mes
 		}
 		return
 	}
+	p.countIn(d)
 	if p.state != p1Established || h.MessageID == 0 || p.infoMIDs[h.MessageID] {
 		return
 	}
@@ -118,11 +121,13 @@ func (p *phase1) handleNotify(now time.Time, n *isakmp.Notify) {
 	default:
 		if n.NotifyType.IsError() {
 			p.log.Warn("peer reported an error", "notify", n.NotifyType.String(), "protocol", n.Protocol)
+			p.peer.fail("peer sent " + n.NotifyType.String())
 			// A refused Quick Mode cannot be matched to its exchange (the
 			// notify has its own message ID); end ours so they retry later.
 			if n.NotifyType == isakmp.NotifyNoProposalChosen || n.NotifyType == isakmp.NotifyInvalidIDInformation {
 				for _, q := range p.quick {
 					if q.role == ike.Initiator && q.state == qm1Sent {
+						q.iFailed = true
 						q.finish(now)
 					}
 				}

@@ -120,6 +120,13 @@ func TestPairStatus(t *testing.T) {
 		st.DHGroup != "DH-group-19" || st.PRF != "hmac-sha-256" || st.LifetimeSeconds != 28800 || st.RemoteID != "ipv4(any:0,172.16.23.1/32)" {
 		t.Fatalf("status %+v", st)
 	}
+	// A sent MM1, MM3, MM5, QM1, QM3 and received MM2, MM4, MM6, QM2.
+	if st.Stats.OutPackets != 5 || st.Stats.InPackets != 4 || st.Stats.InBytes == 0 || st.Stats.OutBytes == 0 {
+		t.Fatalf("IKE traffic statistics %+v", st.Stats)
+	}
+	if sb := pr.b.eng.IKESAs(pr.now())[0].Stats; sb.InPackets != 5 || sb.OutPackets != 4 || sb.InBytes != st.Stats.OutBytes {
+		t.Fatalf("responder statistics %+v vs %+v", sb, st.Stats)
+	}
 	cs := pr.b.eng.ChildSAs(pr.now().Add(10 * time.Second))
 	if len(cs) != 1 || cs[0].RemainingSeconds != 3590 || cs[0].SA.In.Encryption != nil {
 		t.Fatalf("child status %+v", cs)

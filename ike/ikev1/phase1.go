@@ -64,7 +64,11 @@ type phase1 struct {
 
 	halfKey  halfOpenKey
 	lastRecv [32]byte
-	rt       retransmitter
+	// dhPending is the digest of a third message whose key exchange is
+	// being computed outside the engine lock.
+	dhPending [32]byte
+	stats     ike.Stats // IKE traffic of this SA
+	rt        retransmitter
 	// replyTo is the digest of the message rt.data answers: a duplicate of
 	// it is answered again, other duplicates are ignored.
 	replyTo [32]byte
@@ -86,7 +90,7 @@ type phase1 struct {
 func (e *Engine) newPhase1(ps *peerState, role ike.Role, local, remote netip.AddrPort) *phase1 {
 	p := &phase1{e: e, peer: ps, role: role, index: e.newIndex(), local: local, remote: remote,
 		quick: map[uint32]*quickEx{}, infoMIDs: map[uint32]bool{}}
-	p.rt.e = e
+	p.rt.e, p.rt.stats = e, &p.stats
 	p.log = e.log.With("gateway", ps.cfg.Name, "sa", p.index)
 	return p
 }
@@ -153,7 +157,7 @@ func (p *phase1) giveUp(now time.Time) {
 }
 
 // handleMain dispatches a Main Mode message.
-func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message) {
+func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message, pre *dhJob) {
 	h := m.Header
 	if h.MessageID != 0 {
 		e.log.Debug("dropped Main Mode message with non-zero message ID", "from", d.Remote)
@@ -179,6 +183,7 @@ func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message) {
 		e.log.Debug("dropped Main Mode message for unknown SA", "from", d.Remote)
 		return
 	}
+	p.countIn(d)
 	dg := digest(d.Data)
 	if dg == p.replyTo {
 		p.rt.resend()
@@ -196,7 +201,13 @@ func (e *Engine) handleMain(now time.Time, d ike.Datagram, m isakmp.Message) {
 	case p1MM5Sent:
 		err = p.initiatorMM6(now, d, m)
 	case p1MM2Sent:
-		err = p.responderMM3(now, d, m)
+		if pre != nil && pre.p != p {
+			pre = nil
+		}
+		if pre == nil && p.dhPending == dg {
+			return // another receiver is computing the key exchange for it
+		}
+		err = p.responderMM3(now, d, m, pre)
 	case p1MM4Sent:
 		err = p.responderMM5(now, d, m)
 	default:
@@ -274,6 +285,7 @@ func (e *Engine) respondMM1(now time.Time, d ike.Datagram, m isakmp.Message) {
 	out := append([]isakmp.Payload{echo}, p.vendorIDs(vids)...)
 	p.log.Info("Main Mode request accepted", "remote", d.Remote, "proposal", chosen.String(), "nat-t", p.natt, "dpd", p.peerDPD)
 	p.state = p1MM2Sent
+	p.countIn(d)
 	p.lastRecv = digest(d.Data)
 	p.replyTo = p.lastRecv
 	p.lastHeard = now
@@ -352,7 +364,7 @@ func (p *phase1) initiatorMM2(now time.Time, d ike.Datagram, m isakmp.Message) e
 	p.ckyR = m.Header.ResponderCookie
 	delete(p.e.initWait, p.ckyI)
 	p.e.byCookies[pairOf(p.ckyI, p.ckyR)] = p
-	ke, err := suite.NewKeyExchange(p.prop.Group)
+	ke, err := p.e.newKE(p.prop.Group)
 	if err != nil {
 		return fatal("%w", err)
 	}
@@ -437,6 +449,11 @@ func (p *phase1) computeKeys(peerKE []byte) error {
 	if err != nil {
 		return err
 	}
+	return p.keysFrom(gxy)
+}
+
+// keysFrom derives the phase-1 keys from the shared secret g^xy (wiped).
+func (p *phase1) keysFrom(gxy suite.Key) error {
 	defer gxy.Wipe()
 	p.ke.Wipe()
 	prf := p.keys.prf
@@ -450,7 +467,7 @@ func (p *phase1) computeKeys(peerKE []byte) error {
 	return nil
 }
 
-func (p *phase1) responderMM3(now time.Time, d ike.Datagram, m isakmp.Message) error {
+func (p *phase1) responderMM3(now time.Time, d ike.Datagram, m isakmp.Message, pre *dhJob) error {
 	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		return errors.New("encrypted third message")
 	}
@@ -458,15 +475,19 @@ func (p *phase1) responderMM3(now time.Time, d ike.Datagram, m isakmp.Message) e
 	if err != nil {
 		return err
 	}
-	ke, err := suite.NewKeyExchange(p.prop.Group)
-	if err != nil {
-		return fatal("%w", err)
+	if pre == nil {
+		pre = &dhJob{group: p.prop.Group, peer: gxi}
+		pre.run(p.e.newKE)
 	}
-	p.ke, p.gxi, p.ni = ke, gxi, ni
-	p.gxr = ke.PublicValue()
+	if pre.err != nil {
+		return fatal("key exchange: %w", pre.err)
+	}
+	pre.used = true
+	p.ke, p.gxi, p.ni = pre.ke, gxi, ni
+	p.gxr = pre.ke.PublicValue()
 	p.nr = make([]byte, nonceLen)
 	p.e.random(p.nr)
-	if err := p.computeKeys(gxi); err != nil {
+	if err := p.keysFrom(pre.shared); err != nil {
 		return fatal("key exchange: %w", err)
 	}
 	p.detectNAT(d, m.Payloads)
@@ -658,6 +679,7 @@ func (p *phase1) initiatorMM6(now time.Time, d ike.Datagram, m isakmp.Message) e
 func (p *phase1) establish(now time.Time) {
 	p.state = p1Established
 	p.established = now
+	p.peer.lastErr = nil
 	p.lastHeard = now
 	p.e.nHalfOpen--
 	p.e.cancel(p.expireT)
@@ -749,6 +771,9 @@ func (p *phase1) delete(now time.Time, notify bool, reason string) {
 		p.e.nHalfOpen--
 	}
 	prev := p.state
+	if prev != p1Established && reason != reasonTerminated {
+		p.peer.fail("phase 1: " + reason)
+	}
 	p.state = p1Deleted
 	p.rt.stop()
 	p.e.cancel(p.expireT)
@@ -814,6 +839,7 @@ func (p *phase1) status(now time.Time) ike.IKESAStatus {
 		Local: p.local, Remote: p.remote, LocalID: p.localID().String(), Auth: "pre-shared-keys",
 		Established: p.established, LifetimeSeconds: uint64(p.lifetime / time.Second),
 		LocalBehindNAT: p.localNAT, RemoteBehindNAT: p.peerNAT, ChildSAs: len(p.peer.children),
+		Stats: p.stats,
 	}
 	switch p.state {
 	case p1Established:
@@ -871,4 +897,60 @@ func (p *phase1) startKeepalive(now time.Time) {
 		p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
 	}
 	p.keepaliveT = p.e.at(now.Add(keepaliveInterval), tick)
+}
+
+func (p *phase1) countIn(d ike.Datagram) {
+	p.stats.InBytes += uint64(len(d.Data))
+	p.stats.InPackets++
+}
+
+// dhJob is a responder's Diffie-Hellman computation for a third Main Mode
+// message, run outside the engine lock so that receivers on several
+// goroutines use several cores.
+type dhJob struct {
+	p      *phase1
+	group  suite.DHGroup
+	peer   []byte
+	ke     suite.KeyExchange
+	shared suite.Key
+	err    error
+	// used: the result went into an SA (which owns and wipes it).
+	used bool
+}
+
+func (j *dhJob) run(newKE func(suite.DHGroup) (suite.KeyExchange, error)) {
+	j.ke, j.err = newKE(j.group)
+	if j.err == nil {
+		j.shared, j.err = j.ke.SharedSecret(j.peer)
+	}
+}
+
+func (j *dhJob) wipe() {
+	if j.ke != nil {
+		j.ke.Wipe()
+	}
+	j.shared.Wipe()
+}
+
+// prepareDH returns a job when d is a fresh third Main Mode message for a
+// responder SA (called with the lock held; the job runs without it).
+func (e *Engine) prepareDH(d ike.Datagram, m isakmp.Message) *dhJob {
+	h := m.Header
+	if h.Exchange != isakmp.ExchangeMain || h.Flags&isakmp.FlagEncryption != 0 || h.ResponderCookie == ([8]byte{}) {
+		return nil
+	}
+	p := e.byCookies[pairOf(h.InitiatorCookie, h.ResponderCookie)]
+	if p == nil || p.state != p1MM2Sent {
+		return nil
+	}
+	dg := digest(d.Data)
+	if dg == p.replyTo || dg == p.lastRecv || dg == p.dhPending {
+		return nil
+	}
+	gxi, _, err := p.keAndNonce(m.Payloads)
+	if err != nil {
+		return nil
+	}
+	p.dhPending = dg
+	return &dhJob{p: p, group: p.prop.Group, peer: gxi}
 }

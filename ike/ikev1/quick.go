@@ -44,6 +44,8 @@ type quickEx struct {
 	rt             retransmitter
 	cleanupT       *timer
 	installPending *ike.ChildSA // responder: installed when QM3 arrives
+	// iFailed marks an initiator exchange that ends without an SA.
+	iFailed bool
 }
 
 func (q *quickEx) stop() {
@@ -108,7 +110,7 @@ func (p *phase1) startQuick(now time.Time, idx int, old *child) {
 	cfg := &p.peer.cfg
 	px := cfg.proxyIDs()[idx]
 	q := &quickEx{p1: p, mid: p.newMID(), role: ike.Initiator, proxyIdx: idx, rekeyOf: old, pfs: cfg.PFS}
-	q.rt.e = p.e
+	q.rt.e, q.rt.stats = p.e, &p.stats
 	q.spiIn = p.e.newSPI()
 	p.e.spis[q.spiIn] = nil
 	q.ni = make([]byte, nonceLen)
@@ -117,7 +119,7 @@ func (p *phase1) startQuick(now time.Time, idx int, old *child) {
 	q.remote = isakmp.PrefixID(px.remote(), px.Protocol, px.RemotePort)
 	rest := []isakmp.Payload{espSA(cfg.ESP, q.spiIn, p.encapMode(), q.pfs), isakmp.Nonce(q.ni)}
 	if q.pfs != suite.DHNone {
-		ke, err := suite.NewKeyExchange(q.pfs)
+		ke, err := p.e.newKE(q.pfs)
 		if err != nil {
 			p.log.Error("PFS key exchange", "err", err)
 			delete(p.e.spis, q.spiIn)
@@ -139,6 +141,8 @@ func (p *phase1) startQuick(now time.Time, idx int, old *child) {
 	q.state = qm1Sent
 	q.rt.start(now, p.local, p.remote, msg, true, func(now time.Time) {
 		p.log.Warn("Quick Mode timed out: no answer from peer", "mid", q.mid)
+		p.peer.fail("phase 2: no answer from peer")
+		q.iFailed = true
 		q.finish(now)
 		delete(p.quick, q.mid)
 	})
@@ -169,6 +173,9 @@ func (q *quickEx) finish(now time.Time) {
 		if q.rekeyOf != nil {
 			q.rekeyOf.rekeying = false
 		}
+		if q.role == ike.Initiator && q.installPending == nil && q.iFailed {
+			q.p1.retryLater(now)
+		}
 	}
 	q.state = qmDone
 	q.p1.e.cancel(q.cleanupT)
@@ -187,6 +194,7 @@ func (e *Engine) handleQuick(now time.Time, d ike.Datagram, m isakmp.Message) {
 		e.log.Debug("dropped Quick Mode message for unknown or unfinished SA", "from", d.Remote)
 		return
 	}
+	p.countIn(d)
 	dg := digest(d.Data)
 	q := p.quick[h.MessageID]
 	if q != nil && dg == q.replyTo {
@@ -300,7 +308,7 @@ func (p *phase1) respondQM1(now time.Time, d ike.Datagram, m isakmp.Message, dg 
 		return err
 	}
 	q := &quickEx{p1: p, mid: mid, role: ike.Responder, ni: append([]byte(nil), rn.Body...)}
-	q.rt.e = p.e
+	q.rt.e, q.rt.stats = p.e, &p.stats
 	// Proxy identities: the initiator's IDci is our remote side.
 	q.remote, q.local = idi, idr
 	remoteSel, localSel := idi, idr
@@ -317,6 +325,7 @@ func (p *phase1) respondQM1(now time.Time, d ike.Datagram, m isakmp.Message, dg 
 	}
 	if q.proxyIdx < 0 {
 		p.log.Warn("Quick Mode refused: proxy ID mismatch", "proxy-local", localSel.String(), "proxy-remote", remoteSel.String())
+		p.peer.fail(fmt.Sprintf("phase 2: proxy ID mismatch (peer proposed local %s, remote %s)", localSel, remoteSel))
 		p.sendNotify(now, isakmp.ProtoESP, nil, isakmp.NotifyInvalidIDInformation)
 		return nil
 	}
@@ -357,6 +366,7 @@ outer:
 	}
 	if chosen == nil {
 		p.log.Warn("Quick Mode refused: no acceptable ESP proposal", "offered", describeESP(sa))
+		p.peer.fail("phase 2: no acceptable proposal among " + describeESP(sa))
 		p.sendNotify(now, isakmp.ProtoESP, nil, isakmp.NotifyNoProposalChosen)
 		return nil
 	}
@@ -394,7 +404,7 @@ outer:
 		Number: chosen.Number, Protocol: isakmp.ProtoESP, SPI: spiBytes(q.spiIn), Transforms: []isakmp.Transform{chosenT}}}}
 	rest := []isakmp.Payload{echo, isakmp.Nonce(q.nr)}
 	if q.pfs != suite.DHNone {
-		ke, err := suite.NewKeyExchange(q.pfs)
+		ke, err := p.e.newKE(q.pfs)
 		if err != nil {
 			delete(p.e.spis, q.spiIn)
 			return err
@@ -655,4 +665,18 @@ func selectorOf(id *isakmp.ID) ike.TrafficSelector {
 		ts.StartPort, ts.EndPort = id.Port, id.Port
 	}
 	return ts
+}
+
+// retryLater negotiates the missing CHILD SAs again after a pause when the
+// tunnel is to be kept up (a refused or unanswered Quick Mode).
+func (p *phase1) retryLater(now time.Time) {
+	ps := p.peer
+	if !(ps.wantUp || ps.cfg.Immediately) {
+		return
+	}
+	p.e.at(now.Add(5*p.e.opts.RetransmitBase), func(now time.Time) {
+		if ps.wantUp || ps.cfg.Immediately {
+			p.e.ensureUp(now, ps)
+		}
+	})
 }

@@ -38,7 +38,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	pr.initiate(pr.a)
 	pr.advance(3600*time.Second, 10*time.Second)
-	_ = pr.a.eng.Terminate(pr.now(), "A")
+	pr.a.eng.Terminate(pr.now(), "A")
 	pr.pump()
 	// A wrong key on a third run.
 	pb.PSK = []byte("wrong")

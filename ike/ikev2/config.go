@@ -210,6 +210,10 @@ type Connection struct {
 	Childless bool
 	// NoFragmentation disables RFC 7383 fragmentation.
 	NoFragmentation bool
+	// KeepOnInitialContact keeps older IKE SAs of the same peer when its
+	// IKE_AUTH carries INITIAL_CONTACT; by default they are dropped, since
+	// the peer says it lost them (RFC 7296 §2.4).
+	KeepOnInitialContact bool
 	// AllowWeak accepts groups 2/5 and 3DES when configured (warned).
 	AllowWeak    bool
 	ReplayWindow uint32 // 32

@@ -40,19 +40,25 @@ func (n *NotifyError) Error() string {
 
 // Engine runs IKEv2 for a set of connections. It implements ike.Engine.
 type Engine struct {
-	mu           sync.Mutex
-	cfg          Config
-	log          *slog.Logger
-	conns        []*Connection
-	sas          map[uint64]*ikeSA // by our SPI
-	initSeen     map[initKey]*ikeSA
-	childSPIs    map[uint32]*child
-	halfOpen     int
-	nextIndex    uint64
-	timers       timerHeap
-	cookieSecret [32]byte
-	lastErr      map[string]error
-	reusedKE     map[suite.DHGroup]reusedKE
+	mu        sync.Mutex
+	cfg       Config
+	log       *slog.Logger
+	conns     []*Connection
+	sas       map[uint64]*ikeSA // by our SPI
+	initSeen  map[initKey]*ikeSA
+	childSPIs map[uint32]*child
+	halfOpen  int
+	nextIndex uint64
+	timers    timerHeap
+	// COOKIE secrets (RFC 7296 §2.6): the current one and its predecessor,
+	// rotated every cookieRotation; the cookie's first byte names the version.
+	cookieSecret   [32]byte
+	cookiePrev     [32]byte
+	cookieVersion  uint8
+	cookieRotateAt time.Time
+	lastErr        map[string]error
+	keMu           sync.Mutex // guards reusedKE (used outside mu)
+	reusedKE       map[suite.DHGroup]reusedKE
 }
 
 type reusedKE struct {
@@ -67,6 +73,8 @@ func (e *Engine) keyExchange(now time.Time, g suite.DHGroup) (ke suite.KeyExchan
 		ke, err = suite.NewKeyExchange(g)
 		return ke, false, err
 	}
+	e.keMu.Lock()
+	defer e.keMu.Unlock()
 	if r, ok := e.reusedKE[g]; ok && now.Before(r.until) {
 		return r.ke, true, nil
 	}
@@ -394,12 +402,12 @@ func (e *Engine) HandleDatagram(now time.Time, d ike.Datagram) {
 		e.log.Debug("dropping undecodable IKE datagram", "remote", d.Remote, "err", err)
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if m.Exchange == IKE_SA_INIT && !m.IsResponse() {
 		e.handleInitRequest(now, d, m)
 		return
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	local := m.SPIi
 	if m.FromInitiator() {
 		local = m.SPIr

@@ -2,8 +2,6 @@ package ikev2
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -175,6 +173,3 @@ func TestEstablishPSK(t *testing.T) {
 		t.Fatalf("half-open %d after establishment", p.b.HalfOpen())
 	}
 }
-
-var _ = errors.Is
-var _ = fmt.Sprint

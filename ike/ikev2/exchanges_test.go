@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/ike"
+	"github.com/bpfvpn/bpfvpn/ike/iketest"
 	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
@@ -112,6 +113,9 @@ func TestRemoteIdentityMismatch(t *testing.T) {
 	if established(p.a, p.now()) != 0 {
 		t.Fatal("established with the wrong peer identity")
 	}
+	// The responder learns it through an INFORMATIONAL AUTHENTICATION_FAILED.
+	p.run("responder drops its SA", func() bool { return len(p.b.IKESAs(p.now())) == 0 }, time.Minute)
+	wantNotify(t, p.b.LastError("vpnB"), AUTHENTICATION_FAILED, true)
 }
 
 func TestIdentityTypes(t *testing.T) {
@@ -194,5 +198,55 @@ func TestCreateAdditionalChildWithPFS(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d children with PFS, want 1 (the initial one has none)", n)
+	}
+}
+
+// TestInitialContactReplacesOldSAs: A restarts (a new engine on the same
+// address) and connects again; B drops the stale IKE and CHILD SAs.
+func TestInitialContactReplacesOldSAs(t *testing.T) {
+	p := newPair(t, nil, nil)
+	p.establish()
+	a2, err := New(Config{Sender: p.net, Sink: iketest.NewSink(), Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.AddConnection(p.connA)
+	p.net.Attach(addrA, a2)
+	a2.Initiate(p.now(), "vpnA")
+	p.run("old SA replaced", func() bool {
+		sas := p.b.IKESAs(p.now())
+		return len(sas) == 1 && sas[0].State == ike.StateEstablished && len(p.sinkB.Installed()) == 1 && p.sinkB.Count("deleted") == 1
+	}, time.Minute)
+}
+
+// TestSimultaneousInitiation: both ends start at once; neither drops the
+// other's SA through INITIAL_CONTACT, and both hold the same SAs.
+func TestSimultaneousInitiation(t *testing.T) {
+	p := newPair(t, nil, nil)
+	p.a.Initiate(p.now(), "vpnA")
+	p.b.Initiate(p.now(), "vpnB")
+	p.run("both up", func() bool {
+		return established(p.a, p.now()) == 2 && established(p.b, p.now()) == 2 && p.quiet() &&
+			len(p.sinkA.Installed()) == 2 && len(p.sinkB.Installed()) == 2
+	}, time.Minute)
+	checkChildrenMatch(t, p.sinkA, p.sinkB, 2)
+}
+
+func TestESNNegotiation(t *testing.T) {
+	p := newPair(t, func(a, b *Connection) {
+		a.ChildProposals[0].ESN = []suite.ESNID{suite.ESNYes, suite.ESNNo}
+		b.ChildProposals[0].ESN = []suite.ESNID{suite.ESNYes}
+		b.ReplayWindow = 128
+	}, nil)
+	p.establish()
+	for _, sa := range p.sinkB.Installed() {
+		if !sa.ESN || sa.ReplayWindow != 128 {
+			t.Fatalf("B: ESN %v window %d", sa.ESN, sa.ReplayWindow)
+		}
+	}
+	for _, sa := range p.sinkA.Installed() {
+		if !sa.ESN {
+			t.Fatal("A: ESN not negotiated")
+		}
 	}
 }

@@ -13,8 +13,7 @@ type ikeKeys struct {
 	prf               suite.PRF
 	d, ai, ar, ei, er suite.Key
 	pi, pr            suite.Key
-	encI, encR        *suite.Cipher
-	macI, macR        *suite.MAC
+	integ             suite.Integ
 }
 
 // deriveIKEKeys computes the keys from SKEYSEED and the SPIs.
@@ -25,12 +24,11 @@ func deriveIKEKeys(a ikeAlgs, skeyseed suite.Key, ni, nr []byte, spiI, spiR uint
 	}
 	k := &ikeKeys{prf: prf}
 	integLen := 0
-	var integ suite.Integ
 	if a.Integ != suite.IntegNone {
-		if integ, err = a.Integ.Integ(); err != nil {
+		if k.integ, err = a.Integ.Integ(); err != nil {
 			return nil, err
 		}
-		integLen = integ.KeyLen()
+		integLen = k.integ.KeyLen()
 	}
 	encLen := a.Encr.KeyLen()
 	seed := make([]byte, 0, len(ni)+len(nr)+16)
@@ -48,19 +46,9 @@ func deriveIKEKeys(a ikeAlgs, skeyseed suite.Key, ni, nr []byte, spiI, spiR uint
 		return k
 	}
 	k.d, k.ai, k.ar, k.ei, k.er, k.pi, k.pr = take(prf.Size()), take(integLen), take(integLen), take(encLen), take(encLen), take(prf.Size()), take(prf.Size())
-	if k.encI, err = a.Encr.New(k.ei); err != nil {
+	// Ciphers are keyed per message (protector): an idle SA keeps only keys.
+	if _, err := a.Encr.New(k.ei); err != nil {
 		return nil, err
-	}
-	if k.encR, err = a.Encr.New(k.er); err != nil {
-		return nil, err
-	}
-	if integLen > 0 {
-		if k.macI, err = integ.New(k.ai); err != nil {
-			return nil, err
-		}
-		if k.macR, err = integ.New(k.ar); err != nil {
-			return nil, err
-		}
 	}
 	return k, nil
 }
@@ -88,7 +76,6 @@ func (k *ikeKeys) wipe() {
 		return
 	}
 	suite.WipeAll(k.d, k.ai, k.ar, k.ei, k.er, k.pi, k.pr)
-	k.encI, k.encR, k.macI, k.macR = nil, nil, nil, nil
 }
 
 // pskAuth computes the PSK AUTH value (RFC 7296 §2.15):

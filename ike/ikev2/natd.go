@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"net/netip"
+	"time"
 )
 
 // natHash is the NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | Port)
@@ -51,14 +52,48 @@ func detectNAT(in []Payload, spiI, spiR uint64, local, remote netip.AddrPort) (l
 	return !hmac.Equal(dst.Data, natHash(spiI, spiR, local)), !srcMatch, true
 }
 
+// cookieRotation is how long one COOKIE secret is handed out.
+const cookieRotation = 5 * time.Minute
+
+// rotateCookieSecret renews the secret when its time is up; cookies made
+// with the previous secret stay valid for one more period.
+func (e *Engine) rotateCookieSecret(now time.Time) {
+	if e.cookieRotateAt.IsZero() {
+		e.cookieRotateAt = now.Add(cookieRotation)
+		return
+	}
+	if now.Before(e.cookieRotateAt) {
+		return
+	}
+	e.cookiePrev = e.cookieSecret
+	e.random(e.cookieSecret[:])
+	e.cookieVersion++
+	e.cookieRotateAt = now.Add(cookieRotation)
+}
+
 // cookieFor is the stateless COOKIE of RFC 7296 §2.6: a version byte and
 // HMAC-SHA256(secret, Ni | IPi | SPIi) truncated to 16 bytes.
-func (e *Engine) cookieFor(ni []byte, remote netip.AddrPort, spiI uint64) []byte {
-	m := hmac.New(sha256.New, e.cookieSecret[:])
+func (e *Engine) cookieFor(secret *[32]byte, version uint8, ni []byte, remote netip.AddrPort, spiI uint64) []byte {
+	m := hmac.New(sha256.New, secret[:])
 	m.Write(ni)
 	m.Write(remote.Addr().Unmap().AsSlice())
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], spiI)
 	m.Write(b[:])
-	return append([]byte{1}, m.Sum(nil)[:16]...)
+	return append([]byte{version}, m.Sum(nil)[:16]...)
+}
+
+// validCookie checks a received COOKIE against the current and the
+// previous secret.
+func (e *Engine) validCookie(got []byte, ni []byte, remote netip.AddrPort, spiI uint64) bool {
+	if len(got) != 17 {
+		return false
+	}
+	switch got[0] {
+	case e.cookieVersion:
+		return hmac.Equal(got, e.cookieFor(&e.cookieSecret, e.cookieVersion, ni, remote, spiI))
+	case e.cookieVersion - 1:
+		return hmac.Equal(got, e.cookieFor(&e.cookiePrev, e.cookieVersion-1, ni, remote, spiI))
+	}
+	return false
 }

@@ -8,23 +8,25 @@ import (
 )
 
 // protector encrypts and authenticates SK/SKF payloads for one direction
-// pair of an IKE SA.
+// pair of an IKE SA. It keeps keys, not keyed ciphers: IKE messages are rare
+// on an established SA, and an AES-GCM instance costs more memory than the
+// per-message key schedule costs time.
 type protector struct {
-	encr  suite.Encr
-	out   *suite.Cipher
-	in    *suite.Cipher
-	macO  *suite.MAC
-	macIn *suite.MAC
-	ivCtr uint64 // AEAD IVs: a counter, unique per key
-	rand  func([]byte)
+	encr          suite.Encr
+	integ         suite.Integ
+	hasInteg      bool
+	encOut, encIn suite.Key
+	macOut, macIn suite.Key
+	ivCtr         uint64 // AEAD IVs: a counter, unique per key
+	rand          func([]byte)
 }
 
 func newProtector(k *ikeKeys, a ikeAlgs, originalInitiator bool, rnd func([]byte)) *protector {
-	p := &protector{encr: a.Encr, rand: rnd}
+	p := &protector{encr: a.Encr, integ: k.integ, hasInteg: a.Integ != suite.IntegNone, rand: rnd}
 	if originalInitiator {
-		p.out, p.in, p.macO, p.macIn = k.encI, k.encR, k.macI, k.macR
+		p.encOut, p.encIn, p.macOut, p.macIn = k.ei, k.er, k.ai, k.ar
 	} else {
-		p.out, p.in, p.macO, p.macIn = k.encR, k.encI, k.macR, k.macI
+		p.encOut, p.encIn, p.macOut, p.macIn = k.er, k.ei, k.ar, k.ai
 	}
 	return p
 }
@@ -33,7 +35,7 @@ func (p *protector) icvLen() int {
 	if p.encr.AEAD() {
 		return p.encr.ICVLen()
 	}
-	return p.macO.Size()
+	return p.integ.OutputLen()
 }
 
 // overhead is the size added around an inner chain of n bytes.
@@ -85,18 +87,22 @@ func (p *protector) seal(h Header, first PayloadType, inner []byte, frag bool, n
 	plain := make([]byte, plainLen)
 	copy(plain, inner)
 	plain[plainLen-1] = byte(padLen)
-	if p.encr.AEAD() {
-		out, err := p.out.Seal(b, iv, plain, b[:aadEnd])
-		if err != nil {
-			return nil, err
-		}
-		return out, nil
+	c, err := p.encr.New(p.encOut)
+	if err != nil {
+		return nil, err
 	}
-	if err := p.out.EncryptCBC(iv, plain); err != nil {
+	if p.encr.AEAD() {
+		return c.Seal(b, iv, plain, b[:aadEnd])
+	}
+	if err := c.EncryptCBC(iv, plain); err != nil {
 		return nil, err
 	}
 	b = append(b, plain...)
-	return p.macO.Sum(b, b), nil
+	mac, err := p.integ.New(p.macOut)
+	if err != nil {
+		return nil, err
+	}
+	return mac.Sum(b, b), nil
 }
 
 // open verifies and decrypts the Encrypted payload of raw, returning the
@@ -109,23 +115,30 @@ func (p *protector) open(raw []byte, e *Encrypted) ([]byte, error) {
 	}
 	ivStart := len(raw) - len(body)
 	iv := body[:ivLen]
+	c, err := p.encr.New(p.encIn)
+	if err != nil {
+		return nil, err
+	}
 	var plain []byte
 	if p.encr.AEAD() {
-		var err error
-		plain, err = p.in.Open(nil, iv, body[ivLen:], raw[:ivStart])
+		plain, err = c.Open(nil, iv, body[ivLen:], raw[:ivStart])
 		if err != nil {
 			return nil, fmt.Errorf("decrypt: %w", err)
 		}
 	} else {
 		ct := body[ivLen : len(body)-icvLen]
-		if !p.macIn.Verify(body[len(body)-icvLen:], raw[:len(raw)-icvLen]) {
+		mac, err := p.integ.New(p.macIn)
+		if err != nil {
+			return nil, err
+		}
+		if !mac.Verify(body[len(body)-icvLen:], raw[:len(raw)-icvLen]) {
 			return nil, fmt.Errorf("decrypt: %w", suite.ErrAuthFailed)
 		}
 		if len(ct) == 0 || len(ct)%p.encr.BlockSize() != 0 {
 			return nil, malformed("ciphertext of %d bytes", len(ct))
 		}
 		plain = append([]byte(nil), ct...)
-		if err := p.in.DecryptCBC(append([]byte(nil), iv...), plain); err != nil {
+		if err := c.DecryptCBC(append([]byte(nil), iv...), plain); err != nil {
 			return nil, err
 		}
 	}

@@ -338,3 +338,27 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+// TestCookieSecretRotation: a cookie stays valid for one rotation of the
+// secret and is refused after two.
+func TestCookieSecretRotation(t *testing.T) {
+	e, err := New(Config{Sender: iketest.NewNetwork(1), Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ni, remote := make([]byte, 32), netip.MustParseAddrPort("192.0.2.9:500")
+	e.rotateCookieSecret(now)
+	c := e.cookieFor(&e.cookieSecret, e.cookieVersion, ni, remote, 7)
+	if !e.validCookie(c, ni, remote, 7) || e.validCookie(c, ni, remote, 8) {
+		t.Fatal("fresh cookie check wrong")
+	}
+	e.rotateCookieSecret(now.Add(cookieRotation))
+	if !e.validCookie(c, ni, remote, 7) {
+		t.Fatal("cookie refused after one rotation")
+	}
+	e.rotateCookieSecret(now.Add(2 * cookieRotation))
+	if e.validCookie(c, ni, remote, 7) {
+		t.Fatal("cookie accepted after two rotations")
+	}
+}

@@ -52,7 +52,10 @@ type ikeSA struct {
 	keys              *ikeKeys
 	prot              *protector
 	ke                suite.KeyExchange
-	keShared          bool // ke is the engine's reused value: never wiped here
+	initReqSum        [32]byte // responder: digest of the IKE_SA_INIT request
+	ready             bool     // responder: IKE_SA_INIT answered (see handleInitRequest)
+	seenKey           initKey  // responder: its entry in Engine.initSeen
+	keShared          bool     // ke is the engine's reused value: never wiped here
 	ni                []byte
 	nr                []byte
 	initReq, initResp []byte // the IKE_SA_INIT messages AUTH covers

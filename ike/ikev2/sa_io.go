@@ -18,6 +18,7 @@ func (s *ikeSA) enqueue(now time.Time, ex *exchange) {
 func (s *ikeSA) startNext(now time.Time) {
 	for s.pending == nil && len(s.queue) > 0 && !s.dead {
 		ex := s.queue[0]
+		s.queue[0] = nil // the backing array must not keep finished exchanges
 		s.queue = s.queue[1:]
 		var payloads []Payload
 		var err error
@@ -179,6 +180,9 @@ func (s *ikeSA) receive(now time.Time, d ike.Datagram, m *Message) {
 		return
 	}
 	if m.MessageID+1 == s.peerMsgID && s.lastResp != nil {
+		if len(m.Payloads) == 0 {
+			return
+		}
 		if enc, ok := m.Payloads[len(m.Payloads)-1].(*Encrypted); !ok || !enc.Fragment || enc.Number == 1 {
 			s.transmitTo(now, d, s.lastResp) // retransmitted request: cached answer
 		}
@@ -262,13 +266,34 @@ func (s *ikeSA) receiveResponse(now time.Time, d ike.Datagram, m *Message) {
 		s.e.fail(s.conn, err)
 		var f *fatalError
 		if errors.As(err, &f) || s.state != ike.StateEstablished {
+			var ne *NotifyError
+			if r.ex.typ == IKE_AUTH && errors.As(err, &ne) && ne.Type == AUTHENTICATION_FAILED && !ne.FromPeer {
+				s.tellAuthFailed(now)
+			}
 			s.destroy(now, err.Error())
 			return
 		}
 	}
+	if r.ex.typ == IKE_AUTH {
+		s.trimAfterAuth()
+	}
 	if !s.dead {
 		s.startNext(now)
 	}
+}
+
+// trimAfterAuth frees what only IKE_SA_INIT and IKE_AUTH needed: the raw
+// request and the nonces. A responder keeps its IKE_SA_INIT response (and
+// the request's digest) to answer late retransmissions.
+func (s *ikeSA) trimAfterAuth() {
+	if s.state != ike.StateEstablished {
+		return
+	}
+	if s.initiator {
+		s.initResp = nil
+	}
+	s.initReq, s.cookie = nil, nil
+	s.ni, s.nr = nil, nil
 }
 
 // respond runs the responder tasks for a request and sends the response.
@@ -320,6 +345,9 @@ func (s *ikeSA) respond(now time.Time, d ike.Datagram, m *Message, in []Payload)
 		if p, ok := t.(interface{ afterResponse(*ikeSA, time.Time) }); ok {
 			p.afterResponse(s, now)
 		}
+	}
+	if m.Exchange == IKE_AUTH {
+		s.trimAfterAuth()
 	}
 }
 
@@ -411,8 +439,8 @@ func (s *ikeSA) destroy(now time.Time, reason string) {
 	s.keys.wipe()
 	s.wipeKE()
 	delete(s.e.sas, s.localSPI())
-	if !s.initiator {
-		delete(s.e.initSeen, initKey{s.spiI, s.remote})
+	if !s.initiator && s.e.initSeen[s.seenKey] == s {
+		delete(s.e.initSeen, s.seenKey)
 	}
 	if wasUp || s.initiator {
 		s.e.cfg.Sink.IKESAChanged(s.status(now))
@@ -431,4 +459,14 @@ func (e *Engine) removeChild(c *child) {
 	}
 	c.sa.Wipe()
 	c.sa.In, c.sa.Out = ike.SAKeys{}, ike.SAKeys{}
+}
+
+// tellAuthFailed sends one unanswered INFORMATIONAL with
+// AUTHENTICATION_FAILED after we rejected the responder's AUTH, so it can
+// drop the SA it considers established (RFC 7296 §2.21.2).
+func (s *ikeSA) tellAuthFailed(now time.Time) {
+	h := s.header(INFORMATIONAL, s.nextMsgID, false)
+	if packets, err := s.pack(h, []Payload{notifyPayload(AUTHENTICATION_FAILED, nil)}); err == nil {
+		s.transmit(now, packets)
+	}
 }

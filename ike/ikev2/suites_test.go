@@ -84,3 +84,43 @@ func TestSuiteMatrix(t *testing.T) {
 		t.Fatalf("only %d combinations", n)
 	}
 }
+
+// TestESPSuiteMatrix negotiates every ESP suite with every PFS setting
+// through a CHILD SA rekey (CREATE_CHILD_SA with KE), in both roles.
+func TestESPSuiteMatrix(t *testing.T) {
+	pfsGroups := []suite.DHGroup{suite.DHNone, suite.MODP2048, suite.ECP256, suite.Curve25519}
+	for _, esp := range espSuites {
+		for _, g := range pfsGroups {
+			for _, bRekeys := range []bool{false, true} {
+				name := fmt.Sprintf("%v/%v/pfs=%v/brekeys=%v", esp.Encryption[0], esp.Integrity, g, bRekeys)
+				t.Run(name, func(t *testing.T) {
+					prop := esp
+					if g != suite.DHNone {
+						prop.DH = []suite.DHGroup{g}
+					}
+					p := newPair(t, func(a, b *Connection) {
+						a.ChildProposals, b.ChildProposals = []ChildProposal{prop}, []ChildProposal{prop}
+						a.AllowWeak, b.AllowWeak = true, true
+					}, nil)
+					p.establish()
+					e, n := p.a, "vpnA"
+					if bRekeys {
+						e, n = p.b, "vpnB"
+					}
+					if err := e.RekeyChild(p.now(), n); err != nil {
+						t.Fatal(err)
+					}
+					p.run("rekeyed", func() bool {
+						return p.sinkA.Count("rekeyed") == 1 && p.sinkB.Count("rekeyed") == 1 && p.quiet() && len(p.sinkA.Installed()) == 1
+					}, timeLimit)
+					checkChildrenMatch(t, p.sinkA, p.sinkB, 1)
+					for _, sa := range p.sinkA.Installed() {
+						if sa.PFSGroup != g {
+							t.Fatalf("PFS group %v, want %v", sa.PFSGroup, g)
+						}
+					}
+				})
+			}
+		}
+	}
+}

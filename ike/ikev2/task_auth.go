@@ -14,7 +14,8 @@ func newAuthExchange(s *ikeSA) *exchange {
 
 // ikeAuthTask exchanges identities and PSK AUTH payloads (RFC 7296 §2.15).
 type ikeAuthTask struct {
-	peerID Identity
+	peerID         Identity
+	initialContact bool
 }
 
 func (t *ikeAuthTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
@@ -29,7 +30,12 @@ func (t *ikeAuthTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
 			*out = append(*out, idr)
 		}
 	}
-	*out = append(*out, &Auth{Method: AuthPSK, Data: auth}, notifyPayload(INITIAL_CONTACT, nil))
+	*out = append(*out, &Auth{Method: AuthPSK, Data: auth})
+	// INITIAL_CONTACT only when we hold no other SA with this peer, so two
+	// SAs set up at the same time from both ends do not drop each other.
+	if len(s.e.sasOf(s.conn.Name)) == 1 {
+		*out = append(*out, notifyPayload(INITIAL_CONTACT, nil))
+	}
 	return nil
 }
 
@@ -47,7 +53,7 @@ func (t *ikeAuthTask) processI(s *ikeSA, now time.Time, in []Payload) error {
 	}
 	peer := identityOf(id)
 	if !s.conn.RemoteID.matches(peer) {
-		return fatal(0, fmt.Errorf("IKE_AUTH: peer identity %q is not the configured %q", peer.Value, s.conn.RemoteID.Value))
+		return fatal(0, fmt.Errorf("IKE_AUTH: peer identity %q is not the configured %q: %w", peer.Value, s.conn.RemoteID.Value, &NotifyError{Type: AUTHENTICATION_FAILED, Exchange: IKE_AUTH}))
 	}
 	want := pskAuth(s.keys.prf, s.conn.PSK, s.initResp, s.ni, s.keys.pr, idBody(id))
 	if auth.Method != AuthPSK || !hmac.Equal(want, auth.Data) {
@@ -83,6 +89,7 @@ func (t *ikeAuthTask) processR(s *ikeSA, now time.Time, in []Payload) error {
 		if auth.Method == AuthPSK && hmac.Equal(want, auth.Data) {
 			s.conn = c
 			t.peerID = peer
+			t.initialContact = findNotify(in, INITIAL_CONTACT) != nil
 			return nil
 		}
 	}
@@ -134,4 +141,18 @@ func (s *ikeSA) armIKELifetime(now time.Time) {
 	// Only one side needs to rekey; both arm a timer and the jitter makes
 	// collisions rare (and handled when they happen).
 	s.rekeyAt = now.Add(s.e.jitter(life-s.conn.margin(life), s.conn.RekeyJitter/10))
+}
+
+// afterResponse honours INITIAL_CONTACT: the peer restarted, so its older
+// IKE SAs (and their CHILD SAs) with this connection are gone on its side.
+func (t *ikeAuthTask) afterResponse(s *ikeSA, now time.Time) {
+	if !t.initialContact || s.conn.KeepOnInitialContact || s.state != ike.StateEstablished {
+		return
+	}
+	for _, o := range s.e.sasOf(s.conn.Name) {
+		if o != s && o.peerID == s.peerID && o.remote.Addr() == s.remote.Addr() && o.state != ike.StateConnecting {
+			s.e.log.Info("INITIAL_CONTACT: dropping the peer's older IKE SA", "connection", s.conn.Name, "index", o.index)
+			o.destroy(now, "replaced after INITIAL_CONTACT")
+		}
+	}
 }

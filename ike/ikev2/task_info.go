@@ -102,6 +102,11 @@ func (t *informationalTask) processR(s *ikeSA, now time.Time, in []Payload) erro
 			if v.NotifyType.IsError() {
 				s.e.log.Info("error notification from peer", "connection", s.conn.Name, "notify", v.NotifyType.String())
 			}
+			if v.NotifyType == AUTHENTICATION_FAILED {
+				// The initiator rejected our AUTH: the SA is dead on its side.
+				s.e.fail(s.conn, &NotifyError{Type: AUTHENTICATION_FAILED, Exchange: INFORMATIONAL, FromPeer: true})
+				t.deleteIKE = true
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -195,16 +196,60 @@ func (t *ikeInitTask) buildR(s *ikeSA, now time.Time, out *[]Payload) error {
 // handleInitRequest answers an IKE_SA_INIT request: cached answer for a
 // retransmission, stateless COOKIE / NO_PROPOSAL_CHOSEN / INVALID_KE_PAYLOAD
 // answers, or a new half-open SA.
+//
+// The Diffie-Hellman work runs without the engine lock, so several receive
+// goroutines can answer IKE_SA_INIT requests in parallel; the new SA is
+// reachable only through initSeen (not ready) until it is complete.
 func (e *Engine) handleInitRequest(now time.Time, d ike.Datagram, m *Message) {
 	if m.SPIr != 0 || m.MessageID != 0 || m.SPIi == 0 {
 		return
 	}
+	e.mu.Lock()
+	s, t := e.admitInit(now, d, m)
+	e.mu.Unlock()
+	if s == nil {
+		return
+	}
+	err := t.processR(s, now, m.Payloads)
+	var resp []byte
+	if err == nil {
+		var out []Payload
+		_ = t.buildR(s, now, &out)
+		resp = (&Message{Header: s.header(IKE_SA_INIT, 0, true), Payloads: out}).Encode()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil || e.initSeen[s.seenKey] != s {
+		if err != nil {
+			e.log.Info("IKE_SA_INIT rejected", "remote", d.Remote, "err", err)
+		}
+		if e.initSeen[s.seenKey] == s {
+			delete(e.initSeen, s.seenKey)
+		}
+		s.keys.wipe()
+		return
+	}
+	s.initReq, s.initResp = d.Data, resp
+	s.initReqSum = sha256.Sum256(d.Data)
+	s.peerMsgID = 1
+	e.sas[s.spiR] = s
+	e.halfOpen++
+	s.halfOpenAt = now.Add(e.cfg.HalfOpenTimeout)
+	s.ready = true
+	s.transmitTo(now, d, [][]byte{resp})
+	e.schedule(s)
+}
+
+// admitInit runs the cheap checks of an IKE_SA_INIT request under the
+// engine lock. It returns the half-open SA to complete, or nil when the
+// request was answered (retransmission, COOKIE, errors) or dropped.
+func (e *Engine) admitInit(now time.Time, d ike.Datagram, m *Message) (*ikeSA, *ikeInitTask) {
 	key := initKey{m.SPIi, d.Remote}
 	if s := e.initSeen[key]; s != nil {
-		if string(s.initReq) == string(d.Data) && s.initResp != nil {
+		if s.ready && s.initReqSum == sha256.Sum256(d.Data) && s.initResp != nil {
 			s.transmitTo(now, d, [][]byte{s.initResp})
 		}
-		return
+		return nil, nil
 	}
 	sa, _ := m.Find(PayloadSA).(*SA)
 	ke, _ := m.Find(PayloadKE).(*KE)
@@ -216,14 +261,14 @@ func (e *Engine) handleInitRequest(now time.Time, d ike.Datagram, m *Message) {
 	}
 	if sa == nil || ke == nil || nonce == nil {
 		reply(notifyPayload(INVALID_SYNTAX, nil))
-		return
+		return nil, nil
 	}
 	if e.cfg.CookieThreshold >= 0 && e.halfOpen >= e.cfg.CookieThreshold {
-		want := e.cookieFor(nonce.Data, d.Remote, m.SPIi)
+		e.rotateCookieSecret(now)
 		got, _ := m.Payloads[0].(*Notify)
-		if got == nil || got.NotifyType != COOKIE || string(got.Data) != string(want) {
-			reply(notifyPayload(COOKIE, want))
-			return
+		if got == nil || got.NotifyType != COOKIE || !e.validCookie(got.Data, nonce.Data, d.Remote, m.SPIi) {
+			reply(notifyPayload(COOKIE, e.cookieFor(&e.cookieSecret, e.cookieVersion, nonce.Data, d.Remote, m.SPIi)))
+			return nil, nil
 		}
 	}
 	var (
@@ -243,35 +288,21 @@ func (e *Engine) handleInitRequest(now time.Time, d ike.Datagram, m *Message) {
 	if conn == nil {
 		e.log.Info("no acceptable IKE proposal", "remote", d.Remote)
 		reply(notifyPayload(NO_PROPOSAL_CHOSEN, nil))
-		return
+		return nil, nil
 	}
 	if algs.DH != suite.DHGroup(ke.Group) {
 		reply(notifyPayload(INVALID_KE_PAYLOAD, binary.BigEndian.AppendUint16(nil, uint16(algs.DH))))
-		return
+		return nil, nil
 	}
 	if len(ke.Data) != algs.DH.PublicValueLen() {
 		reply(notifyPayload(INVALID_SYNTAX, nil))
-		return
+		return nil, nil
 	}
 	s := e.newSA(now, conn, false)
 	s.spiI, s.spiR = m.SPIi, e.newIKESPI()
 	s.local, s.remote = d.Local, d.Remote
 	s.algs = algs
-	t := &ikeInitTask{chosen: chosen}
-	if err := t.processR(s, now, m.Payloads); err != nil {
-		e.log.Info("IKE_SA_INIT rejected", "remote", d.Remote, "err", err)
-		s.keys.wipe()
-		return
-	}
-	var out []Payload
-	_ = t.buildR(s, now, &out)
-	resp := (&Message{Header: s.header(IKE_SA_INIT, 0, true), Payloads: out}).Encode()
-	s.initReq, s.initResp = d.Data, resp
-	s.peerMsgID = 1
-	e.sas[s.spiR] = s
 	e.initSeen[key] = s
-	e.halfOpen++
-	s.halfOpenAt = now.Add(e.cfg.HalfOpenTimeout)
-	s.transmitTo(now, d, [][]byte{resp})
-	e.schedule(s)
+	s.seenKey = key
+	return s, &ikeInitTask{chosen: chosen}
 }

@@ -146,7 +146,6 @@ func (t *ikeRekeyTask) deriveNew(s *ikeSA, algs ikeAlgs) error {
 	}
 	ns.algs, ns.keys = algs, keys
 	ns.prot = newProtector(keys, algs, ns.initiator, s.e.random)
-	ns.ni, ns.nr = t.ni, t.nr
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/ike/iketest"
 	"github.com/bpfvpn/bpfvpn/ike/ikev2"
 	"github.com/bpfvpn/bpfvpn/ike/suite"
+	"github.com/bpfvpn/bpfvpn/vm"
 )
 
 type interopSuite struct {
@@ -83,6 +85,7 @@ secrets {
 }
 
 type fixture struct {
+	ns     *Netns
 	t      *testing.T
 	charon *Charon
 	peer   *Peer
@@ -96,7 +99,11 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newFixture(t *testing.T, s interopSuite) *fixture {
+func newFixture(t *testing.T, s interopSuite) *fixture { return newFixtureKernel(t, s, false) }
+
+// newFixtureKernel starts charon with kernel-netlink (real XFRM SAs, the
+// VM tier) when kernel is set, with kernel-libipsec otherwise.
+func newFixtureKernel(t *testing.T, s interopSuite, kernel bool) *fixture {
 	if why := Available(); why != "" {
 		t.Skip("strongSwan interop unavailable: " + why)
 	}
@@ -116,7 +123,11 @@ func newFixture(t *testing.T, s interopSuite) *fixture {
 			t.Logf("charon files kept in %s", dir)
 		}
 	})
-	ch, err := StartCharon(CharonOptions{Dir: dir, Netns: ns, Port: charonPort, NATPort: charonNAT, SwanctlConf: swanctlConf(s), LogLevel: 2})
+	opts := CharonOptions{Dir: dir, Netns: ns, Port: charonPort, NATPort: charonNAT, SwanctlConf: swanctlConf(s), LogLevel: 2}
+	if kernel {
+		opts.Plugins = "random nonce openssl kdf pem pkcs1 x509 pubkey kernel-netlink socket-default vici"
+	}
+	ch, err := StartCharon(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +158,7 @@ func newFixture(t *testing.T, s interopSuite) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, charon: ch, peer: peer, sink: sink}
+	return &fixture{t: t, charon: ch, peer: peer, sink: sink, ns: ns}
 }
 
 func tail(s string, n int) string {
@@ -307,5 +318,48 @@ func TestInteropChildless(t *testing.T) {
 	})
 	if len(f.sink.Installed()) != 0 {
 		t.Fatal("bpfvpn installed a child")
+	}
+}
+
+// TestVMInteropKernelSAs repeats the interop in the VM tier with charon
+// installing real XFRM SAs: the SPIs bpfvpn negotiated must be in the
+// kernel's SA database of the namespace.
+func TestVMInteropKernelSAs(t *testing.T) {
+	vm.RequireKernelIPsec(t)
+	for _, s := range interopSuites {
+		for _, bpfInit := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/bpfvpn-initiator=%v", s.name, bpfInit), func(t *testing.T) {
+				f := newFixtureKernel(t, s, true)
+				if bpfInit {
+					if err := f.peer.Engine.Initiate(time.Now(), "bpf"); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					f.swanctl("--initiate", "--child", "net", "--ike", "bpf", "--timeout", "20")
+				}
+				f.waitMatched("established")
+				f.kernelHasSPIs()
+				f.rekeyBothWays()
+				f.kernelHasSPIs()
+				f.peer.Engine.Terminate(time.Now(), "bpf")
+				f.waitFor("deleted", func() bool { sas, err := f.charon.ListSAs(); return err == nil && len(sas) == 0 })
+			})
+		}
+	}
+}
+
+// kernelHasSPIs checks that charon's kernel SAs carry bpfvpn's SPIs.
+func (f *fixture) kernelHasSPIs() {
+	f.t.Helper()
+	out, err := exec.Command("ip", "-n", f.ns.Name, "xfrm", "state").CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("ip xfrm state: %v: %s", err, out)
+	}
+	for _, sa := range f.sink.Installed() {
+		for _, spi := range []uint32{sa.SPIIn, sa.SPIOut} {
+			if !strings.Contains(string(out), fmt.Sprintf("spi 0x%08x", spi)) {
+				f.t.Fatalf("SPI %08x not in the kernel:\n%s", spi, out)
+			}
+		}
 	}
 }

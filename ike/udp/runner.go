@@ -51,7 +51,10 @@ type Runner struct {
 	// TickInterval bounds the timer resolution; timers due earlier than the
 	// engine's NextTimer are never delayed by more than this.
 	TickInterval time.Duration
-	bufPool      sync.Pool
+	// Readers is the number of receive goroutines per socket (1); more let
+	// an engine that works outside its lock use several cores.
+	Readers int
+	bufPool sync.Pool
 }
 
 // Listen opens the sockets.
@@ -148,11 +151,13 @@ func (r *Runner) Send(d ike.Datagram) error {
 func (r *Runner) Run(ctx context.Context, eng ike.Engine) error {
 	var wg sync.WaitGroup
 	for _, s := range r.sockets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.readLoop(ctx, s, eng)
-		}()
+		for i := 0; i < max(1, r.Readers); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r.readLoop(ctx, s, eng)
+			}()
+		}
 	}
 	stop := context.AfterFunc(ctx, func() {
 		for _, s := range r.sockets {

@@ -34,6 +34,10 @@ import (
 	"github.com/bpfvpn/bpfvpn/loader"
 )
 
+// ReadyTimeout bounds a daemon's start (its first apply loads and verifies
+// the BPF programs: tens of seconds in a TCG VM).
+const ReadyTimeout = 3 * time.Minute
+
 // Gateways are the two gateway nodes, SRX1 first.
 var Gateways = []string{lab.SRX1, lab.SRX2}
 
@@ -240,7 +244,7 @@ func (r *Run) startDaemon(ctx context.Context, gw string) (int, error) {
 	}
 	ready := make(chan error, 1)
 	go func() {
-		notify.SetReadDeadline(time.Now().Add(60 * time.Second))
+		notify.SetReadDeadline(time.Now().Add(ReadyTimeout))
 		buf := make([]byte, 4096)
 		for {
 			n, err := notify.Read(buf)
