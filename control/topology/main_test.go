@@ -5,9 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -25,39 +22,12 @@ const daemonEnv = "BPFVPN_TOPOLOGY_TEST_DAEMON"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(daemonEnv) == "1" {
-		os.Exit(runDaemon(os.Args[1:]))
+		os.Exit(labrun.RunDaemon(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
 
 // runDaemon parses the arguments labrun passes and runs the daemon.
-func runDaemon(args []string) int {
-	if len(args) == 0 || args[0] != "daemon" {
-		fmt.Fprintln(os.Stderr, "test daemon: want daemon …")
-		return 2
-	}
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	var opts daemon.Options
-	fs.StringVar(&opts.ConfigPath, "config", "", "")
-	fs.StringVar(&opts.SocketPath, "socket", "", "")
-	fs.StringVar(&opts.CommitDir, "commit-dir", "", "")
-	dataplane := fs.Bool("dataplane", true, "")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
-	}
-	opts.NoDataplane = !*dataplane
-	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	d, err := daemon.New(opts)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := d.RunUntilSignal(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
 
 // newLab returns a two-site lab (labrun) with a unique namespace prefix and
 // a temporary directory, torn down when the test ends.

@@ -1,14 +1,8 @@
 package labrun
 
 import (
-	"context"
-	"flag"
-	"fmt"
-	"log/slog"
 	"os"
 	"testing"
-
-	"github.com/bpfvpn/bpfvpn/control/daemon"
 )
 
 // daemonEnv makes the test binary act as `bpfvpn daemon` (the lab starts its
@@ -17,35 +11,7 @@ const daemonEnv = "BPFVPN_LABRUN_TEST_DAEMON"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(daemonEnv) == "1" {
-		os.Exit(runDaemon(os.Args[1:]))
+		os.Exit(RunDaemon(os.Args[1:]))
 	}
 	os.Exit(m.Run())
-}
-
-func runDaemon(args []string) int {
-	if len(args) == 0 || args[0] != "daemon" {
-		fmt.Fprintln(os.Stderr, "test daemon: want daemon …")
-		return 2
-	}
-	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
-	var opts daemon.Options
-	fs.StringVar(&opts.ConfigPath, "config", "", "")
-	fs.StringVar(&opts.SocketPath, "socket", "", "")
-	fs.StringVar(&opts.CommitDir, "commit-dir", "", "")
-	dataplane := fs.Bool("dataplane", true, "")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
-	}
-	opts.NoDataplane = !*dataplane
-	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	d, err := daemon.New(opts)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := d.RunUntilSignal(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
 }
