@@ -24,9 +24,11 @@ vet:
 unit:
 	$(GO) test -count=1 ./...
 
-# Tests named TestVM… inside qemu on Debian's 6.1 and 6.12 kernels.
-# VMTEST_FLAGS adds vmrun flags, e.g. VMTEST_FLAGS=-parallel=2 to boot both
-# kernels at once on a machine with spare cores.
+# Tests named TestVM… inside qemu on Debian's 6.1 and 6.12 kernels, both
+# kernels booted at once (each TCG guest keeps one host core busy; on this
+# 2-core machine that halves the tier: 6.3 min against 13.2 min one after the
+# other). VMTEST_FLAGS=-parallel=1 boots them one at a time.
+VMTEST_FLAGS ?= -parallel=2
 vmtest:
 	$(GO) run ./vm/cmd/vmrun -kernel all $(VMTEST_FLAGS) -tests ./...
 
