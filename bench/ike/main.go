@@ -63,6 +63,7 @@ func main() {
 	out := flag.String("out", "", "also write the markdown result to this file")
 	groupsFlag := flag.String("groups", "x25519,modp2048", "key-exchange groups to measure")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write the bpfvpn responder's CPU profile here")
+	genProfile := flag.String("genprofile", "", "write the driver's (generator's) CPU profile here")
 	flag.IntVar(&logLevel, "charon-log", -1, "charon log level (-1 silent; the files are kept otherwise)")
 	flag.Parse()
 	if *role == "responder" {
@@ -76,6 +77,14 @@ func main() {
 		}
 		runResponder(*listen)
 		return
+	}
+	if *genProfile != "" {
+		f, err := os.Create(*genProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	if why := interop.Available(); why != "" {
 		log.Fatalf("cannot run: %s", why)

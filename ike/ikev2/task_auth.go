@@ -33,7 +33,7 @@ func (t *ikeAuthTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
 	*out = append(*out, &Auth{Method: AuthPSK, Data: auth})
 	// INITIAL_CONTACT only when we hold no other SA with this peer, so two
 	// SAs set up at the same time from both ends do not drop each other.
-	if len(s.e.sasOf(s.conn.Name)) == 1 {
+	if !s.e.hasOtherSA(s) {
 		*out = append(*out, notifyPayload(INITIAL_CONTACT, nil))
 	}
 	return nil
@@ -149,8 +149,8 @@ func (t *ikeAuthTask) afterResponse(s *ikeSA, now time.Time) {
 	if !t.initialContact || s.conn.KeepOnInitialContact || s.state != ike.StateEstablished {
 		return
 	}
-	for _, o := range s.e.sasOf(s.conn.Name) {
-		if o != s && o.peerID == s.peerID && o.remote.Addr() == s.remote.Addr() && o.state != ike.StateConnecting {
+	for _, o := range s.e.sas {
+		if o != s && !o.dead && o.conn.Name == s.conn.Name && o.peerID == s.peerID && o.remote.Addr() == s.remote.Addr() && o.state != ike.StateConnecting {
 			s.e.log.Info("INITIAL_CONTACT: dropping the peer's older IKE SA", "connection", s.conn.Name, "index", o.index)
 			o.destroy(now, "replaced after INITIAL_CONTACT")
 		}
