@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"net/netip"
@@ -51,7 +50,8 @@ var (
 	cpuProfile string
 )
 
-var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+// discard drops records before they are formatted (charon logs nothing either).
+var discard = slog.New(slog.DiscardHandler)
 
 func main() {
 	role := flag.String("role", "driver", "driver or responder (internal)")
