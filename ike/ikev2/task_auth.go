@@ -31,6 +31,7 @@ func (t *ikeAuthTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
 		}
 	}
 	*out = append(*out, &Auth{Method: AuthPSK, Data: auth})
+	s.windowNotify(out)
 	// INITIAL_CONTACT only when we hold no other SA with this peer, so two
 	// SAs set up at the same time from both ends do not drop each other.
 	if !s.e.hasOtherSA(s) {
@@ -60,6 +61,7 @@ func (t *ikeAuthTask) processI(s *ikeSA, now time.Time, in []Payload) error {
 		return fatal(0, fmt.Errorf("IKE_AUTH: %w", &NotifyError{Type: AUTHENTICATION_FAILED, Exchange: IKE_AUTH}))
 	}
 	t.peerID = peer
+	s.noteWindow(in)
 	s.established = now
 	s.setUp(now, peer)
 	return nil
@@ -90,6 +92,7 @@ func (t *ikeAuthTask) processR(s *ikeSA, now time.Time, in []Payload) error {
 			s.conn = c
 			t.peerID = peer
 			t.initialContact = findNotify(in, INITIAL_CONTACT) != nil
+			s.noteWindow(in)
 			return nil
 		}
 	}
@@ -103,6 +106,7 @@ func (t *ikeAuthTask) buildR(s *ikeSA, now time.Time, out *[]Payload) error {
 	}
 	auth := pskAuth(s.keys.prf, s.conn.PSK, s.initResp, s.ni, s.keys.pr, idBody(id))
 	*out = append(*out, id, &Auth{Method: AuthPSK, Data: auth})
+	s.windowNotify(out)
 	s.established = now
 	s.setUp(now, t.peerID)
 	return nil
