@@ -8,6 +8,7 @@ import (
 
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/iketest"
+	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
 // wireLog records the CREATE_CHILD_SA datagrams delivered, in order.
@@ -251,4 +252,21 @@ func TestWindowIKERekeyRunsAlone(t *testing.T) {
 	if now := p.a.IKESAs(p.now()); now[0].Index == old {
 		t.Fatal("IKE SA not replaced")
 	}
+}
+
+// TestChildInvalidKERetryTakesNewMessageID: the responder answers a PFS
+// group it does not want with INVALID_KE_PAYLOAD and caches that answer;
+// the initiator's retry must use a new message ID or it would only get the
+// cached refusal again.
+func TestChildInvalidKERetryTakesNewMessageID(t *testing.T) {
+	p := newPair(t, func(a, b *Connection) {
+		a.ChildProposals = []ChildProposal{{Encryption: defaultChild()[0].Encryption, DH: []suite.DHGroup{suite.ECP256, suite.ECP384}}}
+		b.ChildProposals = []ChildProposal{{Encryption: defaultChild()[0].Encryption, DH: []suite.DHGroup{suite.ECP384}}}
+	}, nil)
+	p.establish()
+	p.createChildren(1)
+	p.run("CHILD SA with the responder's PFS group", func() bool {
+		return len(p.sinkA.Installed()) == 2 && len(p.sinkB.Installed()) == 2 && p.quiet()
+	}, time.Minute)
+	checkChildrenMatch(t, p.sinkA, p.sinkB, 2)
 }
