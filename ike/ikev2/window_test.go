@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"bytes"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -269,4 +270,47 @@ func TestChildInvalidKERetryTakesNewMessageID(t *testing.T) {
 		return len(p.sinkA.Installed()) == 2 && len(p.sinkB.Installed()) == 2 && p.quiet()
 	}, time.Minute)
 	checkChildrenMatch(t, p.sinkA, p.sinkB, 2)
+}
+
+// FuzzWindowResponder sends liveness requests with arbitrary message IDs
+// near the window (each byte: offset from the next expected ID, minus 4):
+// the responder answers each ID in the window once, never moves its window
+// backwards and never caches more than two windows of answers.
+func FuzzWindowResponder(f *testing.F) {
+	f.Add([]byte{4, 5, 6, 7})
+	f.Add([]byte{7, 6, 5, 4, 4, 8, 0, 255})
+	f.Add([]byte{5, 5, 4, 3, 9, 10, 11})
+	f.Fuzz(func(t *testing.T, offsets []byte) {
+		if len(offsets) > 64 {
+			return
+		}
+		p := newPair(t, nil, nil)
+		p.establish()
+		p.a.mu.Lock()
+		sa := p.a.sasOf("vpnA")[0]
+		p.a.mu.Unlock()
+		p.b.mu.Lock()
+		sb := p.b.sasOf("vpnB")[0]
+		base := sb.peerMsgID
+		p.b.mu.Unlock()
+		for _, o := range offsets {
+			id := base + uint32(o) - 4
+			p.a.mu.Lock()
+			packets, err := sa.pack(sa.header(INFORMATIONAL, id, false), nil)
+			p.a.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.b.mu.Lock()
+			before := sb.peerMsgID
+			p.b.mu.Unlock()
+			p.b.HandleDatagram(p.now(), ike.Datagram{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(addrA, 500), Data: packets[0]})
+			p.b.mu.Lock()
+			after, cached, w := sb.peerMsgID, len(sb.responses), sb.recvWindow()
+			p.b.mu.Unlock()
+			if after < before || after > before+w || cached > int(2*w) {
+				t.Fatalf("request %d: peerMsgID %d -> %d, %d answers cached (window %d)", id, before, after, cached, w)
+			}
+		}
+	})
 }
