@@ -60,6 +60,7 @@ func main() {
 	n := flag.Int("n", 20000, "IKE SAs to open per measurement")
 	conc := flag.Int("c", 256, "IKE SAs in flight")
 	workers := flag.Int("workers", 4, "generator engines (sockets)")
+	rounds := flag.Int("rounds", 4, "alternate between the responders in this many rounds per group")
 	hold := flag.Int("hold", 10000, "concurrent IKE SAs to hold with DPD for the memory measurement (0: skip)")
 	out := flag.String("out", "", "also write the markdown result to this file")
 	groupsFlag := flag.String("groups", "x25519,modp2048", "key-exchange groups to measure")
@@ -105,7 +106,7 @@ func main() {
 			log.Fatalf("unknown group %q", g)
 		}
 	}
-	res, err := drive(groups, *n, *conc, *workers, *hold)
+	res, err := drive(groups, *n, *conc, *workers, *hold, *rounds)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -215,6 +216,7 @@ type result struct {
 	cpu       time.Duration
 	genCPU    time.Duration // the generator (this process) during the run
 	drops     int64         // datagrams dropped on full socket queues in the namespace
+	rounds    []float64     // IKE SAs/s of each round
 	rssKB     int64
 }
 
@@ -282,12 +284,13 @@ func (s genSink) IKESAChanged(st ike.IKESAStatus) {
 	s.g.events <- event{key{s.eng, st.Index}, st.State == ike.StateEstablished, time.Now()}
 }
 
-func newGenerator(ns *interop.Netns, workers int, target netip.AddrPort, natPort uint16, group suite.DHGroup) (*generator, error) {
+// newGenerator starts workers initiator engines on 127.0.0.<base+i>.
+func newGenerator(ns *interop.Netns, workers, base int, target netip.AddrPort, natPort uint16, group suite.DHGroup) (*generator, error) {
 	g := &generator{events: make(chan event, 1<<20)}
 	for i := 0; i < workers; i++ {
 		// Each worker has its own address with the standard ports: charon
 		// only answers IKE from port 500/4500 when its own ports are not.
-		local := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.%d:500", 2+i))
+		local := netip.MustParseAddrPort(fmt.Sprintf("127.0.0.%d:500", base+i))
 		natLocal := netip.AddrPortFrom(local.Addr(), ike.PortNATT)
 		p, err := interop.StartPeer(ns, local, natLocal, ikev2.Config{Sink: genSink{g: g, eng: i}, Log: discard, RetransmitTimeout: 2 * time.Second, KEReuse: time.Minute}, discard)
 		if err != nil {
@@ -406,34 +409,70 @@ func startCharon(ns *interop.Netns, dir string) (*responder, error) {
 		proc: proc{c.Pid()}, stop: c.Stop}, nil
 }
 
-// measure opens n SAs against a fresh responder.
-func measure(ns *interop.Netns, start func() (*responder, error), group suite.DHGroup, n, conc, workers int) (result, error) {
-	r, err := start()
-	if err != nil {
-		return result{}, err
+// measure opens n SAs against each responder (fresh ones, started
+// together), in rounds that alternate between them so that both see the
+// same machine: the build machine is shared and its load drifts within
+// seconds. Each responder has its own generator (same code and settings).
+func measure(ns *interop.Netns, starts []func() (*responder, error), group suite.DHGroup, n, conc, workers, rounds int) ([]result, error) {
+	type side struct {
+		r   *responder
+		g   *generator
+		res result
 	}
-	defer r.stop()
-	g, err := newGenerator(ns, workers, r.target, r.natPort, group)
-	if err != nil {
-		return result{}, err
+	var sides []*side
+	defer func() {
+		for _, x := range sides {
+			if x.g != nil {
+				x.g.stop()
+			}
+			x.r.stop()
+		}
+	}()
+	for i, start := range starts {
+		r, err := start()
+		if err != nil {
+			return nil, err
+		}
+		x := &side{r: r}
+		sides = append(sides, x)
+		if x.g, err = newGenerator(ns, workers, 2+10*i, r.target, r.natPort, group); err != nil {
+			return nil, err
+		}
+		// Warm up (connection setup, allocator) outside the measurement.
+		if _, err := x.g.open(min(n/10, 500), conc); err != nil {
+			return nil, fmt.Errorf("%s warm-up: %w", r.name, err)
+		}
+		x.g.lat, x.g.failed = nil, 0
+		x.res = result{responder: r.name, group: group}
 	}
-	defer g.stop()
-	// Warm up (connection setup, allocator) outside the measurement.
-	if _, err := g.open(min(n/10, 500), conc); err != nil {
-		return result{}, fmt.Errorf("%s warm-up: %w", r.name, err)
-	}
-	g.lat, g.failed = nil, 0
 	self := proc{os.Getpid()}
-	cpu0, gen0, drops0 := r.proc.cpu(), self.cpu(), udpRcvbufErrors(ns)
-	elapsed, err := g.open(n, conc)
-	if err != nil {
-		return result{}, fmt.Errorf("%s: %w", r.name, err)
+	rounds = max(1, rounds)
+	for round := 0; round < rounds; round++ {
+		per := n / rounds
+		if round == rounds-1 {
+			per = n - per*(rounds-1)
+		}
+		for _, x := range sides {
+			cpu0, gen0, drops0 := x.r.proc.cpu(), self.cpu(), udpRcvbufErrors(ns)
+			elapsed, err := x.g.open(per, conc)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", x.r.name, err)
+			}
+			x.res.n += per
+			x.res.elapsed += elapsed
+			x.res.cpu += x.r.proc.cpu() - cpu0
+			x.res.genCPU += self.cpu() - gen0
+			x.res.drops += udpRcvbufErrors(ns) - drops0
+			x.res.rounds = append(x.res.rounds, float64(per)/elapsed.Seconds())
+		}
 	}
-	res := result{responder: r.name, group: group, n: n, elapsed: elapsed, cpu: r.proc.cpu() - cpu0, rssKB: r.proc.rssKB()}
-	res.genCPU = self.cpu() - gen0
-	res.drops = udpRcvbufErrors(ns) - drops0
-	res.failed, res.p50, res.p99 = g.failed, percentile(g.lat, 0.5), percentile(g.lat, 0.99)
-	return res, nil
+	var out []result
+	for _, x := range sides {
+		x.res.rssKB = x.r.proc.rssKB()
+		x.res.failed, x.res.p50, x.res.p99 = x.g.failed, percentile(x.g.lat, 0.5), percentile(x.g.lat, 0.99)
+		out = append(out, x.res)
+	}
+	return out, nil
 }
 
 // holdMemory opens hold SAs and reports responder RSS growth per SA with DPD
@@ -444,7 +483,7 @@ func holdMemory(ns *interop.Netns, start func() (*responder, error), hold, conc,
 		return 0, 0, 0, err
 	}
 	defer r.stop()
-	g, err := newGenerator(ns, workers, r.target, r.natPort, suite.Curve25519)
+	g, err := newGenerator(ns, workers, 2, r.target, r.natPort, suite.Curve25519)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -462,7 +501,7 @@ func holdMemory(ns *interop.Netns, start func() (*responder, error), hold, conc,
 	return float64(rss1-rss0) * 1024 / float64(hold), rss0, rss1, nil
 }
 
-func drive(groups []suite.DHGroup, n, conc, workers, hold int) (string, error) {
+func drive(groups []suite.DHGroup, n, conc, workers, hold, rounds int) (string, error) {
 	ns, err := interop.NewNetns("ikev2bench")
 	if err != nil {
 		return "", err
@@ -480,20 +519,20 @@ func drive(groups []suite.DHGroup, n, conc, workers, hold int) (string, error) {
 
 	var rows []result
 	for _, group := range groups {
-		for _, start := range []func() (*responder, error){bpf, ch} {
-			res, err := measure(ns, start, group, n, conc, workers)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(os.Stderr, "%s %v: %.0f IKE SAs/s\n", res.responder, group, res.rate())
-			rows = append(rows, res)
+		res, err := measure(ns, []func() (*responder, error){bpf, ch}, group, n, conc, workers, rounds)
+		if err != nil {
+			return "", err
 		}
+		for _, r := range res {
+			fmt.Fprintf(os.Stderr, "%s %v: %.0f IKE SAs/s\n", r.responder, group, r.rate())
+		}
+		rows = append(rows, res...)
 	}
 	var b strings.Builder
 	host, _ := os.Hostname()
 	cpuModel := cpuName()
 	fmt.Fprintf(&b, "Machine: %s, %s, %d CPUs, Linux %s, Go %s, strongSwan %s. Date %s.\n\n", host, cpuModel, runtime.NumCPU(), kernel(), runtime.Version(), charonVersion(), time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "Command: `go run ./bench/ike -groups %s -n %d -c %d -workers %d -hold %d` (as root; generator = %d bpfvpn initiator engines reusing their DH value (RFC 7296 §2.12) so more CPU goes to the responders; childless IKE SAs, PSK, AES-GCM-128/PRF-SHA256; loopback in a private netns).\n\n", groupNames(groups), n, conc, workers, hold, workers)
+	fmt.Fprintf(&b, "Command: `go run ./bench/ike -groups %s -n %d -c %d -workers %d -rounds %d -hold %d` (as root; generator = %d bpfvpn initiator engines per responder reusing their DH value (RFC 7296 §2.12) so more CPU goes to the responders; childless IKE SAs, PSK, AES-GCM-128/PRF-SHA256; loopback in a private netns; both responders run side by side and the measurement alternates between them in %d rounds).\n\n", groupNames(groups), n, conc, workers, rounds, hold, workers, rounds)
 	b.WriteString("| responder | KE | IKE SAs | failed | IKE SAs/s | p50 setup | p99 setup | responder CPU | CPU per SA | generator CPU per SA | dropped datagrams | responder RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %v | %d | %d | %.0f | %v | %v | %v | %v | %v | %d | %d MiB |\n", r.responder, r.group, r.n, r.failed, r.rate(),
@@ -503,8 +542,12 @@ func drive(groups []suite.DHGroup, n, conc, workers, hold int) (string, error) {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "Load average at the end: %s.\n\n", loadAvg())
 	for i := 0; i+1 < len(rows); i += 2 {
-		fmt.Fprintf(&b, "Ratio bpfvpn/charon, %v: %.2fx IKE SAs/s, %.2fx less responder CPU per SA.\n", rows[i].group, rows[i].rate()/rows[i+1].rate(),
+		fmt.Fprintf(&b, "Ratio bpfvpn/charon, %v: %.2fx IKE SAs/s, %.2fx less responder CPU per SA; per round:", rows[i].group, rows[i].rate()/rows[i+1].rate(),
 			float64(rows[i+1].cpu)/float64(max(rows[i].cpu, 1)))
+		for k := range rows[i].rounds {
+			fmt.Fprintf(&b, " %.0f/%.0f", rows[i].rounds[k], rows[i+1].rounds[k])
+		}
+		b.WriteString(" IKE SAs/s.\n")
 	}
 	b.WriteString("\n")
 	for i := 0; i+1 < len(rows); i += 2 {
