@@ -215,38 +215,40 @@ type result struct {
 	p50, p99  time.Duration
 	cpu       time.Duration
 	genCPU    time.Duration // the generator (this process) during the run
-	drops     int64         // datagrams dropped on full socket queues in the namespace
+	drops     int64         // datagrams dropped on the responder's full socket queues
+	genDrops  int64         // the same on the generators' sockets
 	rounds    []float64     // IKE SAs/s of each round
 	rssKB     int64
 }
 
 func (r result) rate() float64 { return float64(r.n-r.failed) / r.elapsed.Seconds() }
 
-// udpRcvbufErrors is the namespace's count of UDP datagrams dropped because
-// a socket's receive queue was full (each costs a retransmission timeout).
-func udpRcvbufErrors(ns *interop.Netns) int64 {
-	out, err := exec.Command("ip", "netns", "exec", ns.Name, "cat", "/proc/net/snmp").Output()
+// socketDrops sums the "drops" column of /proc/net/udp in the namespace
+// (datagrams lost to a full receive queue) for the sockets bound to one of
+// ports on 127.0.0.1 or the wildcard (the responder; charon binds the
+// wildcard) and, separately, for every other
+// socket (the generators). Each loss costs an initiator a retransmission
+// timeout.
+func socketDrops(ns *interop.Netns, ports ...uint16) (responder, others int64) {
+	out, err := exec.Command("ip", "netns", "exec", ns.Name, "cat", "/proc/net/udp").Output()
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	var names []string
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(string(out), "\n")[1:] {
 		f := strings.Fields(l)
-		if len(f) == 0 || f[0] != "Udp:" {
+		if len(f) < 13 {
 			continue
 		}
-		if names == nil {
-			names = f
-			continue
-		}
-		for i, name := range names {
-			if name == "RcvbufErrors" && i < len(f) {
-				v, _ := strconv.ParseInt(f[i], 10, 64)
-				return v
-			}
+		addr, portHex, _ := strings.Cut(f[1], ":")
+		port, _ := strconv.ParseUint(portHex, 16, 16)
+		d, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+		if (addr == "0100007F" || addr == "00000000") && slices.Contains(ports, uint16(port)) {
+			responder += d
+		} else {
+			others += d
 		}
 	}
-	return 0
+	return responder, others
 }
 
 // generator is a set of initiator engines inside the namespace.
@@ -453,7 +455,8 @@ func measure(ns *interop.Netns, starts []func() (*responder, error), group suite
 			per = n - per*(rounds-1)
 		}
 		for _, x := range sides {
-			cpu0, gen0, drops0 := x.r.proc.cpu(), self.cpu(), udpRcvbufErrors(ns)
+			cpu0, gen0 := x.r.proc.cpu(), self.cpu()
+			drops0, genDrops0 := socketDrops(ns, x.r.target.Port(), x.r.natPort)
 			elapsed, err := x.g.open(per, conc)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", x.r.name, err)
@@ -462,7 +465,9 @@ func measure(ns *interop.Netns, starts []func() (*responder, error), group suite
 			x.res.elapsed += elapsed
 			x.res.cpu += x.r.proc.cpu() - cpu0
 			x.res.genCPU += self.cpu() - gen0
-			x.res.drops += udpRcvbufErrors(ns) - drops0
+			drops1, genDrops1 := socketDrops(ns, x.r.target.Port(), x.r.natPort)
+			x.res.drops += drops1 - drops0
+			x.res.genDrops += genDrops1 - genDrops0
 			x.res.rounds = append(x.res.rounds, float64(per)/elapsed.Seconds())
 		}
 	}
@@ -533,11 +538,11 @@ func drive(groups []suite.DHGroup, n, conc, workers, hold, rounds int) (string, 
 	cpuModel := cpuName()
 	fmt.Fprintf(&b, "Machine: %s, %s, %d CPUs, Linux %s, Go %s, strongSwan %s. Date %s.\n\n", host, cpuModel, runtime.NumCPU(), kernel(), runtime.Version(), charonVersion(), time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "Command: `go run ./bench/ike -groups %s -n %d -c %d -workers %d -rounds %d -hold %d` (as root; generator = %d bpfvpn initiator engines per responder reusing their DH value (RFC 7296 §2.12) so more CPU goes to the responders; childless IKE SAs, PSK, AES-GCM-128/PRF-SHA256; loopback in a private netns; both responders run side by side and the measurement alternates between them in %d rounds).\n\n", groupNames(groups), n, conc, workers, rounds, hold, workers, rounds)
-	b.WriteString("| responder | KE | IKE SAs | failed | IKE SAs/s | p50 setup | p99 setup | responder CPU | CPU per SA | generator CPU per SA | dropped datagrams | responder RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| responder | KE | IKE SAs | failed | IKE SAs/s | p50 setup | p99 setup | responder CPU | CPU per SA | generator CPU per SA | datagrams dropped (responder / elsewhere) | responder RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %v | %d | %d | %.0f | %v | %v | %v | %v | %v | %d | %d MiB |\n", r.responder, r.group, r.n, r.failed, r.rate(),
+		fmt.Fprintf(&b, "| %s | %v | %d | %d | %.0f | %v | %v | %v | %v | %v | %d / %d | %d MiB |\n", r.responder, r.group, r.n, r.failed, r.rate(),
 			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.cpu.Round(10*time.Millisecond), (r.cpu / time.Duration(r.n)).Round(time.Microsecond),
-			(r.genCPU / time.Duration(r.n)).Round(time.Microsecond), r.drops, r.rssKB/1024)
+			(r.genCPU / time.Duration(r.n)).Round(time.Microsecond), r.drops, r.genDrops, r.rssKB/1024)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "Load average at the end: %s.\n\n", loadAvg())
