@@ -321,12 +321,16 @@ func (g *generator) stop() {
 }
 
 // open opens n IKE SAs keeping conc in flight and returns when all ended.
+// It starts with slowStart in flight and adds one per finished SA: a burst
+// of conc IKE_SA_INITs at once would overflow a responder socket left at
+// the kernel's default size (charon's) at every start, not only under load.
 func (g *generator) open(n, conc int) (time.Duration, error) {
+	const slowStart = 16
 	start := time.Now()
 	started := map[key]time.Time{}
 	launched, finished := 0, 0
 	for finished < n {
-		for len(started) < conc && launched < n {
+		for len(started) < min(conc, slowStart+finished) && launched < n {
 			i := launched % len(g.engines)
 			t0 := time.Now()
 			idx, err := g.engines[i].InitiateSA(t0, "gen")
