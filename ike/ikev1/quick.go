@@ -633,27 +633,19 @@ func (q *quickEx) applyResponderLifetime(data []byte) {
 	if err != nil {
 		return
 	}
-	var lt uint16
+	var life saLife
 	for _, a := range attrs {
 		v, err := a.Uint()
 		if err != nil {
 			return
 		}
-		switch a.Type {
-		case isakmp.AttrSALifeType:
-			lt = uint16(v)
-		case isakmp.AttrSALifeDuration:
-			switch lt {
-			case isakmp.LifeSeconds:
-				if d := time.Duration(min(v, 1<<31)) * time.Second; d > 0 && d < q.lifetime {
-					q.lifetime = d
-				}
-			case isakmp.LifeKilobytes:
-				if v > 0 && (q.lifeKB == 0 || v < q.lifeKB) {
-					q.lifeKB = v
-				}
-			}
-		}
+		life.take(phase2Life, a, v)
+	}
+	if life.secs > 0 && life.secs < q.lifetime {
+		q.lifetime = life.secs
+	}
+	if life.kb > 0 && (q.lifeKB == 0 || life.kb < q.lifeKB) {
+		q.lifeKB = life.kb
 	}
 	q.p1.log.Info("peer sent RESPONDER-LIFETIME", "lifetime", q.lifetime, "kilobytes", q.lifeKB)
 }
