@@ -168,6 +168,21 @@ func (e *Engine) ChildExpired(now time.Time, spiIn uint32, hard bool) {
 	e.rekeyChild(now, c)
 }
 
+// phase1For is the established phase-1 SA to tell the peer about c over:
+// the one that negotiated c while it is up (strongSwan looks a deleted
+// CHILD SA up under the phase-1 SA the delete arrives on), else the best.
+func (e *Engine) phase1For(c *child) *phase1 {
+	for _, p := range e.phase1sOf(c.peer) {
+		if p.index == c.sa.IKESA && p.state == p1Established {
+			return p
+		}
+	}
+	if p, up := e.bestPhase1(c.peer); up {
+		return p
+	}
+	return nil
+}
+
 // deleteChild removes c; notify sends a delete payload for its inbound SPI.
 func (e *Engine) deleteChild(now time.Time, c *child, notify bool, reason string) {
 	if e.spis[c.sa.SPIIn] != c {
@@ -177,7 +192,7 @@ func (e *Engine) deleteChild(now time.Time, c *child, notify bool, reason string
 	e.cancel(c.hardT)
 	e.cancel(c.delT)
 	if notify {
-		if p, up := e.bestPhase1(c.peer); up {
+		if p := e.phase1For(c); p != nil {
 			p.sendInformational(now, []isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP,
 				SPISize: 4, SPIs: [][]byte{spiBytes(c.sa.SPIIn)}}})
 		}
