@@ -47,12 +47,13 @@ func (ps *peerState) hasChildFor(idx int) bool {
 	return false
 }
 
-// currentChild is the live CHILD SA for proxy ID idx with the selectors
-// of sa: a new SA with the same selectors replaces it.
+// currentChild is the live CHILD SA for proxy ID idx with the remote
+// address and selectors of sa: a new SA with the same ones replaces it (a
+// gateway without a remote address serves several peers).
 func (ps *peerState) currentChild(idx int, sa *ike.ChildSA) *child {
 	var best *child
 	for _, c := range ps.children {
-		if c.proxyIdx == idx && !c.replaced && sameSelectors(&c.sa, sa) && (best == nil || c.established.After(best.established)) {
+		if c.proxyIdx == idx && !c.replaced && c.sa.Remote == sa.Remote && sameSelectors(&c.sa, sa) && (best == nil || c.established.After(best.established)) {
 			best = c
 		}
 	}
