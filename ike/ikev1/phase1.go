@@ -746,7 +746,7 @@ func (p *phase1) reestablish(now time.Time) {
 		return
 	}
 	for _, q := range p.e.phase1sOf(p.peer) {
-		if q != p && (q.replaces == p || q.state == p1Established && q.established.After(p.established)) {
+		if q != p && (q.replaces == p || q.state == p1Established && q.estSeq > p.estSeq) {
 			return
 		}
 	}

@@ -222,3 +222,50 @@ func TestInitialContactSparesNegotiation(t *testing.T) {
 		t.Fatalf("no working pair: A %s B %s", pr.a.sink.counts(), pr.b.sink.counts())
 	}
 }
+
+// TestSimultaneousLongRun: after a simultaneous start the ends keep one
+// working pair through CHILD SA rekeys and phase-1 re-establishment (both
+// phase-1 SAs reach their lifetime), with a bounded number of SAs.
+func TestSimultaneousLongRun(t *testing.T) {
+	pa := basePeer("A", addrA, addrB)
+	pb := basePeer("B", addrB, addrA)
+	for _, p := range []*Peer{&pa, &pb} {
+		p.IKE = []Phase1Proposal{{Encryption: aesCBC(128), Hash: HashSHA256, Group: 19, Lifetime: 1200 * time.Second}}
+		p.ESP = []Phase2Proposal{{Encryption: aesGCM(128), Lifetime: 500 * time.Second}}
+		p.DPD = DPD{Mode: DPDOptimized, Interval: 10 * time.Second, Threshold: 3, Action: DPDRestart}
+	}
+	pr := newSeededPair(t, pa, pb, 11)
+	if err := pr.a.eng.Initiate(pr.now(), "A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.b.eng.Initiate(pr.now(), "B"); err != nil {
+		t.Fatal(err)
+	}
+	if !pr.until(time.Minute, pr.working) {
+		t.Fatal("no working pair")
+	}
+	maxP1, maxChild := 0, 0
+	for i := 0; i < 4*3600/5; i++ {
+		pr.advance(5*time.Second, 5*time.Second)
+		for _, e := range []*end{pr.a, pr.b} {
+			maxP1 = max(maxP1, len(e.eng.IKESAs(pr.now())))
+			maxChild = max(maxChild, len(e.sink.Installed()))
+		}
+		// A rekey is make-before-break; between its messages the
+		// initiator's new pair may be ahead of the responder's by one
+		// exchange, never more than that.
+		if !pr.working() && !pr.until(10*time.Second, pr.working) {
+			t.Fatalf("tunnel stopped working at %v: A %s B %s", pr.now(), pr.a.sink.counts(), pr.b.sink.counts())
+		}
+	}
+	if maxP1 > 3 || maxChild > 3 {
+		t.Fatalf("up to %d phase-1 SAs and %d CHILD SA pairs at one end", maxP1, maxChild)
+	}
+	if n := len(pr.a.sink.rekeyedPairs()); n < 4*3600/500-2 {
+		t.Fatalf("%d rekeys in 4 h of 500 s pairs", n)
+	}
+	if pr.a.sink.ikeUp() < 4 {
+		t.Fatalf("phase 1 re-established %d times in 4 h of 1200 s SAs", pr.a.sink.ikeUp())
+	}
+	t.Logf("A: %s, %d phase-1 up reports; at most %d phase-1 SAs, %d pairs", pr.a.sink.counts(), pr.a.sink.ikeUp(), maxP1, maxChild)
+}
