@@ -65,10 +65,11 @@ func cacheOf(src saStatistics) *statsCache {
 // quiet whatever the phase of the two timers). A nil probe reports
 // nothing.
 type livenessProbe struct {
-	stats *statsCache
-	unit  int
-	local netip.Addr
-	every time.Duration
+	stats  *statsCache
+	unit   int
+	local  netip.Addr
+	remote netip.Addr
+	every  time.Duration
 
 	mu   sync.Mutex
 	next time.Time
@@ -76,16 +77,17 @@ type livenessProbe struct {
 	last map[uint32]uint64
 }
 
-// newLivenessProbe watches the inbound SAs of st0.unit (local is the
-// tunnel's local address) for a gateway with dpd. It returns nil when
+// newLivenessProbe watches the inbound SAs of st0.unit from remote (local
+// is the tunnel's local address; a multipoint unit carries SAs of other
+// peers too) for a gateway with dpd. It returns nil when
 // there is nothing to do: no counter source (kern does not read SA
 // counters), DPD off, or always-send (which ignores liveness).
-func newLivenessProbe(kern any, unit int, local netip.Addr, dpd ikev1.DPD) *livenessProbe {
+func newLivenessProbe(kern any, unit int, local, remote netip.Addr, dpd ikev1.DPD) *livenessProbe {
 	src, ok := kern.(saStatistics)
 	if !ok || dpd.Interval <= 0 || dpd.Mode == ikev1.DPDAlwaysSend {
 		return nil
 	}
-	return &livenessProbe{stats: cacheOf(src), unit: unit, local: local.Unmap(), every: dpd.Interval}
+	return &livenessProbe{stats: cacheOf(src), unit: unit, local: local.Unmap(), remote: remote.Unmap(), every: dpd.Interval}
 }
 
 // earlier folds the probe's next reading into an engine's next timer
@@ -122,7 +124,8 @@ func (p *livenessProbe) poll(now time.Time) bool {
 	}
 	cur := map[uint32]uint64{}
 	for _, s := range sas {
-		if s.Unit != p.unit || !(s.Direction == "inbound" || s.Direction == "" && s.Dst == p.local) {
+		if s.Unit != p.unit || !(s.Direction == "inbound" || s.Direction == "" && s.Dst == p.local) ||
+			p.remote.IsValid() && s.Src != p.remote {
 			continue
 		}
 		cur[s.SPI] = s.Packets

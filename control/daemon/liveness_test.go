@@ -54,9 +54,10 @@ func TestLivenessProbe(t *testing.T) {
 		inboundSA(3, 0x100, 10),
 		{Unit: 3, SPI: 0x200, Src: liveLocal, Dst: liveRemote, Direction: "outbound", SACounters: kernel.SACounters{Packets: 10}},
 		inboundSA(4, 0x300, 10), // another tunnel
+		{Unit: 3, SPI: 0x400, Src: netip.MustParseAddr("172.16.33.1"), Dst: liveLocal, Direction: "inbound", SACounters: kernel.SACounters{Packets: 10}}, // another peer on a multipoint st0.3
 	}}
 	dpd := ikev1.DPD{Mode: ikev1.DPDOptimized, Interval: 10 * time.Second, Threshold: 5}
-	p := newLivenessProbe(f, 3, liveLocal, dpd)
+	p := newLivenessProbe(f, 3, liveLocal, liveRemote, dpd)
 	if p == nil {
 		t.Fatal("no probe")
 	}
@@ -85,7 +86,8 @@ func TestLivenessProbe(t *testing.T) {
 	step(10*time.Second, false, "unchanged since")
 	f.set(1, 99) // outbound
 	f.set(2, 99) // other unit
-	step(10*time.Second, false, "outbound or other tunnels' counters grew")
+	f.set(3, 99) // other peer
+	step(10*time.Second, false, "outbound, other tunnels' or other peers' counters grew")
 	// A rekey: the new inbound SA carries the traffic, the old one is gone.
 	f.mu.Lock()
 	f.sas[0] = inboundSA(3, 0x101, 4)
@@ -115,9 +117,9 @@ func TestLivenessProbe(t *testing.T) {
 func TestLivenessProbeOff(t *testing.T) {
 	on := ikev1.DPD{Mode: ikev1.DPDProbeIdle, Interval: 10 * time.Second}
 	for name, p := range map[string]*livenessProbe{
-		"no counters": newLivenessProbe(newFakeKernel(), 1, liveLocal, on),
-		"dpd off":     newLivenessProbe(&fakeCounters{}, 1, liveLocal, ikev1.DPD{}),
-		"always-send": newLivenessProbe(&fakeCounters{}, 1, liveLocal, ikev1.DPD{Mode: ikev1.DPDAlwaysSend, Interval: time.Second}),
+		"no counters": newLivenessProbe(newFakeKernel(), 1, liveLocal, liveRemote, on),
+		"dpd off":     newLivenessProbe(&fakeCounters{}, 1, liveLocal, liveRemote, ikev1.DPD{}),
+		"always-send": newLivenessProbe(&fakeCounters{}, 1, liveLocal, liveRemote, ikev1.DPD{Mode: ikev1.DPDAlwaysSend, Interval: time.Second}),
 	} {
 		if p != nil {
 			t.Errorf("%s: probe created", name)
@@ -136,8 +138,8 @@ func TestLivenessProbeOff(t *testing.T) {
 func TestLivenessProbesShareReadings(t *testing.T) {
 	f := &fakeCounters{sas: []kernel.SAStats{inboundSA(1, 0x100, 1), inboundSA(2, 0x200, 1)}}
 	dpd := ikev1.DPD{Interval: 10 * time.Second}
-	a := newLivenessProbe(f, 1, liveLocal, dpd)
-	b := newLivenessProbe(f, 2, liveLocal, dpd)
+	a := newLivenessProbe(f, 1, liveLocal, liveRemote, dpd)
+	b := newLivenessProbe(f, 2, liveLocal, liveRemote, dpd)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	a.poll(now)
 	b.poll(now.Add(statsMaxAge / 2))
@@ -174,7 +176,7 @@ func TestV1EngineESPKeepsDPDQuiet(t *testing.T) {
 			sas[0].Packets += 100
 		}
 	}
-	a := v1Engine{Engine: ea, gateway: "A", live: newLivenessProbe(f, 1, liveLocal, dpd)}
+	a := v1Engine{Engine: ea, gateway: "A", live: newLivenessProbe(f, 1, liveLocal, liveRemote, dpd)}
 	net.Attach(liveLocal, a)
 	net.Attach(liveRemote, eb)
 	probes := 0
