@@ -15,6 +15,13 @@ type saStatistics interface {
 	SAStatistics() ([]kernel.SAStats, error)
 }
 
+// The gateway's kernel component is the counter source (newLivenessProbe
+// finds it by a type assertion on the IKE component's saInstaller).
+var _ interface {
+	saStatistics
+	saInstaller
+} = (*kernel.Reconciler)(nil)
+
 // statsMaxAge is how long one reading of the SA counters serves every
 // tunnel that polls: tunnels whose polls fall together share one netlink
 // dump.
