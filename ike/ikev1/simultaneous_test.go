@@ -269,3 +269,44 @@ func TestSimultaneousLongRun(t *testing.T) {
 	}
 	t.Logf("A: %s, %d phase-1 up reports; at most %d phase-1 SAs, %d pairs", pr.a.sink.counts(), pr.a.sink.ikeUp(), maxP1, maxChild)
 }
+
+// TestSimultaneousBothPhase1Usable: after a simultaneous start each end
+// holds both phase-1 SAs, and a Quick Mode over either, from either end,
+// brings up a working pair.
+func TestSimultaneousBothPhase1Usable(t *testing.T) {
+	pr := newSeededPair(t, basePeer("A", addrA, addrB), basePeer("B", addrB, addrA), 13)
+	for _, e := range []*end{pr.a, pr.b} {
+		if err := e.eng.Initiate(pr.now(), e.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !pr.until(time.Minute, pr.working) {
+		t.Fatal("no working pair")
+	}
+	for _, e := range []*end{pr.a, pr.b} {
+		e.eng.mu.Lock()
+		p1s := e.eng.phase1sOf(e.eng.peers[0])
+		e.eng.mu.Unlock()
+		if len(p1s) != 2 {
+			t.Fatalf("%s holds %d phase-1 SAs, want both", e.name, len(p1s))
+		}
+		for _, p := range p1s {
+			before := e.sink.Count("rekeyed")
+			e.eng.mu.Lock()
+			var cur *child
+			for _, c := range e.eng.peers[0].children {
+				if !c.replaced {
+					cur = c
+				}
+			}
+			p.startQuick(pr.now(), cur.proxyIdx, cur)
+			e.eng.mu.Unlock()
+			if !pr.until(time.Minute, func() bool { return e.sink.Count("rekeyed") > before && pr.working() }) {
+				t.Fatalf("%s: Quick Mode over phase-1 SA %d (%v) did not bring up a working pair", e.name, p.index, p.role)
+			}
+			if sa, _ := currentPair(e.sink); sa.IKESA != p.index {
+				t.Fatalf("%s: new pair negotiated over SA %d, want %d", e.name, sa.IKESA, p.index)
+			}
+		}
+	}
+}
