@@ -154,7 +154,7 @@ func (c *dataplaneComponent) publishInstalled() {
 		if sa.Direction == "outbound" {
 			continue
 		}
-		if err := c.set.AddSPI(sa.SPI, kernel.IfID(sa.Unit)); err != nil {
+		if err := c.set.AddSPI(sa.SPI, kernel.TunnelIfID(sa.Unit, sa.Peer)); err != nil {
 			c.log.Warn("publish inbound SPI", "spi", fmt.Sprintf("%08x", sa.SPI), "err", err)
 		}
 	}
@@ -178,9 +178,9 @@ func (c *dataplaneComponent) maps() *maps.Set {
 
 // AddInboundSPI implements SPIPublisher. Before the first attach there is
 // no filter; Apply publishes the installed SAs then.
-func (c *dataplaneComponent) AddInboundSPI(spi uint32, unit int) error {
+func (c *dataplaneComponent) AddInboundSPI(spi, ifID uint32) error {
 	if m := c.maps(); m != nil {
-		return m.AddSPI(spi, kernel.IfID(unit))
+		return m.AddSPI(spi, ifID)
 	}
 	return nil
 }

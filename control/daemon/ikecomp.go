@@ -183,6 +183,7 @@ func translate(cfg *config.Config) ([]*Tunnel, error) {
 			errs = append(errs, err)
 			continue
 		}
+		bindTunnel(cfg, t)
 		k := peerKey{t.Version, t.Local, t.Remote}
 		if other, ok := seen[k]; ok {
 			errs = append(errs, fmt.Errorf("vpn %s: vpn %s already negotiates with %s from %s; several VPNs to one peer are not supported yet", v.Name, other, t.Remote, t.Local))
@@ -370,7 +371,7 @@ func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel
 	if l := c.listeners[tu.t.Local]; l != nil {
 		l.mux.remove(tu)
 	}
-	if _, err := c.kern.RemoveTunnel(ctx, tu.t.Unit); err != nil {
+	if err := tu.sink.remove(ctx); err != nil {
 		c.log.Warn("remove tunnel", "vpn", tu.t.VPN, "err", err)
 	}
 	c.log.Info("IKE session stopped", "vpn", tu.t.VPN)
