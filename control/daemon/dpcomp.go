@@ -64,6 +64,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	if err != nil {
 		return err
 	}
+	spec.Interfaces = append(spec.Interfaces, peerInterfaces(cfg, spec.Interfaces)...)
 	var names []string
 	seen := map[string]bool{}
 	var missing []error

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
+	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 )
 
@@ -34,4 +35,27 @@ func tunnelIfID(t *Tunnel) uint32 {
 		return t.V1.IfID
 	}
 	return kernel.IfID(t.Unit)
+}
+
+// peerInterfaces returns the hidden per-VPN xfrm interfaces of cfg's
+// multipoint st0 units as data-plane interfaces of their unit's zone, so
+// that traffic routed into a peer's tunnel or decrypted from it meets the
+// zone policies of the unit (vpn -> vpn for spoke-to-spoke hairpins).
+func peerInterfaces(cfg *config.Config, ifcs []dataplane.Interface) []dataplane.Interface {
+	st, _ := kernel.FromConfig(cfg)
+	var out []dataplane.Interface
+	for _, t := range st.Tunnels {
+		for _, ifc := range ifcs {
+			if ifc.Name != kernel.LinkName(t.Unit) {
+				continue
+			}
+			for _, p := range t.Peers {
+				x := ifc
+				x.Name, x.Tunnel = kernel.PeerLinkName(t.Unit, p.ID), true
+				out = append(out, x)
+			}
+			break
+		}
+	}
+	return out
 }

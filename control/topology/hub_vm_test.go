@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,18 +58,11 @@ func pingUntil(t *testing.T, r *labrun.Run, node string, dst netip.Addr, timeout
 // (hairpinning through the hub) pass, each spoke's prefix through its own
 // tunnel.
 //
-// It cannot pass yet: the daemon's kernel state (control/daemon/kernelcomp.go
-// KernelState) ignores `multipoint`, so no hidden per-VPN interface
-// (st0.0.pK) is made and routes stay on st0.0, and its SA installer
-// (control/daemon/ikesink.go, kernel.ChildSA without Peer) puts every VPN's
-// SAs and policies on st0.0's own if_id, so the second VPN's policies
-// replace the first's. Until the daemon does both, the test skips unless
-// BPFVPN_TOPO_HUB=1 (vmrun -env BPFVPN_TOPO_HUB=1).
+// On kernels with collect_md xfrm interfaces and on 6.1 alike, the daemon
+// gives each VPN of the multipoint unit its own hidden xfrm interface
+// (st0.0.pK) with its own if_id.
 func TestVMHubAndSpoke(t *testing.T) {
 	vm.RequireKernelIPsec(t)
-	if os.Getenv("BPFVPN_TOPO_HUB") != "1" {
-		t.Skip("daemon does not configure multipoint st0 units yet (KernelState ignores multipoint; ChildSA installed without Peer); BPFVPN_TOPO_HUB=1 runs it")
-	}
 	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, false)
 	ctx := context.Background()
 	if err := r.Up(ctx, false); err != nil {
