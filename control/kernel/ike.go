@@ -108,4 +108,3 @@ func tsPort(ts ike.TrafficSelector) (uint16, error) {
 	}
 	return 0, fmt.Errorf("traffic selector %s: a port range is not supported by XFRM selectors", ts)
 }
-
