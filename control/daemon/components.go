@@ -27,6 +27,7 @@ func DefaultComponents(st *State, log *slog.Logger, instance string, withDatapla
 		k.Close()
 		return nil, err
 	}
+	k.collectMD = dp.collectMD
 	ik := newIKEComponent(log, k.r, dp)
 	ik.watchExpire = true
 	st.SetTunnelSource(ik)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -30,8 +31,14 @@ type dataplaneComponent struct {
 	instance string
 	kern     saInstaller
 
+	// collectMD: multipoint units use a collect_md xfrm interface steered
+	// by md (kernels 6.2+).
+	collectMD bool
+	md        *xfrmMD
+
 	mu       sync.Mutex
 	attached map[string]bool // Linux interfaces with our hooks
+	ifindex  map[string]int  // their index when attached
 	set      *maps.Set       // the pinned maps, once attached
 	index    map[string]uint32
 }
@@ -46,7 +53,15 @@ func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) 
 	if err := loader.ValidInstance(instance); err != nil {
 		return nil, err
 	}
-	return &dataplaneComponent{log: log.With("component", "dataplane"), instance: instance, kern: kern, attached: map[string]bool{}}, nil
+	c := &dataplaneComponent{log: log.With("component", "dataplane"), instance: instance, kern: kern,
+		attached: map[string]bool{}, ifindex: map[string]int{}}
+	c.md = &xfrmMD{log: c.log, dir: filepath.Join(loader.InstanceDir(instance), "xfrm_md")}
+	if err := collectMDSupport(); err != nil {
+		c.log.Info("multipoint st0 units use one xfrm interface per VPN", "reason", err)
+	} else {
+		c.collectMD = true
+	}
+	return c, nil
 }
 
 func (c *dataplaneComponent) Name() string { return "dataplane" }
@@ -64,19 +79,24 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	if err != nil {
 		return err
 	}
-	spec.Interfaces = append(spec.Interfaces, peerInterfaces(cfg, spec.Interfaces)...)
+	st, _ := KernelState(cfg)
+	multipointMode(&st, c.collectMD)
+	spec.Interfaces = append(spec.Interfaces, peerInterfaces(st, spec.Interfaces)...)
 	var names []string
 	seen := map[string]bool{}
+	index := map[string]int{}
 	var missing []error
 	for _, ifc := range spec.Interfaces {
 		if seen[ifc.Name] {
 			continue
 		}
 		seen[ifc.Name] = true
-		if _, err := dataplane.NetlinkResolver(ifc.Name); err != nil {
+		idx, err := dataplane.NetlinkResolver(ifc.Name)
+		if err != nil {
 			missing = append(missing, err)
 			continue
 		}
+		index[ifc.Name] = int(idx.Index)
 		names = append(names, ifc.Name)
 	}
 	if len(missing) > 0 {
@@ -87,9 +107,24 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	sort.Strings(names)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.md.sync(st); err != nil {
+		return fmt.Errorf("multipoint next hops: %w", err)
+	}
 	same := c.set != nil && len(names) == len(c.attached)
+	var recreated []string
 	for _, n := range names {
 		same = same && c.attached[n]
+		if c.attached[n] && c.ifindex[n] != index[n] {
+			recreated = append(recreated, n)
+		}
+	}
+	if len(recreated) > 0 {
+		// A device the kernel recreated (an st0 unit that changed mode or
+		// underlay) lost its hooks; their pinned links are dead.
+		if _, err := dataplane.Detach(c.instance, recreated); err != nil {
+			c.log.Warn("drop the hooks of recreated interfaces", "interfaces", recreated, "err", err)
+		}
+		same = false
 	}
 	if same {
 		// Same interfaces: update the maps in place (a new policy
@@ -131,6 +166,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	for _, n := range names {
 		c.attached[n] = true
 	}
+	c.ifindex = index
 	c.index = res.Compiled.PolicyIndex
 	if c.set == nil {
 		set, err := maps.OpenPinned(res.Dir)
@@ -168,6 +204,7 @@ func (c *dataplaneComponent) Close() error {
 		c.set.Close()
 		c.set = nil
 	}
+	c.md.close()
 	return nil
 }
 

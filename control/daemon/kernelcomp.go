@@ -26,6 +26,9 @@ func KernelState(cfg *config.Config) (kernel.State, []string) {
 type kernelComponent struct {
 	r   *kernel.Reconciler
 	log *slog.Logger
+	// collectMD carries the multipoint unit on a collect_md xfrm interface
+	// (set when the data plane can steer it).
+	collectMD bool
 }
 
 func newKernelComponent(log *slog.Logger) (*kernelComponent, error) {
@@ -40,11 +43,13 @@ func (k *kernelComponent) Name() string { return "kernel" }
 
 func (k *kernelComponent) Check(ctx context.Context, cfg *config.Config) error {
 	st, _ := KernelState(cfg)
+	multipointMode(&st, k.collectMD)
 	return st.Validate()
 }
 
 func (k *kernelComponent) Apply(ctx context.Context, cfg *config.Config) error {
 	st, warns := KernelState(cfg)
+	multipointMode(&st, k.collectMD)
 	for _, w := range warns {
 		k.log.Warn("kernel state", "warning", w)
 	}

@@ -1,6 +1,11 @@
 package daemon
 
 import (
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+
 	"fmt"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
@@ -41,10 +46,12 @@ func tunnelIfID(t *Tunnel) uint32 {
 // multipoint st0 units as data-plane interfaces of their unit's zone, so
 // that traffic routed into a peer's tunnel or decrypted from it meets the
 // zone policies of the unit (vpn -> vpn for spoke-to-spoke hairpins).
-func peerInterfaces(cfg *config.Config, ifcs []dataplane.Interface) []dataplane.Interface {
-	st, _ := kernel.FromConfig(cfg)
+func peerInterfaces(st kernel.State, ifcs []dataplane.Interface) []dataplane.Interface {
 	var out []dataplane.Interface
 	for _, t := range st.Tunnels {
+		if t.CollectMD {
+			continue // no hidden interfaces
+		}
 		for _, ifc := range ifcs {
 			if ifc.Name != kernel.LinkName(t.Unit) {
 				continue
@@ -58,4 +65,33 @@ func peerInterfaces(cfg *config.Config, ifcs []dataplane.Interface) []dataplane.
 		}
 	}
 	return out
+}
+
+// multipointOf says how st0 link l carries several tunnels: as a collect_md
+// xfrm interface steered by next hop in BPF (if_id 0 is only possible
+// there), or through hidden per-VPN interfaces l.pK (the kernel < 6.2
+// fallback); "" for neither.
+func multipointOf(l netlink.Link) string {
+	x, ok := l.(*netlink.Xfrmi)
+	if !ok {
+		return ""
+	}
+	if x.Ifid == 0 {
+		return "collect_md xfrm interface, tunnel chosen by next hop in BPF"
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return ""
+	}
+	var peers []string
+	for _, p := range links {
+		if n := p.Attrs().Name; strings.HasPrefix(n, x.Name+".p") {
+			peers = append(peers, n)
+		}
+	}
+	if len(peers) == 0 {
+		return ""
+	}
+	sort.Strings(peers)
+	return "one xfrm interface per VPN (" + strings.Join(peers, " ") + ")"
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfvpn/bpfvpn/control/daemon/labrun"
 	"github.com/bpfvpn/bpfvpn/control/lab"
@@ -63,7 +64,9 @@ func pingUntil(t *testing.T, r *labrun.Run, node string, dst netip.Addr, timeout
 // (st0.0.pK) with its own if_id.
 func TestVMHubAndSpoke(t *testing.T) {
 	vm.RequireKernelIPsec(t)
-	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, false)
+	// With the data plane: zone policies (vpn -> vpn for the hairpin)
+	// apply, and on 6.2+ it steers the collect_md st0.0.
+	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, true)
 	ctx := context.Background()
 	if err := r.Up(ctx, false); err != nil {
 		t.Fatalf("lab up: %v", err)
@@ -132,16 +135,74 @@ func TestVMHubAndSpoke(t *testing.T) {
 		pingUntil(t, r, lab.Host2, Spoke3Addr, 30*time.Second)
 	})
 	t.Run("tunnel-by-next-hop", func(t *testing.T) {
+		// Each spoke's traffic leaves through its own SA pair: pinging one
+		// spoke moves only the outbound SA to that spoke's gateway.
+		srx2WAN, srx3WAN := netip.MustParseAddr("172.16.23.1"), BackupSite.WAN.Addr()
+		for _, x := range []struct {
+			node     string
+			dst      netip.Addr
+			via, not netip.Addr
+		}{{lab.Host1, labrun.Host2Addr, srx2WAN, srx3WAN}, {lab.Host1, Spoke3Addr, srx3WAN, srx2WAN}} {
+			before := outPackets(t, r, lab.SRX1)
+			if err := r.PingFrom(ctx, x.node, x.dst, 5); err != nil {
+				t.Fatalf("%s → %s: %v", x.node, x.dst, err)
+			}
+			after := outPackets(t, r, lab.SRX1)
+			if got := after[x.via] - before[x.via]; got < 5 {
+				t.Errorf("ping %s: the SA to %s carried %d packets, want ≥ 5", x.dst, x.via, got)
+			}
+			if got := after[x.not] - before[x.not]; got != 0 {
+				t.Errorf("ping %s: the SA to %s carried %d packets, want none", x.dst, x.not, got)
+			}
+		}
 		d2 := routeDev(t, r, lab.SRX1, labrun.Host2Addr)
 		d3 := routeDev(t, r, lab.SRX1, Spoke3Addr)
 		t.Logf("hub routes %s via %s, %s via %s", labrun.Host2Addr, d2, Spoke3Addr, d3)
-		if d2 == d3 || !strings.HasPrefix(d2, "st0.0") || !strings.HasPrefix(d3, "st0.0") {
-			t.Errorf("hub routes both spokes' prefixes through %s and %s: want two tunnels of st0.0", d2, d3)
-		}
-		out := op(t, r, lab.SRX1, "show", "interfaces", "st0", "terse")
-		t.Logf("hub> show interfaces st0 terse\n%s", out)
-		if !strings.Contains(out, "st0.0") {
-			t.Errorf("show interfaces st0 terse lacks st0.0")
+		out := op(t, r, lab.SRX1, "show", "interfaces", "st0")
+		t.Logf("hub> show interfaces st0\n%s", out)
+		var uts unix.Utsname
+		unix.Uname(&uts)
+		if release := unix.ByteSliceToString(uts.Release[:]); strings.HasPrefix(release, "6.1.") {
+			// No collect_md xfrm interfaces: one hidden interface per VPN.
+			if d2 == d3 || !strings.HasPrefix(d2, "st0.0.p") || !strings.HasPrefix(d3, "st0.0.p") {
+				t.Errorf("%s: hub routes the spokes' prefixes through %s and %s: want two hidden interfaces of st0.0", release, d2, d3)
+			}
+			if !strings.Contains(out, "one xfrm interface per VPN") {
+				t.Errorf("%s: show interfaces st0 does not say st0.0 uses one xfrm interface per VPN", release)
+			}
+		} else {
+			if d2 != "st0.0" || d3 != "st0.0" {
+				t.Errorf("%s: hub routes the spokes' prefixes through %s and %s: want the collect_md st0.0", release, d2, d3)
+			}
+			if !strings.Contains(out, "collect_md") {
+				t.Errorf("%s: show interfaces st0 does not say st0.0 is a collect_md xfrm interface", release)
+			}
 		}
 	})
+}
+
+// outPackets returns the packets of node's outbound ESP SAs by destination.
+func outPackets(t *testing.T, r *labrun.Run, node string) map[netip.Addr]uint64 {
+	t.Helper()
+	ns, err := netns.GetFromName(r.Lab().Namespace(node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_XFRM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	sas, err := h.XfrmStateList(netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[netip.Addr]uint64{}
+	for _, sa := range sas {
+		if dst, ok := netip.AddrFromSlice(sa.Dst); ok {
+			out[dst.Unmap()] += sa.Statistics.Packets
+		}
+	}
+	return out
 }
