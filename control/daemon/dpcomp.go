@@ -35,10 +35,18 @@ type dataplaneComponent struct {
 	// by md (kernels 6.2+).
 	collectMD bool
 	md        *xfrmMD
+	// onDemand starts the tunnel whose SAs carry an if_id (on-traffic
+	// events, ontraffic.go).
+	onDemand func(ifid uint32)
 
 	mu       sync.Mutex
 	attached map[string]bool // Linux interfaces with our hooks
 	ifindex  map[string]int  // their index when attached
+	// on-traffic: marked interfaces by ifindex, tunnel states by if_id,
+	// and the event reader's stop.
+	marks      map[uint32]*demandMark
+	tunnelUp   map[uint32]bool
+	demandStop context.CancelFunc
 	set      *maps.Set       // the pinned maps, once attached
 	index    map[string]uint32
 }
@@ -135,7 +143,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 		}
 		c.index = comp.PolicyIndex
 		c.publishInstalled()
-		return nil
+		return c.syncOnTraffic(cfg, st)
 	}
 	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
 	if err != nil {
@@ -176,7 +184,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 		c.set = set
 	}
 	c.publishInstalled()
-	return nil
+	return c.syncOnTraffic(cfg, st)
 }
 
 // publishInstalled admits the inbound SAs the kernel holds, including those
@@ -205,6 +213,10 @@ func (c *dataplaneComponent) Close() error {
 		c.set = nil
 	}
 	c.md.close()
+	if c.demandStop != nil {
+		c.demandStop()
+		c.demandStop = nil
+	}
 	return nil
 }
 

@@ -43,10 +43,14 @@ type tunnelSink struct {
 func (s *tunnelSink) sink() *kernel.IKESink {
 	s.once.Do(func() {
 		s.k = &kernel.IKESink{R: s.c.kern, Grace: RetireGrace, SwitchDelay: SwitchDelay, Log: s.log,
-			OnUp: func(int, int) { s.up() },
-			OnDown: func(int, int) {
+			OnUp: func(unit, peer int) {
+				s.up()
+				s.dataplaneUp(unit, peer, true)
+			},
+			OnDown: func(unit, peer int) {
 				s.tu.up.Store(false)
 				s.tu.resetBackoff.Store(true)
+				s.dataplaneUp(unit, peer, false)
 			}}
 		if s.c.dp != nil {
 			s.k.SPIs = s.c.dp
@@ -75,6 +79,14 @@ func (s *tunnelSink) remove(ctx context.Context) error {
 		unit, peer = u, p
 	}
 	return s.sink().RemoveTunnel(ctx, unit, peer)
+}
+
+// dataplaneUp tells the data plane whether the tunnel is up, so that it
+// raises on-traffic events only for down tunnels.
+func (s *tunnelSink) dataplaneUp(unit, peer int, up bool) {
+	if ts, ok := s.c.dp.(tunnelUpSetter); ok {
+		ts.SetTunnelUp(kernel.TunnelIfID(unit, peer), up)
+	}
 }
 
 func (s *tunnelSink) up() {
