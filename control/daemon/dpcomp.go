@@ -47,8 +47,8 @@ type dataplaneComponent struct {
 	marks      map[uint32]*demandMark
 	tunnelUp   map[uint32]bool
 	demandStop context.CancelFunc
-	set      *maps.Set       // the pinned maps, once attached
-	index    map[string]uint32
+	set        *maps.Set // the pinned maps, once attached
+	index      map[string]uint32
 }
 
 func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {

@@ -572,6 +572,10 @@ type mux struct {
 	mu      sync.Mutex
 	tunnels []*tunnel
 	superAt time.Time
+	// gen counts add and wake: a supervision pass that started before one
+	// does not push superAt into the future (that lost the wake-up of a
+	// tunnel started by a commit for up to RetryMax).
+	gen uint64
 }
 
 func newMux(c *ikeComponent) *mux { return &mux{c: c} }
@@ -580,6 +584,7 @@ func (m *mux) add(tu *tunnel) {
 	m.mu.Lock()
 	m.tunnels = append(m.tunnels, tu)
 	m.superAt = time.Time{}
+	m.gen++
 	m.mu.Unlock()
 }
 
@@ -598,6 +603,7 @@ func (m *mux) remove(tu *tunnel) {
 func (m *mux) wake() {
 	m.mu.Lock()
 	m.superAt = time.Time{}
+	m.gen++
 	m.mu.Unlock()
 }
 
@@ -628,7 +634,10 @@ func (m *mux) HandleDatagram(now time.Time, d ike.Datagram) {
 }
 
 func (m *mux) Tick(now time.Time) {
-	ts := m.list()
+	m.mu.Lock()
+	ts := append([]*tunnel(nil), m.tunnels...)
+	gen := m.gen
+	m.mu.Unlock()
 	for _, tu := range ts {
 		if at, ok := tu.eng.NextTimer(); ok && !at.After(now) {
 			tu.eng.Tick(now)
@@ -643,7 +652,9 @@ func (m *mux) Tick(now time.Time) {
 			next = now.Add(RetryMax)
 		}
 		m.mu.Lock()
-		m.superAt = next
+		if m.gen == gen {
+			m.superAt = next
+		}
 		m.mu.Unlock()
 	}
 }

@@ -54,7 +54,7 @@ func (c *ikeComponent) trafficStartIfID(ifid uint32) {
 		}
 		c.supMu.Lock()
 		if !busy && !now.Before(tu.nextTry) {
-			c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
+			c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN, "trigger", "data plane event")
 			c.initiateLocked(now, tu)
 		}
 		c.supMu.Unlock()

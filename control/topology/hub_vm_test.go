@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,21 +54,23 @@ func pingUntil(t *testing.T, r *labrun.Run, node string, dst netip.Addr, timeout
 	}
 }
 
-// TestVMHubAndSpoke: SRX1 is a hub with one multipoint st0.0 and two VPNs
-// bound to it (SRX2 and SRX3 as spokes), each chosen by its
-// next-hop-tunnel address. Hub ↔ spoke traffic and spoke ↔ spoke traffic
-// (hairpinning through the hub) pass, each spoke's prefix through its own
-// tunnel.
-//
-// On kernels with collect_md xfrm interfaces and on 6.1 alike, the daemon
-// gives each VPN of the multipoint unit its own hidden xfrm interface
-// (st0.0.pK) with its own if_id.
-func TestVMHubAndSpoke(t *testing.T) {
-	vm.RequireKernelIPsec(t)
+// onTraffic turns every VPN of a configuration to establish-tunnels
+// on-traffic.
+func onTraffic(text string, vpns ...string) string {
+	for _, v := range vpns {
+		text += "set security ipsec vpn " + v + " establish-tunnels on-traffic\n"
+	}
+	return text
+}
+
+// startHub brings up the hub-and-spoke topology (the lab with the data
+// plane, plus SRX3) and commits the hub configurations; with onTraffic
+// every VPN is established on traffic.
+func startHub(t *testing.T, ctx context.Context, on bool) *labrun.Run {
+	t.Helper()
 	// With the data plane: zone policies (vpn -> vpn for the hairpin)
 	// apply, and on 6.2+ it steers the collect_md st0.0.
 	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, true)
-	ctx := context.Background()
 	if err := r.Up(ctx, false); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
@@ -93,6 +96,9 @@ func TestVMHubAndSpoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if on {
+		conf3 = onTraffic(conf3, "VPN-to-SRX1")
+	}
 	d3, err := StartDaemon(ctx, ns3, filepath.Join(t.TempDir(), SRX3), "", []string{daemonEnv + "=1"}, conf3)
 	ns3.Close()
 	if err != nil {
@@ -110,8 +116,28 @@ func TestVMHubAndSpoke(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if on && gw == lab.SRX2 {
+			text = onTraffic(text, "VPN-to-Host1")
+		}
+		if on && gw == lab.SRX1 {
+			text = onTraffic(text, "VPN-to-Host2", "VPN-to-SRX3")
+		}
 		commit(t, r, gw, text)
 	}
+	return r
+}
+
+// TestVMHubAndSpoke: SRX1 is a hub with one multipoint st0.0 and two VPNs
+// bound to it (SRX2 and SRX3 as spokes), each chosen by its
+// next-hop-tunnel address. Hub ↔ spoke traffic and spoke ↔ spoke traffic
+// (hairpinning through the hub under a vpn -> vpn policy) pass, each
+// spoke's traffic through its own SA pair. On 6.1 each VPN of st0.0 has a
+// hidden xfrm interface (st0.0.pK); on 6.2+ st0.0 is one collect_md xfrm
+// interface and BPF picks the tunnel by next hop.
+func TestVMHubAndSpoke(t *testing.T) {
+	vm.RequireKernelIPsec(t)
+	ctx := context.Background()
+	r := startHub(t, ctx, false)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		up, total, err := upCount(ctx, r, lab.SRX1)
@@ -205,4 +231,57 @@ func outPackets(t *testing.T, r *labrun.Run, node string) map[netip.Addr]uint64 
 		}
 	}
 	return out
+}
+
+// tunnelStates returns gw's tunnel states by VPN.
+func tunnelStates(t *testing.T, ctx context.Context, r *labrun.Run, gw string) map[string]string {
+	t.Helper()
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := r.Status(qctx, gw)
+	if err != nil {
+		t.Fatalf("%s status: %v", gw, err)
+	}
+	out := map[string]string{}
+	for _, tu := range st.Tunnels {
+		out[tu.VPN] = tu.State
+	}
+	return out
+}
+
+// TestVMHubOnTraffic: every VPN of the hub topology is established on
+// traffic. A packet the hub routes towards one spoke raises a data-plane
+// event for that spoke's tunnel only (by its hidden interface on 6.1, by
+// its next hop on the collect_md st0.0 on 6.2+), which starts it; the
+// other spoke's tunnel stays down until traffic goes its way.
+func TestVMHubOnTraffic(t *testing.T) {
+	vm.RequireKernelIPsec(t)
+	ctx := context.Background()
+	r := startHub(t, ctx, true)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := tunnelStates(t, ctx, r, lab.SRX1)
+		if len(st) == 2 && st["VPN-to-Host2"] == "waiting for traffic" && st["VPN-to-SRX3"] == "waiting for traffic" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hub tunnels not waiting for traffic: %v", st)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pingUntil(t, r, lab.Host1, labrun.Host2Addr, 60*time.Second)
+	if st := tunnelStates(t, ctx, r, lab.SRX1); st["VPN-to-Host2"] != "up" || st["VPN-to-SRX3"] != "waiting for traffic" {
+		t.Errorf("after traffic to spoke 2: hub tunnels %v, want VPN-to-Host2 up and VPN-to-SRX3 waiting", st)
+	}
+	pingUntil(t, r, lab.Host1, Spoke3Addr, 60*time.Second)
+	if st := tunnelStates(t, ctx, r, lab.SRX1); st["VPN-to-Host2"] != "up" || st["VPN-to-SRX3"] != "up" {
+		t.Errorf("after traffic to spoke 3: hub tunnels %v, want both up", st)
+	}
+	log, err := os.ReadFile(r.LogPath(lab.SRX1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), `trigger="data plane event"`); n < 2 {
+		t.Errorf("hub log: %d tunnels started by a data-plane event, want 2", n)
+	}
 }
