@@ -143,7 +143,8 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 		}
 		c.index = comp.PolicyIndex
 		c.publishInstalled()
-		return c.syncOnTraffic(cfg, st)
+		c.syncOnTrafficOrWarn(cfg, st)
+		return nil
 	}
 	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
 	if err != nil {
@@ -184,7 +185,8 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 		c.set = set
 	}
 	c.publishInstalled()
-	return c.syncOnTraffic(cfg, st)
+	c.syncOnTrafficOrWarn(cfg, st)
+	return nil
 }
 
 // publishInstalled admits the inbound SAs the kernel holds, including those

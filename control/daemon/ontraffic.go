@@ -160,6 +160,15 @@ func (c *dataplaneComponent) syncOnTraffic(cfg *config.Config, st kernel.State) 
 	return errors.Join(errs...)
 }
 
+// syncOnTrafficOrWarn is syncOnTraffic for Apply: a tunnel that cannot be
+// marked keeps the rest of the configuration (it is started by the st0
+// counter polling instead, or not at all).
+func (c *dataplaneComponent) syncOnTrafficOrWarn(cfg *config.Config, st kernel.State) {
+	if err := c.syncOnTraffic(cfg, st); err != nil {
+		c.log.Warn("on-traffic tunnels", "err", err)
+	}
+}
+
 func (c *dataplaneComponent) allUp(m *demandMark) bool {
 	for _, id := range m.ifids {
 		if !c.tunnelUp[id] {
