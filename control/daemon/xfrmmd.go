@@ -97,6 +97,13 @@ func (x *xfrmMD) sync(st kernel.State) error {
 		}
 	}
 	if t == nil {
+		// No collect_md unit (any more): its device went with the
+		// configuration, so its links are dead.
+		pins, _ := filepath.Glob(filepath.Join(x.dir, "link@*"))
+		for _, p := range pins {
+			os.Remove(p)
+		}
+		x.ifindex = 0
 		if x.objs == nil {
 			return nil
 		}
