@@ -160,6 +160,22 @@ func TestVMHubAndSpoke(t *testing.T) {
 	t.Run("spoke-to-spoke", func(t *testing.T) {
 		pingUntil(t, r, lab.Host2, Spoke3Addr, 30*time.Second)
 	})
+	t.Run("spoke-to-spoke-needs-vpn-to-vpn-policy", func(t *testing.T) {
+		// Without the vpn -> vpn policy the hub drops the hairpin (a new
+		// flow: every ping run opens its own ICMP id); spoke <-> hub
+		// traffic is untouched.
+		text, err := HubConfig(lab.SRX1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		commit(t, r, lab.SRX1, text+"delete security policies from-zone vpn to-zone vpn policy SPOKE-TO-SPOKE\n")
+		if err := r.PingFrom(ctx, lab.Host2, Spoke3Addr, 3); err == nil {
+			t.Error("spoke 2 reached spoke 3 through the hub without a vpn -> vpn policy")
+		}
+		pingUntil(t, r, lab.Host2, labrun.Host1Addr, 30*time.Second)
+		commit(t, r, lab.SRX1, text)
+		pingUntil(t, r, lab.Host2, Spoke3Addr, 30*time.Second)
+	})
 	t.Run("tunnel-by-next-hop", func(t *testing.T) {
 		// Each spoke's traffic leaves through its own SA pair: pinging one
 		// spoke moves only the outbound SA to that spoke's gateway.
