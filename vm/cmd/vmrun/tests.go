@@ -48,9 +48,10 @@ func runTests(ctx context.Context, base vm.Config, series []vm.Series, pattern, 
 		}
 		built = append(built, p)
 	}
-	// Like go test's default, each binary gets 10 minutes, but it must end
-	// (and print its goroutines) before the boot's own limit.
-	testTimeout := min(10*time.Minute, base.Timeout-30*time.Second)
+	// Each binary gets 20 minutes (twice go test's default: under TCG a package
+	// of multi-daemon topology tests needs more), but it must end (and print
+	// its goroutines) before the boot's own limit.
+	testTimeout := min(20*time.Minute, base.Timeout-30*time.Second)
 	if testTimeout < 30*time.Second {
 		testTimeout = base.Timeout
 	}
