@@ -169,11 +169,11 @@ func lineDiff(a, b string) string {
 // (full validation); policies only do not.
 func TestEditWide(t *testing.T) {
 	for delta, wide := range map[string]bool{
-		"set security address-book Host1 address X 10.9.9.0/24":                                 true,
-		"delete security policies from-zone trust to-zone untrust":                              true,
-		"set applications application a protocol tcp":                                           true,
-		"set security policies from-zone trust to-zone untrust policy P1 then count":            false,
-		"deactivate security policies from-zone trust to-zone untrust policy P1":                false,
+		"set security address-book Host1 address X 10.9.9.0/24":                                   true,
+		"delete security policies from-zone trust to-zone untrust":                                true,
+		"set applications application a protocol tcp":                                             true,
+		"set security policies from-zone trust to-zone untrust policy P1 then count":              false,
+		"deactivate security policies from-zone trust to-zone untrust policy P1":                  false,
 		"security { policies { from-zone trust to-zone untrust { policy P1 { then count; } } } }": true,
 	} {
 		tr, prev := editBase(t)
