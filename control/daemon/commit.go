@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,19 @@ type CommitRequest struct {
 	Name    string `json:"name"`
 	Text    string `json:"text"`
 	Comment string `json:"comment,omitempty"`
+	// Load says how Text relates to the active configuration, as the
+	// vendor's `load` does: LoadOverride ("" too) replaces it whole,
+	// LoadSet applies set-form lines (set, delete, deactivate, activate,
+	// insert) to it, LoadMerge merges statements (either form) into it.
+	Load string `json:"load,omitempty"`
 }
+
+// Load modes of a CommitRequest.
+const (
+	LoadOverride = "override"
+	LoadSet      = "set"
+	LoadMerge    = "merge"
+)
 
 // RollbackRequest asks to commit stored configuration N again.
 type RollbackRequest struct {
@@ -55,6 +68,15 @@ type CommitResult struct {
 	Entry *commitlog.Entry `json:"entry,omitempty"`
 	// Duration is how long applying took.
 	Duration time.Duration `json:"duration-ns,omitempty"`
+	// Incremental is true when only the statements a delta touched were
+	// validated and applied again (a policy-only `load set` or `load
+	// merge`).
+	Incremental bool `json:"incremental,omitempty"`
+	// Persisting is true when the resulting configuration is being
+	// written to the commit store and the configuration file after the
+	// answer (a delta commit); the next commit, rollback or history
+	// request waits for it.
+	Persisting bool `json:"persisting,omitempty"`
 }
 
 // ValidationError is a configuration that does not validate; nothing was
@@ -98,13 +120,18 @@ func diagStrings(ds config.Diagnostics) []string {
 	return out
 }
 
-// parse validates text. On errors it returns a *ValidationError.
-func parse(name string, text []byte) (*config.Config, config.Diagnostics, error) {
-	cfg, diags := config.ParseBytes(name, text)
+// parse validates text and returns the compiled configuration with its
+// tree (kept for later deltas). On errors it returns a *ValidationError.
+func parse(name string, text []byte) (*config.Tree, *config.Config, config.Diagnostics, error) {
+	t := config.NewTree()
+	diags := t.Parse(name, text)
+	cfg, more := t.Compile()
+	diags = append(diags, more...)
+	diags.Sort(t.Files())
 	if diags.HasErrors() || cfg == nil {
-		return nil, diags, &ValidationError{Diagnostics: diags}
+		return nil, nil, diags, &ValidationError{Diagnostics: diags}
 	}
-	return cfg, diags, nil
+	return t, cfg, diags, nil
 }
 
 // check runs every component's Check on cfg.
@@ -163,17 +190,32 @@ func (d *Daemon) Commit(ctx context.Context, req CommitRequest, checkOnly bool) 
 }
 
 func (d *Daemon) commitLocked(ctx context.Context, req CommitRequest, checkOnly bool, source string) (CommitResult, error) {
+	switch req.Load {
+	case "", LoadOverride:
+		return d.commitWhole(ctx, req, checkOnly, source)
+	case LoadSet, LoadMerge:
+		return d.commitDelta(ctx, req, checkOnly, source)
+	}
+	return CommitResult{}, fmt.Errorf("commit: unknown load mode %q (want override, merge or set)", req.Load)
+}
+
+// commitWhole commits req.Text as the whole configuration.
+func (d *Daemon) commitWhole(ctx context.Context, req CommitRequest, checkOnly bool, source string) (CommitResult, error) {
 	var res CommitResult
+	d.waitPersisted()
 	text := []byte(req.Text)
-	cfg, diags, err := parse(req.Name, text)
+	tree, cfg, diags, err := parse(req.Name, text)
 	res.Diagnostics = diagStrings(diags)
 	if err != nil {
 		return res, err
 	}
 	prev, prevText := d.activeConfig()
-	nextObjects := objects(cfg)
-	res.Changes = diffObjects(d.activeObjects(), nextObjects)
 	res.Unchanged = prev != nil && string(prevText) == string(text)
+	var nextObjects objects
+	if !res.Unchanged {
+		nextObjects = objectsOf(cfg)
+		res.Changes = diffObjects(d.activeObjects(), nextObjects)
+	}
 	if err := d.check(ctx, cfg); err != nil {
 		return res, fmt.Errorf("configuration check fails against the running state: %w", err)
 	}
@@ -187,24 +229,222 @@ func (d *Daemon) commitLocked(ctx context.Context, req CommitRequest, checkOnly 
 	}
 	res.Duration = time.Since(start)
 	res.Committed = true
-	d.setActive(cfg, text)
-	d.setActiveObjects(nextObjects)
-	if d.store != nil {
-		e, err := d.store.Add(text, source, req.Comment, d.now())
-		if err != nil {
-			d.log.Warn("commit applied but not stored", "err", err)
-		} else {
-			res.Entry = &e
-		}
+	d.setActive(cfg, tree, text)
+	if nextObjects != nil {
+		d.setActiveObjects(nextObjects)
 	}
-	if d.opts.ConfigPath != "" && !res.Unchanged {
-		if err := commitlog.WriteFileAtomic(d.opts.ConfigPath, text); err != nil {
-			d.log.Warn("commit applied but the configuration file was not updated", "path", d.opts.ConfigPath, "err", err)
-		}
-	}
+	d.persist(func() []byte { return text }, source, req.Comment, !res.Unchanged, false, &res)
 	d.log.Info("commit complete", "source", source, "changes", len(res.Changes), "duration", res.Duration)
 	return res, nil
 }
+
+// commitDelta applies req.Text (set lines or statements to merge) to the
+// active configuration's tree, validates what it touched, applies the
+// result all or nothing and stores the resulting whole configuration. On
+// any failure the tree is restored and nothing changes.
+func (d *Daemon) commitDelta(ctx context.Context, req CommitRequest, checkOnly bool, source string) (CommitResult, error) {
+	var res CommitResult
+	text := []byte(req.Text)
+	if req.Load == LoadSet && config.DetectFormat(text) != config.FormatSet && len(bytes.TrimSpace(text)) > 0 {
+		ds := config.Diagnostics{{Pos: config.Pos{File: req.Name, Line: 1, Col: 1}, Severity: config.SeverityError,
+			Message: "load set: not set-form lines (set, delete, deactivate, activate, insert); use load merge for statements in braces"}}
+		res.Diagnostics = diagStrings(ds)
+		return res, &ValidationError{Diagnostics: ds}
+	}
+	prev, _ := d.activeConfig()
+	tree, err := d.activeTreeFor()
+	if err != nil {
+		return res, err
+	}
+	e, diags := tree.Edit(req.Name, text)
+	if e == nil {
+		res.Diagnostics = diagStrings(diags)
+		return res, &ValidationError{Diagnostics: diags}
+	}
+	cfg, more := tree.CompileDelta(prev, e)
+	diags = append(diags, more...)
+	res.Diagnostics = diagStrings(diags)
+	if cfg == nil {
+		e.Undo()
+		return res, &ValidationError{Diagnostics: diags}
+	}
+	res.Incremental = !e.Wide
+	var nextObjects objects
+	if e.Wide {
+		nextObjects = objectsOf(cfg)
+		res.Changes = diffObjects(d.activeObjects(), nextObjects)
+	} else {
+		res.Changes = diffPolicies(prev, cfg, e.Policies)
+	}
+	if err := d.checkDelta(ctx, cfg, e); err != nil {
+		e.Undo()
+		return res, fmt.Errorf("configuration check fails against the running state: %w", err)
+	}
+	if checkOnly {
+		e.Undo()
+		return res, nil
+	}
+	start := time.Now()
+	if err := d.applyDelta(ctx, cfg, prev, e); err != nil {
+		e.Undo()
+		d.log.Error("commit failed", "source", source, "err", err)
+		return res, err
+	}
+	res.Duration = time.Since(start)
+	res.Committed = true
+	e.Keep()
+	res.Unchanged = len(res.Changes) == 0
+	if e.Wide {
+		d.setActive(cfg, tree, nil)
+		d.setActiveObjects(nextObjects)
+	} else {
+		d.setActiveDelta(cfg, tree, prev, e.Policies)
+	}
+	d.persist(d.deltaText(tree, text), source, req.Comment, true, true, &res)
+	d.log.Info("commit complete", "source", source, "load", req.Load, "edit", e.String(), "changes", len(res.Changes), "duration", res.Duration)
+	return res, nil
+}
+
+// deltaText returns how to compute the whole configuration text after a
+// delta: the previous text with the delta lines appended when both are set
+// form (parsing it gives the same tree, and no 100,000-policy rendering is
+// needed), else the tree rendered now in set form, before a later commit
+// changes it.
+func (d *Daemon) deltaText(tree *config.Tree, delta []byte) func() []byte {
+	d.mu.Lock()
+	setForm := d.activeSetForm
+	d.mu.Unlock()
+	if setForm && config.DetectFormat(delta) == config.FormatSet {
+		return func() []byte {
+			_, prevText := d.activeConfig() // the previous persist has finished
+			out := make([]byte, 0, len(prevText)+len(delta)+1)
+			out = append(out, prevText...)
+			if len(out) > 0 && out[len(out)-1] != '\n' {
+				out = append(out, '\n')
+			}
+			out = append(out, delta...)
+			if len(out) > 0 && out[len(out)-1] != '\n' {
+				out = append(out, '\n')
+			}
+			return out
+		}
+	}
+	// Rendered in set form, so that the next set delta is appended.
+	var b bytes.Buffer
+	_ = tree.WriteSet(&b)
+	rendered := b.Bytes()
+	d.mu.Lock()
+	d.activeSetForm = true
+	d.mu.Unlock()
+	return func() []byte { return rendered }
+}
+
+// PolicyApplier is a component whose applied state depends on security
+// policies and that can apply a configuration which differs from the
+// applied one only in the named policies without redoing the rest. On such
+// a commit the components that do not implement it are left alone: nothing
+// they apply changed.
+type PolicyApplier interface {
+	ApplyPolicies(ctx context.Context, cfg *config.Config, changed []config.PolicyRef) error
+}
+
+// PolicyChecker is the Check of a PolicyApplier for a policy-only delta.
+type PolicyChecker interface {
+	CheckPolicies(ctx context.Context, cfg *config.Config, changed []config.PolicyRef) error
+}
+
+func (d *Daemon) checkDelta(ctx context.Context, cfg *config.Config, e *config.Edit) error {
+	if e.Wide {
+		return d.check(ctx, cfg)
+	}
+	var errs []error
+	for _, c := range d.components {
+		pc, ok := c.(PolicyChecker)
+		if !ok {
+			continue
+		}
+		if err := pc.CheckPolicies(ctx, cfg, e.Policies); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// applyDelta applies a delta's configuration: a wide one with every
+// component (apply), a policy-only one with the PolicyAppliers only, rolled
+// back the same way when one fails.
+func (d *Daemon) applyDelta(ctx context.Context, cfg, prev *config.Config, e *config.Edit) error {
+	if e.Wide {
+		return d.apply(ctx, cfg, prev)
+	}
+	var done []PolicyApplier
+	var names []string
+	for _, c := range d.components {
+		pa, ok := c.(PolicyApplier)
+		if !ok {
+			continue
+		}
+		done = append(done, pa)
+		names = append(names, c.Name())
+		if err := pa.ApplyPolicies(ctx, cfg, e.Policies); err != nil {
+			ae := &ApplyError{Component: c.Name(), Err: err, RolledBack: true}
+			var rerrs []error
+			for j := len(done) - 1; j >= 0; j-- {
+				if rerr := done[j].ApplyPolicies(ctx, prev, e.Policies); rerr != nil {
+					rerrs = append(rerrs, fmt.Errorf("%s: %w", names[j], rerr))
+				}
+			}
+			ae.RollbackErr = errors.Join(rerrs...)
+			return ae
+		}
+	}
+	return nil
+}
+
+// persist stores the committed configuration (rollback 0) and writes it to
+// the configuration file. text is called once, in order with the other
+// commits. A whole-file commit waits for it (its result names the stored
+// entry); a delta commit answers first (res.Persisting) and the next
+// commit, rollback or history request waits. The caller holds commitMu.
+func (d *Daemon) persist(text func() []byte, source, comment string, changed, async bool, res *CommitResult) {
+	d.persistMu.Lock()
+	work := func() *commitlog.Entry {
+		defer d.persistMu.Unlock()
+		t := text()
+		d.setActiveText(t)
+		var entry *commitlog.Entry
+		if d.store != nil {
+			e, err := d.store.Add(t, source, comment, d.now())
+			if err != nil {
+				d.log.Warn("commit applied but not stored", "err", err)
+			} else {
+				entry = &e
+			}
+		}
+		if d.opts.ConfigPath != "" && changed {
+			if err := commitlog.WriteFileAtomic(d.opts.ConfigPath, t); err != nil {
+				d.log.Warn("commit applied but the configuration file was not updated", "path", d.opts.ConfigPath, "err", err)
+			}
+		}
+		return entry
+	}
+	if async {
+		res.Persisting = true
+		go work()
+		return
+	}
+	res.Entry = work()
+}
+
+// waitPersisted waits until every committed configuration is stored.
+func (d *Daemon) waitPersisted() {
+	d.persistMu.Lock()
+	d.persistMu.Unlock()
+}
+
+// WaitPersisted waits until the configurations of finished commits are in
+// the commit store and the configuration file.
+func (d *Daemon) WaitPersisted() { d.waitPersisted() }
 
 // Rollback commits stored configuration n again (rollback 1 restores the
 // configuration before the active one).
@@ -214,6 +454,7 @@ func (d *Daemon) Rollback(ctx context.Context, n int, comment string) (CommitRes
 	}
 	d.commitMu.Lock()
 	defer d.commitMu.Unlock()
+	d.waitPersisted()
 	e, text, err := d.store.Get(n)
 	if err != nil {
 		return CommitResult{}, err

@@ -59,13 +59,23 @@ type Daemon struct {
 	state      *State
 
 	commitMu sync.Mutex // serialises commits, rollbacks and reloads
+	// persistMu is held while a committed configuration is written to the
+	// commit store and the configuration file (after a delta commit has
+	// answered); taken under commitMu.
+	persistMu sync.Mutex
 
 	mu         sync.Mutex
 	active     *config.Config
 	activeText []byte
+	// activeTree is the parsed form of active, edited in place by delta
+	// commits (only under commitMu); nil until a delta needs it.
+	activeTree *config.Tree
+	// activeSetForm is true when the text of the active configuration (once
+	// persisted) is in set form, so that a set delta can be appended to it.
+	activeSetForm bool
 	// activeObj are the fingerprints of active's objects (see Diff), nil
 	// until first needed.
-	activeObj map[string]string
+	activeObj objects
 	lastApply error
 	started   time.Time
 	nowFunc   func() time.Time
@@ -107,14 +117,67 @@ func (d *Daemon) activeConfig() (*config.Config, []byte) {
 	return d.active, d.activeText
 }
 
-func (d *Daemon) setActive(cfg *config.Config, text []byte) {
+// setActive makes cfg (parsed as tree) the active configuration. A nil
+// text is set later by the commit's persist (setActiveText).
+func (d *Daemon) setActive(cfg *config.Config, tree *config.Tree, text []byte) {
 	d.mu.Lock()
-	d.active, d.activeText, d.activeObj = cfg, text, nil
+	d.active, d.activeTree, d.activeObj = cfg, tree, nil
+	if text != nil {
+		d.activeText = text
+		d.activeSetForm = config.DetectFormat(text) == config.FormatSet
+	}
 	d.mu.Unlock()
 	d.state.setConfig(cfg)
 }
 
-func (d *Daemon) setActiveObjects(o map[string]string) {
+// setActiveDelta makes cfg active after a delta that changed only the named
+// policies of prev: the cached object hashes are updated for those (and
+// for the policies that follow them, whose predecessor may have changed).
+func (d *Daemon) setActiveDelta(cfg *config.Config, tree *config.Tree, prev *config.Config, refs []config.PolicyRef) {
+	d.mu.Lock()
+	objs := d.activeObj
+	d.active, d.activeTree = cfg, tree
+	if objs != nil {
+		updatePolicyObjects(objs, prev, cfg, refs)
+	}
+	d.mu.Unlock()
+	d.state.setConfig(cfg)
+}
+
+func (d *Daemon) setActiveText(text []byte) {
+	d.mu.Lock()
+	d.activeText = text
+	d.mu.Unlock()
+}
+
+// activeTreeFor returns the tree of the active configuration, parsing the
+// active text again when there is none (the first delta after a start).
+// The caller holds commitMu.
+func (d *Daemon) activeTreeFor() (*config.Tree, error) {
+	d.mu.Lock()
+	tree := d.activeTree
+	d.mu.Unlock()
+	if tree != nil {
+		return tree, nil
+	}
+	d.waitPersisted()
+	d.mu.Lock()
+	text, name := d.activeText, d.opts.ConfigPath
+	d.mu.Unlock()
+	if text == nil {
+		return nil, errors.New("no active configuration to apply the delta to")
+	}
+	tree, _, _, err := parse(name, text)
+	if err != nil {
+		return nil, fmt.Errorf("active configuration: %w", err)
+	}
+	d.mu.Lock()
+	d.activeTree = tree
+	d.mu.Unlock()
+	return tree, nil
+}
+
+func (d *Daemon) setActiveObjects(o objects) {
 	d.mu.Lock()
 	d.activeObj = o
 	d.mu.Unlock()
@@ -122,11 +185,11 @@ func (d *Daemon) setActiveObjects(o map[string]string) {
 
 // activeObjects returns the fingerprints of the active configuration's
 // objects, computing them once per configuration.
-func (d *Daemon) activeObjects() map[string]string {
+func (d *Daemon) activeObjects() objects {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.activeObj == nil {
-		d.activeObj = objects(d.active)
+		d.activeObj = objectsOf(d.active)
 	}
 	return d.activeObj
 }
@@ -136,13 +199,13 @@ func (d *Daemon) activeObjects() map[string]string {
 func (d *Daemon) State() *State { return d.state }
 
 // loadFile reads and validates the configuration file.
-func (d *Daemon) loadFile() ([]byte, *config.Config, config.Diagnostics, error) {
+func (d *Daemon) loadFile() ([]byte, *config.Tree, *config.Config, config.Diagnostics, error) {
 	text, err := os.ReadFile(d.opts.ConfigPath)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("read configuration: %w", err)
 	}
-	cfg, diags, err := parse(d.opts.ConfigPath, text)
-	return text, cfg, diags, err
+	tree, cfg, diags, err := parse(d.opts.ConfigPath, text)
+	return text, tree, cfg, diags, err
 }
 
 // Run applies the configuration file, serves the control socket (and
@@ -152,7 +215,7 @@ func (d *Daemon) loadFile() ([]byte, *config.Config, config.Diagnostics, error) 
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	d.started = d.now()
 	defer d.closeComponents()
-	text, cfg, diags, err := d.loadFile()
+	text, tree, cfg, diags, err := d.loadFile()
 	for _, w := range diags.Warnings() {
 		d.log.Warn("configuration", "diagnostic", w.String())
 	}
@@ -171,7 +234,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	// socket is served regardless so that the operator can look and fix.
 	d.commitMu.Lock()
 	err = d.apply(ctx, cfg, nil)
-	d.setActive(cfg, text)
+	d.setActive(cfg, tree, text)
 	d.setLastApply(err)
 	if e, _, gerr := d.store.Get(0); gerr != nil || e.Size != len(text) || !d.storedEquals(text) {
 		if _, serr := d.store.Add(text, d.opts.ConfigPath, "daemon start", d.now()); serr != nil {
@@ -239,6 +302,7 @@ loop:
 	d.log.Info("bpfvpn daemon stopping; tunnels and data plane stay in place")
 	cancel()
 	wg.Wait()
+	d.waitPersisted()
 	return runErr
 }
 
@@ -354,6 +418,7 @@ func (d *Daemon) registerVerbs(srv *api.Server) {
 		return commitResponse(res, err)
 	}))
 	srv.Handle(VerbCommits, api.HandlerFunc(func(ctx context.Context, req api.Request) (api.Response, error) {
+		d.waitPersisted()
 		list, err := d.store.List()
 		if err != nil {
 			return api.Response{}, err

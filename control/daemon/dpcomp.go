@@ -34,6 +34,7 @@ type dataplaneComponent struct {
 	attached map[string]bool // Linux interfaces with our hooks
 	set      *maps.Set       // the pinned maps, once attached
 	index    map[string]uint32
+	delta    dpDelta // policy-only commits (dpdelta.go)
 }
 
 func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {
@@ -86,6 +87,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	sort.Strings(names)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.delta.pw.Forget() // Apply and Attach write a generation
 	same := c.set != nil && len(names) == len(c.attached)
 	for _, n := range names {
 		same = same && c.attached[n]

@@ -1,0 +1,329 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/bpfvpn/bpfvpn/maps"
+)
+
+// PairWriter writes the policy tables of a configuration into the inactive
+// generation zone pair by zone pair, rewriting only the pairs whose
+// policies differ from what that generation already holds, and then
+// switches generation with one write of the config map. Sessions are
+// re-checked against the new generation by the programs on their next
+// packet, as after Apply.
+//
+// It remembers, per generation, the policies and map keys it wrote for each
+// pair. A generation it did not write itself (Apply wrote it, or the
+// daemon started) is unknown and is rewritten whole the first time. Only
+// the policy tables are written: zones, interfaces and local addresses must
+// not have changed since the last Apply.
+type PairWriter struct {
+	gens [2]map[pairID]*pairState
+}
+
+type pairID struct{ from, to uint16 }
+
+// pairState is what one zone pair's tables hold in one generation.
+type pairState struct {
+	policies []Policy
+	addr4    []maps.Addr4Key
+	addr6    []maps.Addr6Key
+	apps     []maps.AppKey
+	sets     []uint32
+	rows     []maps.Policy // policy rows, at the pair's base
+	vals     pairVals      // values to write with the keys (until written)
+}
+
+// pairSetBase numbers the policy sets of one zone pair in one generation:
+// gen(1) 1(1) from(6) to(6) n(17). Apply numbers its sets from gen<<30 + 1
+// with bit 29 clear, so the two never collide.
+func pairSetBase(gen uint32, p pairID) uint32 {
+	return setIDBase(gen) | 1<<29 | uint32(p.from&63)<<23 | uint32(p.to&63)<<17
+}
+
+const maxPairSets = 1<<17 - 1
+
+// Forget marks both generations unknown (after Apply or Attach wrote one).
+func (w *PairWriter) Forget() { w.gens = [2]map[pairID]*pairState{} }
+
+// PairWriteStats says what a Write did.
+type PairWriteStats struct {
+	Gen          uint32
+	Whole        bool // the generation was unknown and written whole
+	PairsWritten int
+	PairsKept    int
+}
+
+// Write programs spec's policies into the inactive generation of m and
+// switches to it. It returns the policy index (as Compiled.PolicyIndex).
+// On an error the active generation is untouched.
+func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWriteStats, error) {
+	var st PairWriteStats
+	cur, err := m.ReadConfig()
+	if err != nil {
+		return nil, st, err
+	}
+	zones, err := ExistingZones(m)
+	if err != nil {
+		return nil, st, err
+	}
+	gen := 1 - (cur.Gen & 1)
+	st.Gen = gen
+	// Group by zone pair in order.
+	var order []pairID
+	groups := map[pairID][]Policy{}
+	for _, p := range spec.Policies {
+		f, ok := zones[p.FromZone]
+		if !ok {
+			return nil, st, fmt.Errorf("policy %s: unknown from-zone %q", p.Name, p.FromZone)
+		}
+		t, ok := zones[p.ToZone]
+		if !ok {
+			return nil, st, fmt.Errorf("policy %s: unknown to-zone %q", p.Name, p.ToZone)
+		}
+		k := pairID{f, t}
+		if _, seen := groups[k]; !seen {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], p)
+	}
+	total := 0
+	for _, k := range order {
+		n := len(groups[k])
+		if n > maps.MaxPoliciesPerZonePair {
+			return nil, st, fmt.Errorf("zone pair %d→%d has %d policies; at most %d", k.from, k.to, n, maps.MaxPoliciesPerZonePair)
+		}
+		total += n
+	}
+	if total > maps.MaxPolicies {
+		return nil, st, fmt.Errorf("%d policies in all; at most %d", total, maps.MaxPolicies)
+	}
+
+	old := w.gens[gen]
+	w.gens[gen] = nil // unknown until this write completes
+	if old == nil {
+		st.Whole = true
+		if err := clearGeneration(m, gen); err != nil {
+			return nil, st, fmt.Errorf("clear policy generation %d: %w", gen, err)
+		}
+		old = map[pairID]*pairState{}
+	}
+	next := make(map[pairID]*pairState, len(order))
+	for _, k := range order {
+		ps := groups[k]
+		if o := old[k]; o != nil && samePolicies(o.policies, ps) {
+			next[k] = o
+			st.PairsKept++
+			continue
+		}
+		ns, err := compilePair(gen, k, ps)
+		if err != nil {
+			return nil, st, err
+		}
+		if o := old[k]; o != nil {
+			if err := deletePair(m, o); err != nil {
+				return nil, st, err
+			}
+		}
+		if err := writePair(m, ns); err != nil {
+			return nil, st, err
+		}
+		next[k] = ns
+		st.PairsWritten++
+	}
+	for k, o := range old {
+		if _, ok := next[k]; !ok {
+			if err := deletePair(m, o); err != nil {
+				return nil, st, err
+			}
+		}
+	}
+	// Bases are laid out afresh (the pair-local bit numbering of the sets
+	// does not depend on them): the zone-pair array and the policy rows of
+	// the generation are written whole; both are small arrays.
+	index := make(map[string]uint32, total)
+	zk := make([]uint32, 0, maps.MaxZones*maps.MaxZones)
+	zv := make([]maps.ZonePair, maps.MaxZones*maps.MaxZones)
+	for i := uint32(0); i < maps.MaxZones*maps.MaxZones; i++ {
+		zk = append(zk, (gen&1)<<12|i)
+	}
+	pk := make([]uint32, maps.MaxPolicies)
+	pv := make([]maps.Policy, maps.MaxPolicies)
+	for i := range pk {
+		pk[i] = (gen&1)*maps.MaxPolicies + uint32(i)
+	}
+	var base uint32
+	for _, k := range order {
+		s := next[k]
+		zv[ZonePairIndex(0, k.from, k.to)] = maps.ZonePair{Base: base, Count: uint16(len(s.rows)), Present: 1}
+		copy(pv[base:], s.rows)
+		for i, p := range s.policies {
+			index[fmt.Sprintf("%s/%s/%s", p.FromZone, p.ToZone, p.Name)] = (gen&1)*maps.MaxPolicies + base + uint32(i)
+		}
+		base += uint32(len(s.rows))
+	}
+	if err := maps.PutBatch(m.ZonePairs, zk, zv); err != nil {
+		return nil, st, fmt.Errorf("write zone pairs: %w", err)
+	}
+	if err := maps.PutBatch(m.Policies, pk, pv); err != nil {
+		return nil, st, fmt.Errorf("write policies: %w", err)
+	}
+	cur.Gen = gen
+	if err := m.WriteConfig(cur); err != nil {
+		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
+	}
+	w.gens[gen] = next
+	return index, st, nil
+}
+
+func samePolicies(a, b []Policy) bool {
+	return slices.EqualFunc(a, b, func(x, y Policy) bool {
+		return x.Name == y.Name && x.FromZone == y.FromZone && x.ToZone == y.ToZone && x.Action == y.Action &&
+			x.Count == y.Count && x.Log == y.Log && samePrefixes(x.Source, y.Source) &&
+			samePrefixes(x.Destination, y.Destination) && (x.Apps == nil) == (y.Apps == nil) && slices.Equal(x.Apps, y.Apps)
+	})
+}
+
+func samePrefixes(a, b []netip.Prefix) bool {
+	return (a == nil) == (b == nil) && slices.Equal(a, b)
+}
+
+// compilePair computes one zone pair's map contents for generation gen, as
+// compilePolicies does for every pair, with the pair's own set numbering.
+func compilePair(gen uint32, k pairID, ps []Policy) (*pairState, error) {
+	s := &pairState{policies: ps, rows: make([]maps.Policy, len(ps))}
+	src, dst, app := prefixSets{}, prefixSets{}, appSets{}
+	for i, p := range ps {
+		var flags uint8
+		if p.Count {
+			flags |= 1
+		}
+		if p.Log {
+			flags |= 2
+		}
+		pv := maps.Policy{Action: uint8(p.Action), Flags: flags, Id: uint32(i), FromZone: k.from, ToZone: k.to}
+		copy(pv.Name[:len(pv.Name)-1], p.Name)
+		s.rows[i] = pv
+		for _, side := range []struct {
+			ps   prefixSets
+			list []netip.Prefix
+		}{{src, p.Source}, {dst, p.Destination}} {
+			if side.list == nil {
+				side.ps.add(netip.PrefixFrom(netip.IPv4Unspecified(), 0), i)
+				side.ps.add(netip.PrefixFrom(netip.IPv6Unspecified(), 0), i)
+				continue
+			}
+			for _, pfx := range side.list {
+				if !pfx.IsValid() {
+					return nil, fmt.Errorf("policy %s: invalid prefix", p.Name)
+				}
+				side.ps.add(netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-boolInt(pfx.Addr().Is4In6())*96), i)
+			}
+		}
+		if p.Apps == nil {
+			app.add(appKey{0, 0}, i)
+		}
+		for _, t := range p.Apps {
+			ks, err := t.keys()
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: application: %w", p.Name, err)
+			}
+			for _, ak := range ks {
+				app.add(ak, i)
+			}
+		}
+	}
+	setIDs := map[maps.PolicySet]uint32{}
+	var setVals []maps.PolicySet
+	base := pairSetBase(gen, k)
+	intern := func(b *bitset) (uint32, error) {
+		v := b.value()
+		if id, ok := setIDs[v]; ok {
+			return id, nil
+		}
+		if len(setVals) >= maxPairSets {
+			return 0, fmt.Errorf("zone pair %d→%d needs more than %d policy sets", k.from, k.to, maxPairSets)
+		}
+		setVals = append(setVals, v)
+		id := base + uint32(len(setVals))
+		setIDs[v] = id
+		s.sets = append(s.sets, id)
+		return id, nil
+	}
+	var a4v, a6v, apv []maps.LPMVal
+	for _, side := range []struct {
+		dir uint32
+		ps  prefixSets
+	}{{dirSrc, src}, {dirDst, dst}} {
+		scope := lpmScope(gen, side.dir, k.from, k.to)
+		for pfx, b := range side.ps.closed() {
+			id, err := intern(b)
+			if err != nil {
+				return nil, err
+			}
+			if pfx.Addr().Is4() {
+				s.addr4 = append(s.addr4, maps.Addr4Key{Prefixlen: 32 + uint32(pfx.Bits()), Scope: scope, Addr: pfx.Addr().As4()})
+				a4v = append(a4v, maps.LPMVal{Set: id})
+			} else {
+				s.addr6 = append(s.addr6, maps.Addr6Key{Prefixlen: 32 + uint32(pfx.Bits()), Scope: scope, Addr: pfx.Addr().As16()})
+				a6v = append(a6v, maps.LPMVal{Set: id})
+			}
+		}
+	}
+	scope := lpmScope(gen, dirApp, k.from, k.to)
+	for ak, b := range app.closed() {
+		id, err := intern(b)
+		if err != nil {
+			return nil, err
+		}
+		s.apps = append(s.apps, maps.AppKey{Prefixlen: 32 + uint32(ak.len), Scope: scope,
+			Proto: uint8(ak.bits >> 16), Port: [2]uint8{uint8(ak.bits >> 8), uint8(ak.bits)}})
+		apv = append(apv, maps.LPMVal{Set: id})
+	}
+	s.vals = pairVals{sets: setVals, addr4: a4v, addr6: a6v, apps: apv}
+	return s, nil
+}
+
+// pairVals are the values written with a pairState's keys (dropped after
+// the write).
+type pairVals struct {
+	sets               []maps.PolicySet
+	addr4, addr6, apps []maps.LPMVal
+}
+
+// writePair writes a compiled pair's sets before the LPM entries that name
+// them.
+func writePair(m *maps.Set, s *pairState) error {
+	v := s.vals
+	s.vals = pairVals{}
+	if err := maps.PutBatch(m.PolicySets, s.sets, v.sets); err != nil {
+		return fmt.Errorf("write policy sets: %w", err)
+	}
+	if err := maps.PutBatch(m.Addr4, s.addr4, v.addr4); err != nil {
+		return fmt.Errorf("write IPv4 address tries: %w", err)
+	}
+	if err := maps.PutBatch(m.Addr6, s.addr6, v.addr6); err != nil {
+		return fmt.Errorf("write IPv6 address tries: %w", err)
+	}
+	if err := maps.PutBatch(m.Apps, s.apps, v.apps); err != nil {
+		return fmt.Errorf("write application tries: %w", err)
+	}
+	return nil
+}
+
+// deletePair removes what s wrote (in the inactive generation).
+func deletePair(m *maps.Set, s *pairState) error {
+	if err := maps.DeleteKeys(m.Addr4, s.addr4); err != nil {
+		return err
+	}
+	if err := maps.DeleteKeys(m.Addr6, s.addr6); err != nil {
+		return err
+	}
+	if err := maps.DeleteKeys(m.Apps, s.apps); err != nil {
+		return err
+	}
+	return maps.DeleteKeys(m.PolicySets, s.sets)
+}
