@@ -107,5 +107,9 @@ func (c *compiler) policyContextDelta(fz *node, prev *PolicyContext, touched map
 		ctx.Policies = append(ctx.Policies, prev.Policies[j])
 		j++
 	})
-	return ctx, ok
+	for j < len(prev.Policies) && touched[prev.Policies[j].Name] {
+		j++
+	}
+	// Every untouched policy of prev must still be there.
+	return ctx, ok && j == len(prev.Policies)
 }
