@@ -23,13 +23,13 @@ func (t *Tree) CompileDelta(prev *Config, e *Edit) (*Config, Diagnostics) {
 		c.appSets[s.Name] = s
 	}
 	type pairKey struct{ from, to string }
-	touched := map[pairKey]map[string]bool{}
+	touched := map[pairKey]*nameSet{}
 	for _, r := range e.Policies {
 		k := pairKey{r.From, r.To}
 		if touched[k] == nil {
-			touched[k] = map[string]bool{}
+			touched[k] = &nameSet{}
 		}
-		touched[k][r.Name] = true
+		touched[k].add(r.Name)
 	}
 	old := map[pairKey]*PolicyContext{}
 	for _, pc := range prev.Policies.Contexts {
@@ -79,7 +79,7 @@ func (t *Tree) CompileDelta(prev *Config, e *Edit) (*Config, Diagnostics) {
 // policyContextDelta rebuilds a zone pair whose policies named in touched
 // changed: those are compiled again, the others are taken from prev, which
 // must hold them in the same relative order (ok is false otherwise).
-func (c *compiler) policyContextDelta(fz *node, prev *PolicyContext, touched map[string]bool) (*PolicyContext, bool) {
+func (c *compiler) policyContextDelta(fz *node, prev *PolicyContext, touched *nameSet) (*PolicyContext, bool) {
 	ctx := &PolicyContext{From: prev.From, To: prev.To, Pos: prev.Pos}
 	from, to := c.zones[fz.name], c.zones[fz.name2()]
 	ctx.Policies = make([]*Policy, 0, len(fz.kids))
@@ -90,14 +90,14 @@ func (c *compiler) policyContextDelta(fz *node, prev *PolicyContext, touched map
 		if pn.kw != "policy" || !ok {
 			return
 		}
-		if touched[pn.name] {
+		if touched.has(pn.name) {
 			c.warnUnknown(pn)
 			if p := c.policy(pn, from, to, a); p != nil {
 				ctx.Policies = append(ctx.Policies, p)
 			}
 			return
 		}
-		for j < len(prev.Policies) && touched[prev.Policies[j].Name] {
+		for j < len(prev.Policies) && touched.has(prev.Policies[j].Name) {
 			j++
 		}
 		if j >= len(prev.Policies) || prev.Policies[j].Name != pn.name {
@@ -107,9 +107,44 @@ func (c *compiler) policyContextDelta(fz *node, prev *PolicyContext, touched map
 		ctx.Policies = append(ctx.Policies, prev.Policies[j])
 		j++
 	})
-	for j < len(prev.Policies) && touched[prev.Policies[j].Name] {
+	for j < len(prev.Policies) && touched.has(prev.Policies[j].Name) {
 		j++
 	}
 	// Every untouched policy of prev must still be there.
 	return ctx, ok && j == len(prev.Policies)
+}
+
+// nameSet is a set of the few names a delta touches: compared as strings
+// while small, so that scanning 100,000 policies hashes none of them.
+type nameSet struct {
+	list []string
+	m    map[string]bool
+}
+
+func (s *nameSet) add(n string) {
+	if s.has(n) {
+		return
+	}
+	s.list = append(s.list, n)
+	if len(s.list) > 8 {
+		if s.m == nil {
+			s.m = map[string]bool{}
+			for _, x := range s.list {
+				s.m[x] = true
+			}
+		}
+		s.m[n] = true
+	}
+}
+
+func (s *nameSet) has(n string) bool {
+	if s.m != nil {
+		return s.m[n]
+	}
+	for _, x := range s.list {
+		if x == n {
+			return true
+		}
+	}
+	return false
 }

@@ -262,10 +262,29 @@ func updatePolicyObjects(objs objects, prev, next *config.Config, refs []config.
 		if pc == nil {
 			continue
 		}
+		// A few names: compare strings rather than hash every policy name.
+		list := make([]string, 0, len(names))
+		for n := range names {
+			list = append(list, n)
+		}
+		touched := func(name string) bool {
+			if len(list) > 8 {
+				return names[name]
+			}
+			for _, n := range list {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		prevTouched := false
 		for i, p := range pc.Policies {
-			if names[p.Name] || i > 0 && names[pc.Policies[i-1].Name] {
+			t := touched(p.Name)
+			if t || prevTouched {
 				objs[objKey{from: k.from, to: k.to, name: p.Name, policy: true}] = policyHash(pc, i)
 			}
+			prevTouched = t
 		}
 	}
 }
