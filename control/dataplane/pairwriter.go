@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	stdmaps "maps"
 	"net/netip"
 	"slices"
 
@@ -22,7 +23,19 @@ import (
 // not have changed since the last Apply.
 type PairWriter struct {
 	gens [2]map[pairID]*pairState
+	// rows[g] is the policy-row array last written into generation g (nil
+	// when unknown); index[g] its policy index.
+	rows  [2][]maps.Policy
+	index [2]map[string]uint32
+	// layout places each pair's rows; it changes only when a pair outgrows
+	// its region, so that a change in one pair rewrites only its rows.
+	layout map[pairID]region
+	// genLayout[g] is the layout generation g was last written with.
+	genLayout [2]map[pairID]region
 }
+
+// region is a pair's place in the policy-row array: base and room.
+type region struct{ base, room uint32 }
 
 type pairID struct{ from, to uint16 }
 
@@ -34,6 +47,7 @@ type pairState struct {
 	apps     []maps.AppKey
 	sets     []uint32
 	rows     []maps.Policy // policy rows, at the pair's base
+	keys     []string      // "from/to/name" of each policy (PolicyIndex keys)
 	vals     pairVals      // values to write with the keys (until written)
 }
 
@@ -47,7 +61,12 @@ func pairSetBase(gen uint32, p pairID) uint32 {
 const maxPairSets = 1<<17 - 1
 
 // Forget marks both generations unknown (after Apply or Attach wrote one).
-func (w *PairWriter) Forget() { w.gens = [2]map[pairID]*pairState{} }
+func (w *PairWriter) Forget() {
+	w.gens = [2]map[pairID]*pairState{}
+	w.rows = [2][]maps.Policy{}
+	w.index = [2]map[string]uint32{}
+	w.genLayout = [2]map[pairID]region{}
+}
 
 // PairWriteStats says what a Write did.
 type PairWriteStats struct {
@@ -103,18 +122,27 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 	}
 
 	old := w.gens[gen]
-	w.gens[gen] = nil // unknown until this write completes
+	oldRows, index, oldLayout := w.rows[gen], w.index[gen], w.genLayout[gen]
+	// Unknown until this write completes.
+	w.gens[gen], w.rows[gen], w.index[gen] = nil, nil, nil
 	if old == nil {
 		st.Whole = true
 		if err := clearGeneration(m, gen); err != nil {
 			return nil, st, fmt.Errorf("clear policy generation %d: %w", gen, err)
 		}
 		old = map[pairID]*pairState{}
+		oldRows, index = nil, nil
 	}
+	layout := w.place(order, groups)
+	if index == nil {
+		index = make(map[string]uint32, total)
+	}
+	offset := (gen & 1) * maps.MaxPolicies
 	next := make(map[pairID]*pairState, len(order))
 	for _, k := range order {
 		ps := groups[k]
-		if o := old[k]; o != nil && samePolicies(o.policies, ps) {
+		o := old[k]
+		if o != nil && samePolicies(o.policies, ps) {
 			next[k] = o
 			st.PairsKept++
 			continue
@@ -123,7 +151,7 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 		if err != nil {
 			return nil, st, err
 		}
-		if o := old[k]; o != nil {
+		if o != nil {
 			if err := deletePair(m, o); err != nil {
 				return nil, st, err
 			}
@@ -141,29 +169,44 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 			}
 		}
 	}
-	// Bases are laid out afresh (the pair-local bit numbering of the sets
-	// does not depend on them): the zone-pair array and the policy rows of
-	// the generation are written whole; both are small arrays.
-	index := make(map[string]uint32, total)
+	// The pair-local bit numbering of the sets does not depend on where a
+	// pair's rows are; the zone-pair array (small) is written whole, the
+	// policy rows only where they differ from what this generation holds.
 	zk := make([]uint32, 0, maps.MaxZones*maps.MaxZones)
 	zv := make([]maps.ZonePair, maps.MaxZones*maps.MaxZones)
 	for i := uint32(0); i < maps.MaxZones*maps.MaxZones; i++ {
 		zk = append(zk, (gen&1)<<12|i)
 	}
-	pk := make([]uint32, maps.MaxPolicies)
-	pv := make([]maps.Policy, maps.MaxPolicies)
-	for i := range pk {
-		pk[i] = (gen&1)*maps.MaxPolicies + uint32(i)
-	}
-	var base uint32
+	rows := make([]maps.Policy, maps.MaxPolicies)
 	for _, k := range order {
-		s := next[k]
-		zv[ZonePairIndex(0, k.from, k.to)] = maps.ZonePair{Base: base, Count: uint16(len(s.rows)), Present: 1}
-		copy(pv[base:], s.rows)
-		for i, p := range s.policies {
-			index[fmt.Sprintf("%s/%s/%s", p.FromZone, p.ToZone, p.Name)] = (gen&1)*maps.MaxPolicies + base + uint32(i)
+		s, r := next[k], layout[k]
+		zv[ZonePairIndex(0, k.from, k.to)] = maps.ZonePair{Base: r.base, Count: uint16(len(s.rows)), Present: 1}
+		copy(rows[r.base:], s.rows)
+		if o := old[k]; o != s || oldRows == nil || oldLayout[k] != r {
+			if o != nil {
+				for _, key := range o.keys {
+					delete(index, key)
+				}
+			}
+			for i, key := range s.keys {
+				index[key] = offset + r.base + uint32(i)
+			}
 		}
-		base += uint32(len(s.rows))
+	}
+	for k, o := range old {
+		if _, ok := next[k]; !ok {
+			for _, key := range o.keys {
+				delete(index, key)
+			}
+		}
+	}
+	var pk []uint32
+	var pv []maps.Policy
+	for i := range rows {
+		if oldRows == nil || rows[i] != oldRows[i] {
+			pk = append(pk, offset+uint32(i))
+			pv = append(pv, rows[i])
+		}
 	}
 	if err := maps.PutBatch(m.ZonePairs, zk, zv); err != nil {
 		return nil, st, fmt.Errorf("write zone pairs: %w", err)
@@ -175,8 +218,55 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 	if err := m.WriteConfig(cur); err != nil {
 		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
 	}
-	w.gens[gen] = next
-	return index, st, nil
+	w.gens[gen], w.rows[gen], w.index[gen] = next, rows, index
+	w.genLayout[gen] = stdmaps.Clone(layout)
+	// A copy: the caller reads it while the next Write edits this one.
+	return stdmaps.Clone(index), st, nil
+}
+
+// place returns the regions of the pairs in order: the current layout when
+// every pair still fits its region, else a new one with room to grow.
+func (w *PairWriter) place(order []pairID, groups map[pairID][]Policy) map[pairID]region {
+	fits := w.layout != nil
+	var end uint32
+	for _, r := range w.layout {
+		end = max(end, r.base+r.room)
+	}
+	for _, k := range order {
+		if !fits {
+			break
+		}
+		r, ok := w.layout[k]
+		n := uint32(len(groups[k]))
+		switch {
+		case ok && n <= r.room:
+		case !ok && end+n <= maps.MaxPolicies:
+			// A new pair goes after the others, with no room to spare
+			// until the next relayout.
+			w.layout[k] = region{end, n}
+			end += n
+		default:
+			fits = false
+		}
+	}
+	if fits {
+		return w.layout
+	}
+	total := 0
+	for _, k := range order {
+		total += len(groups[k])
+	}
+	spare := uint32(maps.MaxPolicies-total) / uint32(max(len(order), 1))
+	layout := make(map[pairID]region, len(order))
+	var base uint32
+	for _, k := range order {
+		n := uint32(len(groups[k]))
+		room := n + min(spare, n/8+16)
+		layout[k] = region{base, room}
+		base += room
+	}
+	w.layout = layout
+	return layout
 }
 
 func samePolicies(a, b []Policy) bool {
@@ -194,7 +284,7 @@ func samePrefixes(a, b []netip.Prefix) bool {
 // compilePair computes one zone pair's map contents for generation gen, as
 // compilePolicies does for every pair, with the pair's own set numbering.
 func compilePair(gen uint32, k pairID, ps []Policy) (*pairState, error) {
-	s := &pairState{policies: ps, rows: make([]maps.Policy, len(ps))}
+	s := &pairState{policies: ps, rows: make([]maps.Policy, len(ps)), keys: make([]string, len(ps))}
 	src, dst, app := prefixSets{}, prefixSets{}, appSets{}
 	for i, p := range ps {
 		var flags uint8
@@ -207,6 +297,7 @@ func compilePair(gen uint32, k pairID, ps []Policy) (*pairState, error) {
 		pv := maps.Policy{Action: uint8(p.Action), Flags: flags, Id: uint32(i), FromZone: k.from, ToZone: k.to}
 		copy(pv.Name[:len(pv.Name)-1], p.Name)
 		s.rows[i] = pv
+		s.keys[i] = p.FromZone + "/" + p.ToZone + "/" + p.Name
 		for _, side := range []struct {
 			ps   prefixSets
 			list []netip.Prefix

@@ -1,12 +1,16 @@
 package dataplane_test
 
 import (
+	"bytes"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
 	"github.com/bpfvpn/bpfvpn/loader"
+	"github.com/bpfvpn/bpfvpn/maps"
 )
 
 // withDeny80 is baseSpec with a policy denying HTTP to 10.2.0.2 first in
@@ -29,10 +33,25 @@ func TestPairWriterDecisions(t *testing.T) {
 	write := func(spec *dataplane.Spec) dataplane.PairWriteStats {
 		t.Helper()
 		var st dataplane.PairWriteStats
+		var index map[string]uint32
 		var err error
-		f.in(t, func() { _, st, err = w.Write(f.m, spec) })
+		f.in(t, func() { index, st, err = w.Write(f.m, spec) })
 		if err != nil {
 			t.Fatalf("write: %v", err)
+		}
+		// The index names the row of every policy.
+		if len(index) != len(spec.Policies) {
+			t.Errorf("index has %d entries for %d policies", len(index), len(spec.Policies))
+		}
+		for key, idx := range index {
+			var row maps.Policy
+			if err := f.m.Policies.Lookup(idx, &row); err != nil {
+				t.Fatalf("row %d of %s: %v", idx, key, err)
+			}
+			name := string(bytes.TrimRight(row.Name[:], "\x00"))
+			if !strings.HasSuffix(key, "/"+name) || idx/maps.MaxPolicies != st.Gen {
+				t.Errorf("index %s → row %d (generation %d) holds %q", key, idx, st.Gen, name)
+			}
 		}
 		return st
 	}
@@ -66,6 +85,29 @@ func TestPairWriterDecisions(t *testing.T) {
 		}
 		f.runCases(t, []pcase{syn80(step.want), dns, vpnOut, vpnDeny})
 	}
+
+	// A pair that outgrows its room: the rows are laid out again.
+	grown := withDeny80()
+	for i := 0; i < 40; i++ {
+		// Before web-out, which would permit what they deny.
+		grown.Policies = append([]dataplane.Policy{{Name: fmt.Sprintf("g%d", i), FromZone: "trust", ToZone: "untrust",
+			Destination: []netip.Prefix{pfx(fmt.Sprintf("10.2.0.%d/32", 100+i))}, Action: dataplane.Deny}}, grown.Policies...)
+	}
+	probe := func() uint32 {
+		port++
+		ret, _ := f.runXDP(t, "trust0", tcp("10.1.0.2", "10.2.0.139", port, 80, tp.SYN).Bytes())
+		return ret
+	}
+	if ret := probe(); ret == xdpDrop {
+		t.Fatal("10.2.0.139 dropped before the pair grew")
+	}
+	write(grown)
+	f.runCases(t, []pcase{syn80(xdpDrop), dns, vpnOut, vpnDeny})
+	if ret := probe(); ret != xdpDrop {
+		t.Errorf("grown pair's policy g39: verdict %d, want drop", ret)
+	}
+	write(baseSpec())
+	f.runCases(t, []pcase{syn80(xdpRedirect), dns, vpnOut, vpnDeny})
 
 	// A session established under the permitting generation.
 	write(baseSpec())
