@@ -35,4 +35,4 @@ func (noSAs) RetireChildSA(context.Context, kernel.ChildSA, time.Duration) ([]ke
 	return nil, errNoIPsec
 }
 func (noSAs) RemoveTunnel(context.Context, int) ([]kernel.Change, error) { return nil, nil }
-func (noSAs) InstalledSAs() ([]kernel.InstalledSA, error)                 { return nil, nil }
+func (noSAs) InstalledSAs() ([]kernel.InstalledSA, error)                { return nil, nil }
