@@ -211,7 +211,7 @@ func (d *Daemon) commitWhole(ctx context.Context, req CommitRequest, checkOnly b
 	}
 	prev, prevText := d.activeConfig()
 	res.Unchanged = prev != nil && string(prevText) == string(text)
-	var nextObjects objects
+	var nextObjects *objects
 	if !res.Unchanged {
 		nextObjects = objectsOf(cfg)
 		res.Changes = diffObjects(d.activeObjects(), nextObjects)
@@ -269,7 +269,7 @@ func (d *Daemon) commitDelta(ctx context.Context, req CommitRequest, checkOnly b
 		return res, &ValidationError{Diagnostics: diags}
 	}
 	res.Incremental = !e.Wide
-	var nextObjects objects
+	var nextObjects *objects
 	if e.Wide {
 		nextObjects = objectsOf(cfg)
 		res.Changes = diffObjects(d.activeObjects(), nextObjects)

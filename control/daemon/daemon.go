@@ -75,7 +75,7 @@ type Daemon struct {
 	activeSetForm bool
 	// activeObj are the fingerprints of active's objects (see Diff), nil
 	// until first needed.
-	activeObj objects
+	activeObj *objects
 	lastApply error
 	started   time.Time
 	nowFunc   func() time.Time
@@ -132,13 +132,13 @@ func (d *Daemon) setActive(cfg *config.Config, tree *config.Tree, text []byte) {
 
 // setActiveDelta makes cfg active after a delta that changed only the named
 // policies of prev: the cached object hashes are updated for those (and
-// for the policies that follow them, whose predecessor may have changed).
+// for the zone pairs they are in, which are hashed again when next needed).
 func (d *Daemon) setActiveDelta(cfg *config.Config, tree *config.Tree, prev *config.Config, refs []config.PolicyRef) {
 	d.mu.Lock()
 	objs := d.activeObj
 	d.active, d.activeTree = cfg, tree
 	if objs != nil {
-		updatePolicyObjects(objs, prev, cfg, refs)
+		objs.policiesChanged(cfg, refs)
 	}
 	d.mu.Unlock()
 	d.state.setConfig(cfg)
@@ -177,7 +177,7 @@ func (d *Daemon) activeTreeFor() (*config.Tree, error) {
 	return tree, nil
 }
 
-func (d *Daemon) setActiveObjects(o objects) {
+func (d *Daemon) setActiveObjects(o *objects) {
 	d.mu.Lock()
 	d.activeObj = o
 	d.mu.Unlock()
@@ -185,7 +185,7 @@ func (d *Daemon) setActiveObjects(o objects) {
 
 // activeObjects returns the fingerprints of the active configuration's
 // objects, computing them once per configuration.
-func (d *Daemon) activeObjects() objects {
+func (d *Daemon) activeObjects() *objects {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.activeObj == nil {

@@ -12,37 +12,38 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/config"
 )
 
-// objKey names one object of a configuration. Policies keep their three
-// names apart so that 100,000 of them cost no string building; every other
-// object is named by its statement path in name.
-type objKey struct {
-	from, to, name string
-	policy         bool
+// objects are the named objects of a configuration with a hash of what
+// each says: equal hashes mean the object did not change. Positions in the
+// file are not part of a hash (moving a statement is no change); secrets
+// are, hashed. Policies are hashed per zone pair, on first use, into
+// slices in policy order, so that comparing two 100,000-policy
+// configurations walks two slices instead of filling maps.
+type objects struct {
+	cfg   *config.Config
+	named map[string]uint64
+	pairs map[pairKey]*pairHashes
 }
 
-func (k objKey) String() string {
-	if k.policy {
-		return "security policies from-zone " + k.from + " to-zone " + k.to + " policy " + k.name
-	}
-	return k.name
-}
+type pairKey struct{ from, to string }
 
-// objects maps the named objects of cfg to a hash of what each says: equal
-// hashes mean the object did not change. Positions in the file are not part
-// of a hash (moving a statement is no change); secrets are, hashed.
-type objects map[objKey]uint64
+// pairHashes are the names and hashes of one zone pair's policies, in
+// order.
+type pairHashes struct {
+	names  []string
+	hashes []uint64
+}
 
 // hashSeed is fixed for the process: hashes are only compared within it.
 var hashSeed = maphash.MakeSeed()
 
 func fpHash(v any) uint64 { return maphash.String(hashSeed, fingerprint(v)) }
 
-func objectsOf(cfg *config.Config) objects {
-	out := objects{}
+func objectsOf(cfg *config.Config) *objects {
+	o := &objects{cfg: cfg, named: map[string]uint64{}, pairs: map[pairKey]*pairHashes{}}
 	if cfg == nil {
-		return out
+		return o
 	}
-	named := func(name string, v any) { out[objKey{name: name}] = fpHash(v) }
+	named := func(name string, v any) { o.named[name] = fpHash(v) }
 	for _, ifc := range cfg.Interfaces {
 		for _, u := range ifc.Units {
 			named("interfaces "+u.Name, u)
@@ -63,17 +64,40 @@ func objectsOf(cfg *config.Config) objects {
 	for _, a := range cfg.ApplicationSets {
 		named("applications application-set "+a.Name, a)
 	}
-	for _, pc := range cfg.Policies.Contexts {
-		for i, p := range pc.Policies {
-			out[objKey{from: pc.From, to: pc.To, name: p.Name, policy: true}] = policyHash(pc, i)
-		}
-	}
 	named("security policies default-policy", cfg.Policies.Default)
 	named("security flow", cfg.Flow)
 	for _, v := range cfg.IPsec.VPNs {
-		out[objKey{name: "security ipsec vpn " + v.Name}] = maphash.String(hashSeed, VPNFingerprint(v))
+		o.named["security ipsec vpn "+v.Name] = maphash.String(hashSeed, VPNFingerprint(v))
 	}
-	return out
+	return o
+}
+
+// pair returns the hashes of pc (a zone pair of o.cfg), computing them once.
+func (o *objects) pair(pc *config.PolicyContext) *pairHashes {
+	k := pairKey{pc.From, pc.To}
+	if h := o.pairs[k]; h != nil {
+		return h
+	}
+	h := &pairHashes{names: make([]string, len(pc.Policies)), hashes: make([]uint64, len(pc.Policies))}
+	for i, p := range pc.Policies {
+		h.names[i] = p.Name
+		h.hashes[i] = policyHash(pc, i)
+	}
+	o.pairs[k] = h
+	return h
+}
+
+// policiesChanged forgets the hashes of the zone pairs refs names: cfg
+// differs from o.cfg only in those policies.
+func (o *objects) policiesChanged(cfg *config.Config, refs []config.PolicyRef) {
+	o.cfg = cfg
+	for _, r := range refs {
+		delete(o.pairs, pairKey{r.From, r.To})
+	}
+}
+
+func policyName(k pairKey, name string) string {
+	return "security policies from-zone " + k.from + " to-zone " + k.to + " policy " + name
 }
 
 // policyHash covers what policy i of pc says and which policy precedes it
@@ -161,33 +185,83 @@ func Diff(prev, next *config.Config) []string {
 	return diffObjects(objectsOf(prev), objectsOf(next))
 }
 
-func diffObjects(a, b objects) []string {
+func diffObjects(a, b *objects) []string {
 	var out []string
-	for k, fb := range b {
-		fa, ok := a[k]
+	for k, fb := range b.named {
+		fa, ok := a.named[k]
 		switch {
 		case !ok:
-			out = append(out, "+ "+k.String())
+			out = append(out, "+ "+k)
 		case fa != fb:
-			out = append(out, "~ "+k.String())
+			out = append(out, "~ "+k)
 		}
 	}
-	for k := range a {
-		if _, ok := b[k]; !ok {
-			out = append(out, "- "+k.String())
+	for k := range a.named {
+		if _, ok := b.named[k]; !ok {
+			out = append(out, "- "+k)
 		}
+	}
+	prevPairs := map[pairKey]*config.PolicyContext{}
+	if a.cfg != nil {
+		for _, pc := range a.cfg.Policies.Contexts {
+			prevPairs[pairKey{pc.From, pc.To}] = pc
+		}
+	}
+	if b.cfg != nil {
+		for _, pc := range b.cfg.Policies.Contexts {
+			k := pairKey{pc.From, pc.To}
+			hb := b.pair(pc)
+			var ha *pairHashes
+			if pa := prevPairs[k]; pa != nil {
+				ha = a.pair(pa)
+				delete(prevPairs, k)
+			} else {
+				ha = &pairHashes{}
+			}
+			out = diffPair(out, k, ha, hb)
+		}
+	}
+	for k, pa := range prevPairs {
+		out = diffPair(out, k, a.pair(pa), &pairHashes{})
 	}
 	sortChanges(out)
 	return out
 }
 
-func sortChanges(out []string) {
-	sort.Slice(out, func(i, j int) bool {
-		if out[i][2:] != out[j][2:] {
-			return out[i][2:] < out[j][2:]
+// diffPair appends the changes between two lists of one zone pair. Equal
+// leading and trailing runs are skipped by position; the window between
+// them is compared by name (a name in one window cannot be outside the
+// other's: names are unique in a pair and the runs hold the same ones).
+func diffPair(out []string, k pairKey, a, b *pairHashes) []string {
+	lo := 0
+	for lo < len(a.names) && lo < len(b.names) && a.names[lo] == b.names[lo] && a.hashes[lo] == b.hashes[lo] {
+		lo++
+	}
+	ea, eb := len(a.names), len(b.names)
+	for ea > lo && eb > lo && a.names[ea-1] == b.names[eb-1] && a.hashes[ea-1] == b.hashes[eb-1] {
+		ea, eb = ea-1, eb-1
+	}
+	if lo == ea && lo == eb {
+		return out
+	}
+	inA := make(map[string]uint64, ea-lo)
+	for i := lo; i < ea; i++ {
+		inA[a.names[i]] = a.hashes[i]
+	}
+	for i := lo; i < eb; i++ {
+		h, ok := inA[b.names[i]]
+		switch {
+		case !ok:
+			out = append(out, "+ "+policyName(k, b.names[i]))
+		case h != b.hashes[i]:
+			out = append(out, "~ "+policyName(k, b.names[i]))
 		}
-		return out[i] < out[j]
-	})
+		delete(inA, b.names[i])
+	}
+	for n := range inA {
+		out = append(out, "- "+policyName(k, n))
+	}
+	return out
 }
 
 // diffPolicies lists the changes of the named policies only (a delta that
@@ -209,7 +283,7 @@ func diffPolicies(prev, next *config.Config, refs []config.PolicyRef) []string {
 	}
 	var out []string
 	for _, r := range refs {
-		k := objKey{from: r.From, to: r.To, name: r.Name, policy: true}.String()
+		k := policyName(pairKey{r.From, r.To}, r.Name)
 		a, inPrev := find(prev, r)
 		b, inNext := find(next, r)
 		switch {
@@ -225,66 +299,12 @@ func diffPolicies(prev, next *config.Config, refs []config.PolicyRef) []string {
 	return out
 }
 
-// updatePolicyObjects brings the hashes objs of prev up to date for next,
-// which differs from prev only in the policies refs names: those, and the
-// policies that follow them before and after (their predecessor is part of
-// their hash), are hashed again.
-func updatePolicyObjects(objs objects, prev, next *config.Config, refs []config.PolicyRef) {
-	ctxOf := func(cfg *config.Config, from, to string) *config.PolicyContext {
-		for _, pc := range cfg.Policies.Contexts {
-			if pc.From == from && pc.To == to {
-				return pc
-			}
+
+func sortChanges(out []string) {
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][2:] != out[j][2:] {
+			return out[i][2:] < out[j][2:]
 		}
-		return nil
-	}
-	type pair struct{ from, to string }
-	again := map[pair]map[string]bool{}
-	for _, r := range refs {
-		k := pair{r.From, r.To}
-		if again[k] == nil {
-			again[k] = map[string]bool{}
-		}
-		again[k][r.Name] = true
-		if pc := ctxOf(prev, r.From, r.To); pc != nil {
-			for i, p := range pc.Policies {
-				if p.Name == r.Name && i+1 < len(pc.Policies) {
-					again[k][pc.Policies[i+1].Name] = true
-				}
-			}
-		}
-	}
-	for k, names := range again {
-		for n := range names {
-			delete(objs, objKey{from: k.from, to: k.to, name: n, policy: true})
-		}
-		pc := ctxOf(next, k.from, k.to)
-		if pc == nil {
-			continue
-		}
-		// A few names: compare strings rather than hash every policy name.
-		list := make([]string, 0, len(names))
-		for n := range names {
-			list = append(list, n)
-		}
-		touched := func(name string) bool {
-			if len(list) > 8 {
-				return names[name]
-			}
-			for _, n := range list {
-				if n == name {
-					return true
-				}
-			}
-			return false
-		}
-		prevTouched := false
-		for i, p := range pc.Policies {
-			t := touched(p.Name)
-			if t || prevTouched {
-				objs[objKey{from: k.from, to: k.to, name: p.Name, policy: true}] = policyHash(pc, i)
-			}
-			prevTouched = t
-		}
-	}
+		return out[i] < out[j]
+	})
 }
