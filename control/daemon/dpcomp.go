@@ -87,7 +87,6 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	sort.Strings(names)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.delta.pw.Forget() // Apply and Attach write a generation
 	same := c.set != nil && len(names) == len(c.attached)
 	for _, n := range names {
 		same = same && c.attached[n]
@@ -95,14 +94,16 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	if same {
 		// Same interfaces: update the maps in place (a new policy
 		// generation, switched with one write) without reloading programs.
-		comp, err := dataplane.Apply(c.set, spec, nil)
+		// (dpdelta.go: only the changed zone pairs' policy tables.)
+		index, _, err := c.delta.pw.Apply(c.set, spec, nil)
 		if err != nil {
 			return fmt.Errorf("update data plane maps: %w", err)
 		}
-		c.index = comp.PolicyIndex
+		c.index = index
 		c.publishInstalled()
 		return nil
 	}
+	c.delta.pw.Forget() // Attach writes a generation of its own
 	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
 	if err != nil {
 		// Part may be attached (XDP filters ESP by SPI): keep the filter

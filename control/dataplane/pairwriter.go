@@ -77,31 +77,91 @@ type PairWriteStats struct {
 }
 
 // Write programs spec's policies into the inactive generation of m and
-// switches to it. It returns the policy index (as Compiled.PolicyIndex).
+// switches to it; zones, interfaces and local addresses must not have
+// changed since they were last written (Apply writes them too). It returns the policy index (as Compiled.PolicyIndex).
 // On an error the active generation is untouched.
 func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWriteStats, error) {
-	var st PairWriteStats
 	cur, err := m.ReadConfig()
 	if err != nil {
-		return nil, st, err
+		return nil, PairWriteStats{}, err
 	}
 	zones, err := ExistingZones(m)
 	if err != nil {
-		return nil, st, err
+		return nil, PairWriteStats{}, err
 	}
 	gen := 1 - (cur.Gen & 1)
-	st.Gen = gen
-	// Group by zone pair in order.
+	index, st, err := w.fill(m, spec, gen, zones)
+	if err != nil {
+		return nil, st, err
+	}
+	cur.Gen = gen
+	if err := m.WriteConfig(cur); err != nil {
+		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
+	}
+	return index, st, nil
+}
+
+// Apply is dataplane.Apply with the policy tables written by w: zones,
+// interfaces and local addresses are updated in place, the policies of the
+// changed zone pairs go into the inactive generation, and one write of the
+// config map (with the new tcp-mss, timeouts, default policy) switches to
+// it. On a compile error nothing is written.
+func (w *PairWriter) Apply(m *maps.Set, spec *Spec, resolve Resolver) (map[string]uint32, PairWriteStats, error) {
+	if resolve == nil {
+		resolve = NetlinkResolver
+	}
+	cur, err := m.ReadConfig()
+	if err != nil {
+		return nil, PairWriteStats{}, err
+	}
+	existing, err := ExistingZones(m)
+	if err != nil {
+		return nil, PairWriteStats{}, err
+	}
+	gen := 1 - (cur.Gen & 1)
+	// Everything but the policies, compiled as Apply does.
+	tables := *spec
+	tables.Policies = nil
+	c, err := Compile(&tables, gen, existing, resolve)
+	if err != nil {
+		return nil, PairWriteStats{}, err
+	}
+	// The policies are checked before anything is written.
+	if err := checkPolicyCounts(spec, c.ZoneIDs); err != nil {
+		return nil, PairWriteStats{}, err
+	}
+	if err := writeTables(m, c); err != nil {
+		return nil, PairWriteStats{}, err
+	}
+	index, st, err := w.fill(m, spec, gen, c.ZoneIDs)
+	if err != nil {
+		return nil, st, err
+	}
+	if err := m.WriteConfig(c.Config); err != nil {
+		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
+	}
+	return index, st, nil
+}
+
+// checkPolicyCounts checks the zones and the limits of spec's policies.
+func checkPolicyCounts(spec *Spec, zones map[string]uint16) error {
+	_, _, err := groupPolicies(spec, zones)
+	return err
+}
+
+// groupPolicies groups spec's policies by zone pair, in order, within the
+// data plane's limits.
+func groupPolicies(spec *Spec, zones map[string]uint16) ([]pairID, map[pairID][]Policy, error) {
 	var order []pairID
 	groups := map[pairID][]Policy{}
 	for _, p := range spec.Policies {
 		f, ok := zones[p.FromZone]
 		if !ok {
-			return nil, st, fmt.Errorf("policy %s: unknown from-zone %q", p.Name, p.FromZone)
+			return nil, nil, fmt.Errorf("policy %s: unknown from-zone %q", p.Name, p.FromZone)
 		}
 		t, ok := zones[p.ToZone]
 		if !ok {
-			return nil, st, fmt.Errorf("policy %s: unknown to-zone %q", p.Name, p.ToZone)
+			return nil, nil, fmt.Errorf("policy %s: unknown to-zone %q", p.Name, p.ToZone)
 		}
 		k := pairID{f, t}
 		if _, seen := groups[k]; !seen {
@@ -113,14 +173,25 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 	for _, k := range order {
 		n := len(groups[k])
 		if n > maps.MaxPoliciesPerZonePair {
-			return nil, st, fmt.Errorf("zone pair %d→%d has %d policies; at most %d", k.from, k.to, n, maps.MaxPoliciesPerZonePair)
+			return nil, nil, fmt.Errorf("zone pair %d→%d has %d policies; at most %d", k.from, k.to, n, maps.MaxPoliciesPerZonePair)
 		}
 		total += n
 	}
 	if total > maps.MaxPolicies {
-		return nil, st, fmt.Errorf("%d policies in all; at most %d", total, maps.MaxPolicies)
+		return nil, nil, fmt.Errorf("%d policies in all; at most %d", total, maps.MaxPolicies)
 	}
+	return order, groups, nil
+}
 
+// fill writes spec's policies into generation gen (not in use) and
+// returns their index.
+func (w *PairWriter) fill(m *maps.Set, spec *Spec, gen uint32, zones map[string]uint16) (map[string]uint32, PairWriteStats, error) {
+	st := PairWriteStats{Gen: gen}
+	order, groups, err := groupPolicies(spec, zones)
+	if err != nil {
+		return nil, st, err
+	}
+	total := len(spec.Policies)
 	old := w.gens[gen]
 	oldRows, index, oldLayout := w.rows[gen], w.index[gen], w.genLayout[gen]
 	// Unknown until this write completes.
@@ -213,10 +284,6 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 	}
 	if err := maps.PutBatch(m.Policies, pk, pv); err != nil {
 		return nil, st, fmt.Errorf("write policies: %w", err)
-	}
-	cur.Gen = gen
-	if err := m.WriteConfig(cur); err != nil {
-		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
 	}
 	w.gens[gen], w.rows[gen], w.index[gen] = next, rows, index
 	w.genLayout[gen] = stdmaps.Clone(layout)

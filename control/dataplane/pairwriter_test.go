@@ -119,6 +119,24 @@ func TestPairWriterDecisions(t *testing.T) {
 		{name: "denied session closed on its next packet", pkt: tcp("10.1.0.2", "10.2.0.2", 3000, 80, tp.ACK), want: xdpDrop},
 		{name: "permitted session keeps flowing", pkt: udp("10.1.0.2", "10.2.0.2", 4000, 53), want: xdpRedirect, cnt: loader.BpfvpnCounterIdCNT_SESSION_HIT},
 	})
+	// The writer's Apply also writes zones, interfaces and the config map
+	// (tcp-mss here), rewriting only the changed pair.
+	mss := withDeny80()
+	mss.TCPMSS.AllTCP = 1300
+	var ast dataplane.PairWriteStats
+	var err error
+	f.in(t, func() { _, ast, err = w.Apply(f.m, mss, nil) })
+	if err != nil {
+		t.Fatalf("writer apply: %v", err)
+	}
+	if ast.Whole || ast.PairsWritten != 1 {
+		t.Errorf("writer apply: %+v, want one pair written", ast)
+	}
+	if cfg, err := f.m.ReadConfig(); err != nil || cfg.MssAll != 1300 || cfg.Gen != ast.Gen {
+		t.Errorf("config after writer apply: %+v %v", cfg, err)
+	}
+	f.runCases(t, []pcase{syn80(xdpDrop), dns, vpnOut, vpnDeny})
+
 	// Apply (full) makes the writer's knowledge stale: Forget.
 	f.apply(t, baseSpec())
 	w.Forget()
