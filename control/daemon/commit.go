@@ -256,6 +256,8 @@ func (d *Daemon) commitDelta(ctx context.Context, req CommitRequest, checkOnly b
 	if err != nil {
 		return res, err
 	}
+	// A previous commit's text may still be rendered from the tree.
+	d.rendering.Wait()
 	e, diags := tree.Edit(req.Name, text)
 	if e == nil {
 		res.Diagnostics = diagStrings(diags)
@@ -305,16 +307,28 @@ func (d *Daemon) commitDelta(ctx context.Context, req CommitRequest, checkOnly b
 	return res, nil
 }
 
+// Appended deltas are folded into a rendering of the whole tree once they
+// exceed compactMin bytes and 1/compactRatio of the text.
+const (
+	compactMin   = 64 << 10
+	compactRatio = 8
+)
+
 // deltaText returns how to compute the whole configuration text after a
-// delta: the previous text with the delta lines appended when both are set
-// form (parsing it gives the same tree, and no 100,000-policy rendering is
-// needed), else the tree rendered now in set form, before a later commit
-// changes it.
+// delta, called after the answer: the previous text with the delta lines
+// appended when both are set form (parsing it gives the same tree, and no
+// 100,000-policy rendering is needed), else — the first delta over a
+// hierarchical file, or when the appended lines have grown (compaction) —
+// the tree rendered in set form, from now on in the background; the next
+// delta edits the tree only after (d.rendering). The caller holds commitMu
+// and has finished editing the tree.
 func (d *Daemon) deltaText(tree *config.Tree, delta []byte) func() []byte {
 	d.mu.Lock()
-	setForm := d.activeSetForm
-	d.mu.Unlock()
-	if setForm && config.DetectFormat(delta) == config.FormatSet {
+	setForm, appended, size := d.activeSetForm, d.appendedBytes, len(d.activeText)
+	grown := appended+len(delta) > compactMin && (appended+len(delta))*compactRatio > size
+	if setForm && !grown && config.DetectFormat(delta) == config.FormatSet {
+		d.appendedBytes += len(delta)
+		d.mu.Unlock()
 		return func() []byte {
 			_, prevText := d.activeConfig() // the previous persist has finished
 			out := make([]byte, 0, len(prevText)+len(delta)+1)
@@ -329,14 +343,20 @@ func (d *Daemon) deltaText(tree *config.Tree, delta []byte) func() []byte {
 			return out
 		}
 	}
-	// Rendered in set form, so that the next set delta is appended.
-	var b bytes.Buffer
-	_ = tree.WriteSet(&b)
-	rendered := b.Bytes()
-	d.mu.Lock()
-	d.activeSetForm = true
+	d.activeSetForm, d.appendedBytes = true, 0
 	d.mu.Unlock()
-	return func() []byte { return rendered }
+	var b bytes.Buffer
+	done := make(chan struct{})
+	d.rendering.Add(1)
+	go func() {
+		defer d.rendering.Done()
+		defer close(done)
+		_ = tree.WriteSet(&b)
+	}()
+	return func() []byte {
+		<-done
+		return b.Bytes()
+	}
 }
 
 // PolicyApplier is a component whose applied state depends on security

@@ -227,3 +227,73 @@ func TestCommitDeltaWide(t *testing.T) {
 		}
 	}
 }
+
+// storedConfig parses rollback 0.
+func storedConfig(t *testing.T, h *harness) (*config.Config, []byte) {
+	t.Helper()
+	h.d.WaitPersisted()
+	_, text, err := h.d.store.Get(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, ds := config.ParseBytes("rollback0", text)
+	if cfg == nil {
+		t.Fatalf("stored configuration: %v", ds)
+	}
+	return cfg, text
+}
+
+// TestCommitLoadSetHierarchicalBase: a delta over a configuration file in
+// the brace form stores the whole result (rendered in set form), and later
+// deltas build on it.
+func TestCommitLoadSetHierarchicalBase(t *testing.T) {
+	data, err := os.ReadFile("../config/testdata/srx1.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := startDeltaDaemon(t, string(data))
+	for i, delta := range []string{addNoSSH, "set security policies from-zone trust to-zone vpn policy NO-SSH then count\n"} {
+		if _, err := h.do(t, VerbCommit, CommitRequest{Name: "-", Text: delta, Load: LoadSet}); err != nil {
+			t.Fatalf("delta %d: %v", i, err)
+		}
+		stored, text := storedConfig(t, h)
+		if config.DetectFormat(text) != config.FormatSet || jsonOfConfig(t, stored) != jsonOfConfig(t, h.d.active) {
+			t.Fatalf("delta %d: stored configuration differs from the active one", i)
+		}
+	}
+}
+
+// TestCommitLoadSetCompacts: appended delta lines are folded into a
+// rendering of the whole configuration once they have grown, and the
+// stored text still parses to the active configuration.
+func TestCommitLoadSetCompacts(t *testing.T) {
+	h, _ := startDeltaDaemon(t, srx1(t))
+	line := "set security policies from-zone trust to-zone vpn policy VPN-OUT then count\n"
+	delta := strings.Repeat(line, 10)
+	appended := 0
+	for i := 0; i < 100; i++ {
+		if _, err := h.do(t, VerbCommit, CommitRequest{Name: "-", Text: delta, Load: LoadSet}); err != nil {
+			t.Fatalf("delta %d: %v", i, err)
+		}
+		appended += len(delta)
+	}
+	stored, text := storedConfig(t, h)
+	if len(text) >= len(srx1(t))+appended/2 {
+		t.Errorf("stored text is %d bytes after %d bytes of deltas: never compacted", len(text), appended)
+	}
+	if jsonOfConfig(t, stored) != jsonOfConfig(t, h.d.active) {
+		t.Error("stored configuration differs from the active one")
+	}
+}
+
+func jsonOfConfig(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	// Positions differ between the stored text and the edited tree.
+	var b strings.Builder
+	for _, pc := range cfg.Policies.Contexts {
+		for _, p := range pc.Policies {
+			fmt.Fprintf(&b, "%s/%s/%s %v %v %v %v %v;", pc.From, pc.To, p.Name, p.SourceAddresses, p.DestinationAddresses, p.Applications, p.Action, p.Count)
+		}
+	}
+	return b.String() + fmt.Sprint(len(cfg.Zones), len(cfg.AddressBooks), len(cfg.IPsec.VPNs), len(cfg.Interfaces))
+}

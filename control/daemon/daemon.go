@@ -73,6 +73,12 @@ type Daemon struct {
 	// activeSetForm is true when the text of the active configuration (once
 	// persisted) is in set form, so that a set delta can be appended to it.
 	activeSetForm bool
+	// appendedBytes are the delta lines appended to the active text since
+	// it was last written whole.
+	appendedBytes int
+	// rendering counts renderings of activeTree into a commit's text that
+	// are under way; a delta edits the tree only when there is none.
+	rendering sync.WaitGroup
 	// activeObj are the fingerprints of active's objects (see Diff), nil
 	// until first needed.
 	activeObj *objects
@@ -125,6 +131,7 @@ func (d *Daemon) setActive(cfg *config.Config, tree *config.Tree, text []byte) {
 	if text != nil {
 		d.activeText = text
 		d.activeSetForm = config.DetectFormat(text) == config.FormatSet
+		d.appendedBytes = 0
 	}
 	d.mu.Unlock()
 	d.state.setConfig(cfg)
