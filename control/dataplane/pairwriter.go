@@ -16,11 +16,11 @@ import (
 // re-checked against the new generation by the programs on their next
 // packet, as after Apply.
 //
-// It remembers, per generation, the policies and map keys it wrote for each
-// pair. A generation it did not write itself (Apply wrote it, or the
-// daemon started) is unknown and is rewritten whole the first time. Only
-// the policy tables are written: zones, interfaces and local addresses must
-// not have changed since the last Apply.
+// It remembers, per generation, the policies, map keys and policy rows it
+// wrote for each pair. A generation it did not write itself (dataplane.Apply
+// or Attach wrote it; call Forget then) is unknown and is rewritten whole
+// the first time. Write writes only the policy tables; Apply also the
+// zones, interfaces and local addresses, as dataplane.Apply does.
 type PairWriter struct {
 	gens [2]map[pairID]*pairState
 	// rows[g] is the policy-row array last written into generation g (nil
@@ -60,7 +60,8 @@ func pairSetBase(gen uint32, p pairID) uint32 {
 
 const maxPairSets = 1<<17 - 1
 
-// Forget marks both generations unknown (after Apply or Attach wrote one).
+// Forget marks both generations unknown (after dataplane.Apply or Attach
+// wrote one).
 func (w *PairWriter) Forget() {
 	w.gens = [2]map[pairID]*pairState{}
 	w.rows = [2][]maps.Policy{}
