@@ -10,7 +10,7 @@ import (
 
 // editBase is the reference SRX1 configuration plus a few more trust→untrust
 // policies, so that deltas can touch the middle of a zone pair.
-func editBase(t *testing.T) (*Tree, *Config) {
+func editBase(t testing.TB) (*Tree, *Config) {
 	t.Helper()
 	data, err := os.ReadFile("testdata/srx1.set")
 	if err != nil {
@@ -34,7 +34,7 @@ func editBase(t *testing.T) (*Tree, *Config) {
 	return tr, cfg
 }
 
-func jsonOf(t *testing.T, v any) string {
+func jsonOf(t testing.TB, v any) string {
 	t.Helper()
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -190,4 +190,45 @@ func TestEditWide(t *testing.T) {
 			t.Errorf("%s: delta compile differs from full: %v", delta, ds)
 		}
 	}
+}
+
+// FuzzEditUndo: whatever a delta says, undoing it restores the tree's
+// display exactly, and a delta that compiles incrementally compiles to
+// what a full compile of the same tree gives.
+func FuzzEditUndo(f *testing.F) {
+	for _, seed := range []string{
+		"set security policies from-zone trust to-zone untrust policy P1 then deny\ndelete security policies from-zone trust to-zone untrust policy P1 then permit\n",
+		"delete security policies from-zone trust to-zone untrust policy P3\n",
+		"insert security policies from-zone trust to-zone untrust policy P9 before policy P2\n",
+		"deactivate security policies from-zone trust to-zone untrust policy P4\nactivate security policies from-zone trust to-zone untrust policy P4\n",
+		"delete security address-book\n",
+		"security { policies { from-zone trust to-zone untrust { policy P1 { then { count; } } } } }\n",
+		"set interfaces ge-0/0/9 unit 0 family inet address 10.9.9.1/24\nset foo bar baz\n",
+		"delete\nset security policies from-zone trust to-zone untrust policy [ x\n",
+	} {
+		f.Add(seed)
+	}
+	base := func(t *testing.T) (*Tree, *Config) { return editBase(t) }
+	f.Fuzz(func(t *testing.T, delta string) {
+		tr, prev := base(t)
+		before := tr.String()
+		e, _ := tr.Edit("-", []byte(delta))
+		if e == nil {
+			if after := tr.String(); after != before {
+				t.Fatalf("refused edit changed the tree: %s", lineDiff(before, after))
+			}
+			return
+		}
+		if !e.Wide {
+			got, _ := tr.CompileDelta(prev, e)
+			want, _ := tr.Compile()
+			if (got == nil) != (want == nil) || got != nil && jsonOf(t, got) != jsonOf(t, want) {
+				t.Fatalf("incremental compile differs from the full one for %q", delta)
+			}
+		}
+		e.Undo()
+		if after := tr.String(); after != before {
+			t.Fatalf("undo left the tree changed: %s", lineDiff(before, after))
+		}
+	})
 }
