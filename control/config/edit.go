@@ -140,7 +140,7 @@ func (t *Tree) addChildUndoable(parent, c *node) {
 	t.undoable(func() { parent.remove(c) })
 }
 
-// setValsUndoable journals n's values (and position) before a change.
+// saveVals journals n's values (and position) before a change.
 func (t *Tree) saveVals(n *node) {
 	if t.edit == nil {
 		return
@@ -188,36 +188,6 @@ func (t *Tree) saveExtra(n *node) {
 			n.x.comments, n.x.hierFile = comments, hf
 		}
 	})
-}
-
-// policyNode returns the active policy node of r in the tree, or nil.
-func (t *Tree) policyNode(r PolicyRef) *node {
-	fz := t.pairNode(r.From, r.To)
-	if fz == nil {
-		return nil
-	}
-	p := fz.find(nodeKey{kw: "policy", name: r.Name})
-	if p == nil || p.inactive() {
-		return nil
-	}
-	return p
-}
-
-// pairNode returns the active `from-zone A to-zone B` node, or nil.
-func (t *Tree) pairNode(from, to string) *node {
-	sec := t.root.child("security")
-	if sec == nil {
-		return nil
-	}
-	pol := sec.child("policies")
-	if pol == nil {
-		return nil
-	}
-	fz := pol.find(nodeKey{kw: "from-zone", name: from, name2: to})
-	if fz == nil || fz.inactive() {
-		return nil
-	}
-	return fz
 }
 
 // String describes the edit for logs.
