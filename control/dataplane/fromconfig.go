@@ -14,6 +14,9 @@ var serviceAliases = map[string]string{"bootp": "dhcp"}
 // into a Spec. Host-inbound names the data plane has no match for are
 // reported as warnings (they stay closed).
 func FromConfig(cfg *config.Config) (*Spec, []string, error) {
+	if err := CheckCapacity(cfg); err != nil {
+		return nil, nil, err
+	}
 	s := &Spec{DefaultPermit: cfg.Policies.Default == config.ActionPermit}
 	var warns []string
 	units := map[string]*config.Unit{}
