@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
@@ -72,10 +73,11 @@ type CommitResult struct {
 	// validated and applied again (a policy-only `load set` or `load
 	// merge`).
 	Incremental bool `json:"incremental,omitempty"`
-	// Persisting is true when the resulting configuration is being
-	// written to the commit store and the configuration file after the
-	// answer (a delta commit); the next commit, rollback or history
-	// request waits for it.
+	// Persisting is true when the delta lines were appended to the
+	// configuration file (synced: the commit survives a restart) and the
+	// commit store entry (and a compaction of the file) is written after
+	// the answer; the next whole commit, rollback or history request waits
+	// for it.
 	Persisting bool `json:"persisting,omitempty"`
 }
 
@@ -302,7 +304,7 @@ func (d *Daemon) commitDelta(ctx context.Context, req CommitRequest, checkOnly b
 	} else {
 		d.setActiveDelta(cfg, tree, prev, e.Policies)
 	}
-	d.persist(d.deltaText(tree, text), source, req.Comment, true, true, &res)
+	d.persistDelta(tree, text, source, req.Comment, &res)
 	d.log.Info("commit complete", "source", source, "load", req.Load, "edit", e.String(), "changes", len(res.Changes), "duration", res.Duration)
 	return res, nil
 }
@@ -314,49 +316,107 @@ const (
 	compactRatio = 8
 )
 
-// deltaText returns how to compute the whole configuration text after a
-// delta, called after the answer: the previous text with the delta lines
-// appended when both are set form (parsing it gives the same tree, and no
-// 100,000-policy rendering is needed), else — the first delta over a
-// hierarchical file, or when the appended lines have grown (compaction) —
-// the tree rendered in set form, from now on in the background; the next
-// delta edits the tree only after (d.rendering). The caller holds commitMu
-// and has finished editing the tree.
-func (d *Daemon) deltaText(tree *config.Tree, delta []byte) func() []byte {
-	d.mu.Lock()
-	setForm, appended, size := d.activeSetForm, d.appendedBytes, len(d.activeText)
-	grown := appended+len(delta) > compactMin && (appended+len(delta))*compactRatio > size
-	if setForm && !grown && config.DetectFormat(delta) == config.FormatSet {
-		d.appendedBytes += len(delta)
-		d.mu.Unlock()
-		return func() []byte {
-			_, prevText := d.activeConfig() // the previous persist has finished
-			out := make([]byte, 0, len(prevText)+len(delta)+1)
-			out = append(out, prevText...)
-			if len(out) > 0 && out[len(out)-1] != '\n' {
-				out = append(out, '\n')
-			}
-			out = append(out, delta...)
-			if len(out) > 0 && out[len(out)-1] != '\n' {
-				out = append(out, '\n')
-			}
-			return out
-		}
+// persistDelta makes a delta commit durable before the answer and stores it.
+// When the configuration file is in set form and the delta is set lines,
+// the lines are appended to the file and synced (parsing the file gives the
+// same tree, and no 100,000-policy rendering is needed); the commit store
+// entry (the previous text with the lines) is written in the background,
+// and so is a compaction of the file once the appended lines have grown:
+// the tree rendered in set form replaces the file, and the next delta edits
+// the tree only after the rendering (d.rendering) and appends only after
+// the rewrite. Otherwise — no configuration file, a hierarchical one, a
+// merge of statements — the tree is rendered and stored before the answer.
+// The caller holds commitMu and has finished editing the tree.
+func (d *Daemon) persistDelta(tree *config.Tree, delta []byte, source, comment string, res *CommitResult) {
+	if len(delta) > 0 && delta[len(delta)-1] != '\n' {
+		delta = append(delta[:len(delta):len(delta)], '\n')
 	}
-	d.activeSetForm, d.appendedBytes = true, 0
+	path := d.opts.ConfigPath
+	d.mu.Lock()
+	setForm, appended, size, endsNL, rewrite := d.activeSetForm, d.appendedBytes, len(d.activeText), d.fileEndsNL, d.fileRewrite
 	d.mu.Unlock()
+	if !setForm || path == "" || config.DetectFormat(delta) != config.FormatSet {
+		var b bytes.Buffer
+		_ = tree.WriteSet(&b)
+		d.mu.Lock()
+		d.activeSetForm, d.appendedBytes, d.fileEndsNL = true, 0, true
+		d.mu.Unlock()
+		d.persist(func() []byte { return b.Bytes() }, source, comment, true, false, res)
+		return
+	}
+	if rewrite != nil {
+		<-rewrite // a compaction replaces the file: append after it
+	}
+	lines := delta
+	if !endsNL {
+		lines = append([]byte{'\n'}, delta...)
+	}
+	if err := appendDurable(path, lines); err != nil {
+		d.log.Warn("delta not appended to the configuration file; writing it whole", "path", path, "err", err)
+		var b bytes.Buffer
+		_ = tree.WriteSet(&b)
+		d.mu.Lock()
+		d.activeSetForm, d.appendedBytes, d.fileEndsNL = true, 0, true
+		d.mu.Unlock()
+		d.persist(func() []byte { return b.Bytes() }, source, comment, true, false, res)
+		return
+	}
+	grown := appended+len(delta) > compactMin && (appended+len(delta))*compactRatio > size
+	d.mu.Lock()
+	d.fileEndsNL = true
+	d.appendedBytes += len(delta)
+	if grown {
+		d.appendedBytes = 0
+	}
+	d.mu.Unlock()
+	appendedText := func() []byte {
+		_, prevText := d.activeConfig() // the previous persist has finished
+		out := make([]byte, 0, len(prevText)+len(lines))
+		out = append(out, prevText...)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return append(out, delta...)
+	}
+	if !grown {
+		d.persist(appendedText, source, comment, false, true, res)
+		return
+	}
 	var b bytes.Buffer
-	done := make(chan struct{})
+	rendered := make(chan struct{})
 	d.rendering.Add(1)
 	go func() {
 		defer d.rendering.Done()
-		defer close(done)
+		defer close(rendered)
 		_ = tree.WriteSet(&b)
+		if n := b.Len(); n > 0 && b.Bytes()[n-1] != '\n' {
+			b.WriteByte('\n')
+		}
 	}()
-	return func() []byte {
-		<-done
-		return b.Bytes()
+	done := d.persist(func() []byte { <-rendered; return b.Bytes() }, source, comment, true, true, res)
+	d.mu.Lock()
+	d.fileRewrite = done
+	d.mu.Unlock()
+}
+
+// appendDurable appends data to the file at path and syncs it.
+func appendDurable(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", path, err)
 	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("append to %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("append to %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("append to %s: %w", path, err)
+	}
+	return nil
 }
 
 // PolicyApplier is a component whose applied state depends on security
@@ -421,18 +481,32 @@ func (d *Daemon) applyDelta(ctx context.Context, cfg, prev *config.Config, e *co
 	return nil
 }
 
-// persist stores the committed configuration (rollback 0) and writes it to
-// the configuration file. text is called once, in order with the other
-// commits. A whole-file commit waits for it (its result names the stored
-// entry); a delta commit answers first (res.Persisting) and the next
-// commit, rollback or history request waits. The caller holds commitMu.
-func (d *Daemon) persist(text func() []byte, source, comment string, changed, async bool, res *CommitResult) {
-	d.persistMu.Lock()
-	work := func() *commitlog.Entry {
-		defer d.persistMu.Unlock()
+// persist stores the committed configuration (rollback 0) and, when
+// writeFile, writes it to the configuration file. Persists run one after
+// the other in commit order; text is called once, when every earlier
+// persist has finished. A whole-file commit waits for it (its result names
+// the stored entry); with async the commit answers first (res.Persisting)
+// and the next whole commit, rollback or history request waits. It returns
+// a channel closed when this persist has finished. The caller holds
+// commitMu.
+func (d *Daemon) persist(text func() []byte, source, comment string, writeFile, async bool, res *CommitResult) <-chan struct{} {
+	done := make(chan struct{})
+	d.mu.Lock()
+	prev := d.persistDone
+	d.persistDone = done
+	hook := d.beforePersist
+	d.mu.Unlock()
+	var entry *commitlog.Entry
+	work := func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if hook != nil {
+			hook()
+		}
 		t := text()
 		d.setActiveText(t)
-		var entry *commitlog.Entry
 		if d.store != nil {
 			e, err := d.store.Add(t, source, comment, d.now())
 			if err != nil {
@@ -441,25 +515,30 @@ func (d *Daemon) persist(text func() []byte, source, comment string, changed, as
 				entry = &e
 			}
 		}
-		if d.opts.ConfigPath != "" && changed {
+		if d.opts.ConfigPath != "" && writeFile {
 			if err := commitlog.WriteFileAtomic(d.opts.ConfigPath, t); err != nil {
 				d.log.Warn("commit applied but the configuration file was not updated", "path", d.opts.ConfigPath, "err", err)
 			}
 		}
-		return entry
 	}
 	if async {
 		res.Persisting = true
 		go work()
-		return
+		return done
 	}
-	res.Entry = work()
+	work()
+	res.Entry = entry
+	return done
 }
 
 // waitPersisted waits until every committed configuration is stored.
 func (d *Daemon) waitPersisted() {
-	d.persistMu.Lock()
-	d.persistMu.Unlock()
+	d.mu.Lock()
+	done := d.persistDone
+	d.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // WaitPersisted waits until the configurations of finished commits are in

@@ -284,6 +284,18 @@ func TestCommitLoadSetCompacts(t *testing.T) {
 	if jsonOfConfig(t, stored) != jsonOfConfig(t, h.d.active) {
 		t.Error("stored configuration differs from the active one")
 	}
+	// The configuration file (appended to, compacted in the background)
+	// parses to the active configuration as well.
+	file, err := os.ReadFile(h.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(file) >= len(srx1(t))+appended/2 {
+		t.Errorf("configuration file is %d bytes after %d bytes of deltas: never compacted", len(file), appended)
+	}
+	if cfg, ds := config.ParseBytes(h.cfgPath, file); cfg == nil || jsonOfConfig(t, cfg) != jsonOfConfig(t, h.d.active) {
+		t.Errorf("configuration file differs from the active configuration: %v", ds)
+	}
 }
 
 func jsonOfConfig(t *testing.T, cfg *config.Config) string {

@@ -59,10 +59,6 @@ type Daemon struct {
 	state      *State
 
 	commitMu sync.Mutex // serialises commits, rollbacks and reloads
-	// persistMu is held while a committed configuration is written to the
-	// commit store and the configuration file (after a delta commit has
-	// answered); taken under commitMu.
-	persistMu sync.Mutex
 
 	mu         sync.Mutex
 	active     *config.Config
@@ -76,6 +72,15 @@ type Daemon struct {
 	// appendedBytes are the delta lines appended to the active text since
 	// it was last written whole.
 	appendedBytes int
+	// fileEndsNL is true when the configuration file ends with a newline
+	// (or is empty) once the queued persists have run.
+	fileEndsNL bool
+	// persistDone is closed when the last queued persist (commit store
+	// entry, configuration file) has finished; fileRewrite when the last
+	// one that replaces the configuration file whole has.
+	persistDone, fileRewrite <-chan struct{}
+	// beforePersist, when set (tests), runs before each persist writes.
+	beforePersist func()
 	// rendering counts renderings of activeTree into a commit's text that
 	// are under way; a delta edits the tree only when there is none.
 	rendering sync.WaitGroup
@@ -132,6 +137,7 @@ func (d *Daemon) setActive(cfg *config.Config, tree *config.Tree, text []byte) {
 		d.activeText = text
 		d.activeSetForm = config.DetectFormat(text) == config.FormatSet
 		d.appendedBytes = 0
+		d.fileEndsNL = len(text) == 0 || text[len(text)-1] == '\n'
 	}
 	d.mu.Unlock()
 	d.state.setConfig(cfg)

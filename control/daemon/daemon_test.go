@@ -128,11 +128,18 @@ func startDaemonWith(t *testing.T, text string, comps []Component) *harness {
 func startDaemonOpts(t *testing.T, text, metricsAddr string, given []Component) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{cfgPath: filepath.Join(dir, "bpfvpn.conf"), sock: filepath.Join(dir, "run", "bpfvpn.sock"),
-		reload: make(chan struct{}), done: make(chan error, 1)}
-	if err := os.WriteFile(h.cfgPath, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bpfvpn.conf"), []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startDaemonIn(t, dir, "run", metricsAddr, given)
+}
+
+// startDaemonIn runs a daemon on the configuration file and commit store in
+// dir (a restart when another daemon used them), its socket in dir/run.
+func startDaemonIn(t *testing.T, dir, run, metricsAddr string, given []Component) *harness {
+	t.Helper()
+	h := &harness{cfgPath: filepath.Join(dir, "bpfvpn.conf"), sock: filepath.Join(dir, run, "bpfvpn.sock"),
+		reload: make(chan struct{}), done: make(chan error, 1)}
 	var comps []Component
 	if given == nil {
 		h.comps = []*recorder{{name: "kernel"}, {name: "dataplane"}, {name: "ike"}}

@@ -299,7 +299,6 @@ func diffPolicies(prev, next *config.Config, refs []config.PolicyRef) []string {
 	return out
 }
 
-
 func sortChanges(out []string) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i][2:] != out[j][2:] {
