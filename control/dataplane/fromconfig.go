@@ -67,10 +67,15 @@ func FromConfig(cfg *config.Config) (*Spec, []string, error) {
 			}
 		}
 	}
+	n := 0
+	for _, pc := range cfg.Policies.Contexts {
+		n += len(pc.Policies)
+	}
+	s.Policies = make([]Policy, 0, n)
 	for _, pc := range cfg.Policies.Contexts {
 		for _, p := range pc.Policies {
 			pol := Policy{Name: p.Name, FromZone: pc.From, ToZone: pc.To, Source: p.Source,
-				Destination: p.Destination, Count: p.Count, Log: p.LogInit || p.LogClose}
+				Destination: p.Destination, Count: p.Count, Log: p.LogInit || p.LogClose, origin: p}
 			switch p.Action {
 			case config.ActionPermit:
 				pol.Action = Permit

@@ -27,6 +27,8 @@ type PairWriter struct {
 	// when unknown); index[g] its policy index.
 	rows  [2][]maps.Policy
 	index [2]map[string]uint32
+	// spare is a rows array no generation is described by, for reuse.
+	spare []maps.Policy
 	// layout places each pair's rows; it changes only when a pair outgrows
 	// its region, so that a change in one pair rewrites only its rows.
 	layout map[pairID]region
@@ -151,11 +153,26 @@ func checkPolicyCounts(spec *Spec, zones map[string]uint16) error {
 }
 
 // groupPolicies groups spec's policies by zone pair, in order, within the
-// data plane's limits.
+// data plane's limits. A pair whose policies are contiguous in spec (one
+// context per pair, as FromConfig makes them) gets a sub-slice of
+// spec.Policies, not a copy.
 func groupPolicies(spec *Spec, zones map[string]uint16) ([]pairID, map[pairID][]Policy, error) {
 	var order []pairID
 	groups := map[pairID][]Policy{}
-	for _, p := range spec.Policies {
+	// Runs of one pair: [start, end) in spec.Policies.
+	type run struct {
+		k          pairID
+		start, end int
+	}
+	var runs []run
+	runsOf := map[pairID]int{}
+	var lastFrom, lastTo string
+	var last pairID
+	for i, p := range spec.Policies {
+		if i > 0 && p.FromZone == lastFrom && p.ToZone == lastTo {
+			runs[len(runs)-1].end = i + 1
+			continue
+		}
 		f, ok := zones[p.FromZone]
 		if !ok {
 			return nil, nil, fmt.Errorf("policy %s: unknown from-zone %q", p.Name, p.FromZone)
@@ -164,11 +181,20 @@ func groupPolicies(spec *Spec, zones map[string]uint16) ([]pairID, map[pairID][]
 		if !ok {
 			return nil, nil, fmt.Errorf("policy %s: unknown to-zone %q", p.Name, p.ToZone)
 		}
-		k := pairID{f, t}
-		if _, seen := groups[k]; !seen {
-			order = append(order, k)
+		last, lastFrom, lastTo = pairID{f, t}, p.FromZone, p.ToZone
+		if runsOf[last] == 0 {
+			order = append(order, last)
 		}
-		groups[k] = append(groups[k], p)
+		runsOf[last]++
+		runs = append(runs, run{last, i, i + 1})
+	}
+	for _, r := range runs {
+		ps := spec.Policies[r.start:r.end:r.end]
+		if runsOf[r.k] == 1 {
+			groups[r.k] = ps
+			continue
+		}
+		groups[r.k] = append(groups[r.k], ps...)
 	}
 	total := 0
 	for _, k := range order {
@@ -249,7 +275,15 @@ func (w *PairWriter) fill(m *maps.Set, spec *Spec, gen uint32, zones map[string]
 	for i := uint32(0); i < maps.MaxZones*maps.MaxZones; i++ {
 		zk = append(zk, (gen&1)<<12|i)
 	}
-	rows := make([]maps.Policy, maps.MaxPolicies)
+	// The rows array of the generation before last is reused (it is no
+	// longer compared against).
+	rows := w.spare
+	w.spare = nil
+	if len(rows) != maps.MaxPolicies {
+		rows = make([]maps.Policy, maps.MaxPolicies)
+	} else {
+		clear(rows)
+	}
 	for _, k := range order {
 		s, r := next[k], layout[k]
 		zv[ZonePairIndex(0, k.from, k.to)] = maps.ZonePair{Base: r.base, Count: uint16(len(s.rows)), Present: 1}
@@ -287,6 +321,7 @@ func (w *PairWriter) fill(m *maps.Set, spec *Spec, gen uint32, zones map[string]
 		return nil, st, fmt.Errorf("write policies: %w", err)
 	}
 	w.gens[gen], w.rows[gen], w.index[gen] = next, rows, index
+	w.spare = oldRows
 	w.genLayout[gen] = stdmaps.Clone(layout)
 	// A copy: the caller reads it while the next Write edits this one.
 	return stdmaps.Clone(index), st, nil
@@ -339,6 +374,9 @@ func (w *PairWriter) place(order []pairID, groups map[pairID][]Policy) map[pairI
 
 func samePolicies(a, b []Policy) bool {
 	return slices.EqualFunc(a, b, func(x, y Policy) bool {
+		if x.origin != nil && x.origin == y.origin && x.FromZone == y.FromZone && x.ToZone == y.ToZone {
+			return true
+		}
 		return x.Name == y.Name && x.FromZone == y.FromZone && x.ToZone == y.ToZone && x.Action == y.Action &&
 			x.Count == y.Count && x.Log == y.Log && samePrefixes(x.Source, y.Source) &&
 			samePrefixes(x.Destination, y.Destination) && (x.Apps == nil) == (y.Apps == nil) && slices.Equal(x.Apps, y.Apps)
