@@ -57,13 +57,17 @@ func runGatewayNamespaces(n, runs int) error {
 		{"ip", "-n", gw, "link", "add", "gwt", "type", "veth", "peer", "name", "eth0", "netns", cl},
 		{"ip", "-n", gw, "link", "add", "gwu", "type", "veth", "peer", "name", "eth0", "netns", sv},
 		{"ip", "-n", gw, "link", "add", "gwd", "type", "veth", "peer", "name", "gwdp"},
+		{"ip", "-n", gw, "link", "add", "gwp", "type", "veth", "peer", "name", "gwpp"},
+		{"ip", "-n", gw, "link", "add", "gwm", "type", "veth", "peer", "name", "gwmp"},
 		{"ip", "-n", gw, "addr", "add", "10.201.1.1/24", "dev", "gwt"},
 		{"ip", "-n", gw, "addr", "add", "10.201.2.1/24", "dev", "gwu"},
 		{"ip", "-n", gw, "addr", "add", "10.201.3.1/24", "dev", "gwd"},
+		{"ip", "-n", gw, "addr", "add", "10.201.4.1/24", "dev", "gwp"},
+		{"ip", "-n", gw, "addr", "add", "10.201.5.1/24", "dev", "gwm"},
 		{"ip", "-n", cl, "addr", "add", clientAddr + "/24", "dev", "eth0"},
 		{"ip", "-n", sv, "addr", "add", serverAddr + "/24", "dev", "eth0"},
 	}
-	for _, l := range []struct{ ns, dev string }{{gw, "lo"}, {gw, "gwt"}, {gw, "gwu"}, {gw, "gwd"}, {gw, "gwdp"}, {cl, "lo"}, {cl, "eth0"}, {sv, "lo"}, {sv, "eth0"}} {
+	for _, l := range []struct{ ns, dev string }{{gw, "lo"}, {gw, "gwt"}, {gw, "gwu"}, {gw, "gwd"}, {gw, "gwdp"}, {gw, "gwp"}, {gw, "gwpp"}, {gw, "gwm"}, {gw, "gwmp"}, {cl, "lo"}, {cl, "eth0"}, {sv, "lo"}, {sv, "eth0"}} {
 		steps = append(steps, []string{"ip", "-n", l.ns, "link", "set", l.dev, "up"})
 	}
 	steps = append(steps,
@@ -89,22 +93,45 @@ func runGatewayNamespaces(n, runs int) error {
 	return cmd.Run()
 }
 
-// dpConfig is a gateway with three zones and n policies over three zone
-// pairs (trust→untrust, untrust→trust, trust→dmz), with destination
-// addresses from a 256-entry global address book and four applications,
-// plus the policy that permits the measured flow, last in trust→untrust.
+// dpLayout is how dpConfig spreads the policies over zone pairs, as a
+// rule base of five zones would be: percent of the policies per pair (each
+// pair at most 10,240 policies for up to about 100,000 in all). The flow's
+// policy is the last of trust→untrust, the pair the commits change.
+var dpLayout = []struct {
+	from, to string
+	percent  int
+}{
+	{"trust", "untrust", 10}, {"untrust", "dmz", 10}, {"trust", "dmz", 10}, {"partner", "dmz", 10},
+	{"untrust", "trust", 9}, {"dmz", "trust", 9}, {"trust", "partner", 9}, {"partner", "trust", 8},
+	{"mgmt", "trust", 8}, {"mgmt", "dmz", 7}, {"dmz", "untrust", 5}, {"trust", "mgmt", 5},
+}
+
+// dpInterfaces are the gateway's zone interfaces (veths in its namespace).
+var dpInterfaces = []string{"gwt", "gwu", "gwd", "gwp", "gwm"}
+
+// dpConfig is a gateway with five zones and n policies over the zone pairs
+// of dpLayout, each pair's policies in a block as on a real device, with
+// destination addresses from a 256-entry global address book and four
+// applications, every fifth one deny, plus the policy that permits the
+// measured flow, last in trust→untrust.
 func dpConfig(n int) string {
 	var b strings.Builder
 	b.WriteString(`set system interface-map ge-0/0/0 gwt
 set system interface-map ge-0/0/1 gwu
 set system interface-map ge-0/0/2 gwd
+set system interface-map ge-0/0/3 gwp
+set system interface-map ge-0/0/4 gwm
 set interfaces ge-0/0/0 unit 0 family inet address 10.201.1.1/24
 set interfaces ge-0/0/1 unit 0 family inet address 10.201.2.1/24
 set interfaces ge-0/0/2 unit 0 family inet address 10.201.3.1/24
+set interfaces ge-0/0/3 unit 0 family inet address 10.201.4.1/24
+set interfaces ge-0/0/4 unit 0 family inet address 10.201.5.1/24
 set security zones security-zone trust interfaces ge-0/0/0.0
 set security zones security-zone trust host-inbound-traffic system-services ping
 set security zones security-zone untrust interfaces ge-0/0/1.0
 set security zones security-zone dmz interfaces ge-0/0/2.0
+set security zones security-zone partner interfaces ge-0/0/3.0
+set security zones security-zone mgmt interfaces ge-0/0/4.0
 set applications application bench-udp protocol udp
 set applications application bench-udp destination-port 5000
 `)
@@ -112,19 +139,27 @@ set applications application bench-udp destination-port 5000
 		fmt.Fprintf(&b, "set security address-book global address A%d 10.%d.%d.0/24\n", i, 100+i/128, (i%128)*2)
 	}
 	apps := []string{"junos-http", "junos-https", "junos-ssh", "junos-dns-udp"}
-	pairs := [][2]string{{"trust", "untrust"}, {"untrust", "trust"}, {"trust", "dmz"}}
-	for i := 0; i < n; i++ {
-		pr := pairs[i%3]
-		p := fmt.Sprintf("set security policies from-zone %s to-zone %s policy %s-%s-%d ", pr[0], pr[1], pr[0], pr[1], i/3)
-		fmt.Fprintf(&b, "%smatch source-address any\n%smatch destination-address A%d\n%smatch application %s\n", p, p, i%256, p, apps[i%4])
-		if i%5 == 0 {
-			b.WriteString(p + "then deny\n")
-		} else {
-			b.WriteString(p + "then permit\n")
+	left := n
+	for k, l := range dpLayout {
+		m := n * l.percent / 100
+		if k == len(dpLayout)-1 {
+			m = left
+		}
+		left -= m
+		for i := 0; i < m; i++ {
+			p := fmt.Sprintf("set security policies from-zone %s to-zone %s policy %s-%s-%d ", l.from, l.to, l.from, l.to, i)
+			fmt.Fprintf(&b, "%smatch source-address any\n%smatch destination-address A%d\n%smatch application %s\n", p, p, (i+k)%256, p, apps[(i+k)%4])
+			if i%5 == 0 {
+				b.WriteString(p + "then deny\n")
+			} else {
+				b.WriteString(p + "then permit\n")
+			}
+		}
+		if k == 0 {
+			p := "set security policies from-zone trust to-zone untrust policy flow "
+			b.WriteString(p + "match source-address any\n" + p + "match destination-address any\n" + p + "match application bench-udp\n" + p + "then permit\n")
 		}
 	}
-	p := "set security policies from-zone trust to-zone untrust policy flow "
-	b.WriteString(p + "match source-address any\n" + p + "match destination-address any\n" + p + "match application bench-udp\n" + p + "then permit\n")
 	return b.String()
 }
 
@@ -264,7 +299,7 @@ func gatewayChild(n, runs int) error {
 	}
 	defer os.RemoveAll(dir)
 	defer os.RemoveAll(loader.InstanceDir(instance))
-	defer dataplane.Detach(instance, []string{"gwt", "gwu", "gwd"})
+	defer dataplane.Detach(instance, dpInterfaces)
 	comp, err := daemon.NewDataplaneComponent(slog.New(slog.DiscardHandler), instance)
 	if err != nil {
 		return err
@@ -325,7 +360,7 @@ func gatewayChild(n, runs int) error {
 		}
 		inWindow[kinds[i]] = s
 	}
-	name := fmt.Sprintf("gateway, %d policies in 3 zone pairs, real data plane", n+1)
+	name := fmt.Sprintf("gateway, %d policies in %d zone pairs, real data plane", n+1, len(dpLayout))
 	fmt.Println(whole.row(name, "whole file"))
 	fmt.Println(delta.row(name, "load set"))
 	fmt.Println()

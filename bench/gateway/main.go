@@ -6,16 +6,17 @@
 //     -policies trust→untrust policies, committed through the daemon's real
 //     commit path with no-op components (no kernel or data-plane writes);
 //   - real data plane (root): a gateway in network namespaces with the eBPF
-//     data plane attached, -dp-policies policies over three zone pairs (the
-//     data plane holds at most 32,768 policies, 10,240 per pair), and an
-//     established UDP flow through the gateway during every commit; every
-//     datagram sent while a commit ran is accounted for.
+//     data plane attached, -dp-policies policies over 12 zone pairs of five
+//     zones (dpLayout; the data plane holds at most 131,072 policies, 10,240
+//     per pair), and an established UDP flow through the gateway during
+//     every commit; every datagram sent while a commit ran is accounted for.
 //
 // Every commit adds or removes one policy. Latency is until the commit
-// answers (the configuration is active); "durable" is until it is also in
-// the commit store and the configuration file.
+// answers (the configuration is active; a load set is then also in the
+// configuration file, synced); "durable" is until it is also in the commit
+// store (and a compaction of the file has finished).
 //
-//	go run ./bench/gateway [-policies 100000] [-dp-policies 30000] [-runs 11]
+//	go run ./bench/gateway [-policies 100000] [-dp-policies 100000] [-runs 11]
 package main
 
 import (
@@ -206,7 +207,7 @@ func controlPlane(base, name string, runs int) ([]string, error) {
 
 func main() {
 	n := flag.Int("policies", 100000, "security policies of the large control-plane configuration")
-	dpn := flag.Int("dp-policies", 30000, "security policies of the real data-plane configuration (three zone pairs)")
+	dpn := flag.Int("dp-policies", 100000, "security policies of the real data-plane configuration (12 zone pairs, dpLayout)")
 	runs := flag.Int("runs", 11, "commits of each kind per configuration (the median is reported)")
 	withDP := flag.Bool("dataplane", true, "also measure with the real data plane (root)")
 	withCP := flag.Bool("control", true, "measure the control-plane configurations")
