@@ -87,7 +87,7 @@ func runGatewayNamespaces(n, runs int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("ip", "netns", "exec", gw, exe, "-role", "gw", "-dp-policies", fmt.Sprint(n), "-runs", fmt.Sprint(runs), "-cpuprofile", *cpuProfile)
+	cmd := exec.Command("ip", "netns", "exec", gw, exe, "-role", "gw", "-dp-policies", fmt.Sprint(n), "-runs", fmt.Sprint(runs), "-cpuprofile", *cpuProfile, fmt.Sprintf("-v=%v", *verbose))
 	cmd.Env = append(os.Environ(), "CB_CLIENT_NS="+cl, "CB_SERVER_NS="+sv, "CB_INSTANCE=cbench-"+sfx)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()

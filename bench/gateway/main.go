@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -33,6 +34,8 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
 )
+
+var verbose = flag.Bool("v", false, "print every commit's latency, apply time and the Go GC count to stderr")
 
 var cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the delta commits of the large control-plane configuration (and of the data-plane child) to `FILE`")
 
@@ -97,6 +100,11 @@ type series struct {
 
 func (s *series) add(start time.Time, res daemon.CommitResult, d *daemon.Daemon) {
 	s.latency = append(s.latency, time.Since(start))
+	if *verbose {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(os.Stderr, "commit %d: latency %v apply %v incremental %v gc %d heap %d MB\n", len(s.latency), s.latency[len(s.latency)-1].Round(100*time.Microsecond), res.Duration.Round(100*time.Microsecond), res.Incremental, ms.NumGC, ms.HeapAlloc>>20)
+	}
 	d.WaitPersisted()
 	s.durable = append(s.durable, time.Since(start))
 	s.apply = append(s.apply, res.Duration)

@@ -333,7 +333,7 @@ func (d *Daemon) persistDelta(tree *config.Tree, delta []byte, source, comment s
 	}
 	path := d.opts.ConfigPath
 	d.mu.Lock()
-	setForm, appended, size, endsNL, rewrite := d.activeSetForm, d.appendedBytes, len(d.activeText), d.fileEndsNL, d.fileRewrite
+	setForm, appended, endsNL, rewrite := d.activeSetForm, d.appendedBytes, d.fileEndsNL, d.fileRewrite
 	d.mu.Unlock()
 	if !setForm || path == "" || config.DetectFormat(delta) != config.FormatSet {
 		var b bytes.Buffer
@@ -361,25 +361,21 @@ func (d *Daemon) persistDelta(tree *config.Tree, delta []byte, source, comment s
 		d.persist(func() []byte { return b.Bytes() }, source, comment, true, false, res)
 		return
 	}
-	grown := appended+len(delta) > compactMin && (appended+len(delta))*compactRatio > size
 	d.mu.Lock()
+	// The queued persists that replace the text have finished (rewrite),
+	// so the text is the file before the append.
+	baseSize := d.activeSize
+	d.activeTail = append(d.activeTail, lines)
+	d.activeSize += len(lines)
+	grown := appended+len(delta) > compactMin && (appended+len(delta))*compactRatio > baseSize
 	d.fileEndsNL = true
 	d.appendedBytes += len(delta)
 	if grown {
 		d.appendedBytes = 0
 	}
 	d.mu.Unlock()
-	appendedText := func() []byte {
-		_, prevText := d.activeConfig() // the previous persist has finished
-		out := make([]byte, 0, len(prevText)+len(lines))
-		out = append(out, prevText...)
-		if len(out) > 0 && out[len(out)-1] != '\n' {
-			out = append(out, '\n')
-		}
-		return append(out, delta...)
-	}
 	if !grown {
-		d.persist(appendedText, source, comment, false, true, res)
+		d.persistAppended(baseSize, lines, source, comment, res)
 		return
 	}
 	var b bytes.Buffer
@@ -397,6 +393,34 @@ func (d *Daemon) persistDelta(tree *config.Tree, delta []byte, source, comment s
 	d.mu.Lock()
 	d.fileRewrite = done
 	d.mu.Unlock()
+}
+
+// persistAppended stores rollback 0 (of baseSize bytes) with lines appended
+// as the new rollback 0, after the answer, in order with the other
+// persists.
+func (d *Daemon) persistAppended(baseSize int, lines []byte, source, comment string, res *CommitResult) {
+	done := make(chan struct{})
+	d.mu.Lock()
+	prev := d.persistDone
+	d.persistDone = done
+	hook := d.beforePersist
+	d.mu.Unlock()
+	res.Persisting = true
+	go func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
+		if hook != nil {
+			hook()
+		}
+		if d.store == nil {
+			return
+		}
+		if _, err := d.store.AddAppended(baseSize, lines, source, comment, d.now()); err != nil {
+			d.log.Warn("commit applied and in the configuration file but not stored in the commit history", "err", err)
+		}
+	}()
 }
 
 // appendDurable appends data to the file at path and syncs it.

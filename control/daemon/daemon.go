@@ -63,6 +63,11 @@ type Daemon struct {
 	mu         sync.Mutex
 	active     *config.Config
 	activeText []byte
+	// activeTail are the delta lines appended to the configuration file
+	// after activeText (the active text is both); activeSize is the
+	// length of the two.
+	activeTail [][]byte
+	activeSize int
 	// activeTree is the parsed form of active, edited in place by delta
 	// commits (only under commitMu); nil until a delta needs it.
 	activeTree *config.Tree
@@ -125,6 +130,19 @@ func (d *Daemon) now() time.Time { return d.nowFunc() }
 func (d *Daemon) activeConfig() (*config.Config, []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if len(d.activeTail) > 0 {
+		// Joined only when needed (a whole-file commit compares with it).
+		n := len(d.activeText)
+		for _, l := range d.activeTail {
+			n += len(l)
+		}
+		text := make([]byte, 0, n)
+		text = append(text, d.activeText...)
+		for _, l := range d.activeTail {
+			text = append(text, l...)
+		}
+		d.activeText, d.activeTail = text, nil
+	}
 	return d.active, d.activeText
 }
 
@@ -134,7 +152,7 @@ func (d *Daemon) setActive(cfg *config.Config, tree *config.Tree, text []byte) {
 	d.mu.Lock()
 	d.active, d.activeTree, d.activeObj = cfg, tree, nil
 	if text != nil {
-		d.activeText = text
+		d.activeText, d.activeTail, d.activeSize = text, nil, len(text)
 		d.activeSetForm = config.DetectFormat(text) == config.FormatSet
 		d.appendedBytes = 0
 		d.fileEndsNL = len(text) == 0 || text[len(text)-1] == '\n'
@@ -159,7 +177,7 @@ func (d *Daemon) setActiveDelta(cfg *config.Config, tree *config.Tree, prev *con
 
 func (d *Daemon) setActiveText(text []byte) {
 	d.mu.Lock()
-	d.activeText = text
+	d.activeText, d.activeTail, d.activeSize = text, nil, len(text)
 	d.mu.Unlock()
 }
 
@@ -175,8 +193,9 @@ func (d *Daemon) activeTreeFor() (*config.Tree, error) {
 	}
 	d.waitPersisted()
 	d.mu.Lock()
-	text, name := d.activeText, d.opts.ConfigPath
+	name := d.opts.ConfigPath
 	d.mu.Unlock()
+	_, text := d.activeConfig()
 	if text == nil {
 		return nil, errors.New("no active configuration to apply the delta to")
 	}
