@@ -152,8 +152,20 @@ func commitPair(ctx context.Context, d *daemon.Daemon, base, from, to, first str
 			return whole, delta, err
 		}
 		defer f.Close()
+		if bf, err := os.Create(*cpuProfile + ".allocs-base"); err == nil {
+			pprof.Lookup("allocs").WriteTo(bf, 0)
+			bf.Close()
+		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+		defer func() {
+			// Allocations until after the deltas (FILE.allocs-base: until
+			// before them), beside the CPU profile.
+			if mf, err := os.Create(*cpuProfile + ".allocs"); err == nil {
+				pprof.Lookup("allocs").WriteTo(mf, 0)
+				mf.Close()
+			}
+		}()
 	}
 	for i := 0; i < runs; i++ {
 		text := extraPolicy(from, to, first)

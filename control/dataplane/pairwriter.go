@@ -390,7 +390,8 @@ func samePrefixes(a, b []netip.Prefix) bool {
 // compilePair computes one zone pair's map contents for generation gen, as
 // compilePolicies does for every pair, with the pair's own set numbering.
 func compilePair(gen uint32, k pairID, ps []Policy) (*pairState, error) {
-	s := &pairState{policies: ps, rows: make([]maps.Policy, len(ps)), keys: make([]string, len(ps))}
+	// A copy: ps may be a window on a whole spec, which it would keep alive.
+	s := &pairState{policies: slices.Clone(ps), rows: make([]maps.Policy, len(ps)), keys: make([]string, len(ps))}
 	src, dst, app := prefixSets{}, prefixSets{}, appSets{}
 	for i, p := range ps {
 		var flags uint8
