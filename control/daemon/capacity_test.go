@@ -75,6 +75,7 @@ func TestCommitOverCapacityChangesNothing(t *testing.T) {
 		if err == nil || res.Committed {
 			t.Fatalf("%s %s %s: accepted: %+v", tc.verb, tc.name, tc.load, res)
 		}
+		t.Logf("%s %s %s: %v", tc.verb, tc.name, tc.load, err)
 		for _, w := range tc.want {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s %s %s: %q lacks %q", tc.verb, tc.name, tc.load, err, w)
