@@ -103,7 +103,7 @@ bench-reconcile:
 # Commit latency of a one-policy change, reference SRX1 vs 100,000 policies
 # (control/daemon; results: bench/RESULTS.md, gateway section).
 bench-gateway:
-	$(GO) run ./bench/gateway -policies 100000 -runs 5
+	$(GO) run ./bench/gateway -policies 100000 -dp-policies 100000 -runs 11
 
 # Issue 8 end to end (control/topology): BGP over st0 with BIRD, primary/backup
 # VPNs, hub and spoke, 200 tunnels between two daemons; part of vmtest.

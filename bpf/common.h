@@ -37,7 +37,7 @@
 
 /* Limits shared with the Go side (maps/limits.go mirrors them). */
 #define MAX_ZONES 64            /* zone ids 1..63; 0 = no zone */
-#define MAX_POLICIES 32768      /* policies per generation, all zone pairs */
+#define MAX_POLICIES 131072     /* policies per generation, all zone pairs; a power of two (mask) */
 #define POLICY_WORDS 160        /* 64-bit words of a policy bitset: 10240 policies per zone pair */
 #define SUMMARY_WORDS 3         /* one summary bit per bitset word */
 #define NUM_GENERATIONS 2

@@ -14,7 +14,7 @@ import (
 // Limits mirrored from bpf/common.h (TestLimitsMatchBPF checks them).
 const (
 	MaxZones       = 64
-	MaxPolicies    = 32768
+	MaxPolicies    = 131072
 	PolicyWords    = 160
 	SummaryWords   = 3
 	NumGenerations = 2

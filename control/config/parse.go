@@ -136,6 +136,7 @@ func (t *Tree) setLine(line []token, d *diagSink, st *setState) {
 	if cmd.text != "set" {
 		st.reset()
 	}
+	t.touchSet(args)
 	switch cmd.text {
 	case "set":
 		t.setWalk(args, d, st)
@@ -147,7 +148,7 @@ func (t *Tree) setLine(line []token, d *diagSink, st *setState) {
 	case "deactivate", "activate":
 		r := t.walk(t.root, args, walkLookup, d)
 		if r.ok && r.last != t.root {
-			r.last.setInactive(cmd.text == "deactivate")
+			t.setInactiveUndoable(r.last, cmd.text == "deactivate")
 		}
 	case "insert":
 		t.insertLine(cmd, args, d)
@@ -182,6 +183,7 @@ func (t *Tree) setWalk(args []token, d *diagSink, st *setState) {
 
 func (t *Tree) deleteNode(n *node, vals []word) {
 	if n.sp != nil && n.sp.kind == kLeaf && n.sp.list && len(vals) > 0 {
+		t.saveVals(n)
 		kept := n.vals[:0:0]
 		for _, v := range n.vals {
 			drop := false
@@ -203,12 +205,12 @@ func (t *Tree) deleteNode(n *node, vals []word) {
 		}
 	}
 	p := n.parent
-	p.remove(n)
+	t.removeUndoable(p, n)
 	// Containers that only structure the tree vanish with their last child.
 	for p != t.root && len(p.kids) == 0 && p.sp != nil && p.sp.kind == kContainer && !p.sp.named &&
 		p.sp.kw != "" && !p.sp.presence && !p.inactive() && (p.x == nil || len(p.x.comments) == 0) {
 		up := p.parent
-		up.remove(p)
+		t.removeUndoable(up, p)
 		p = up
 	}
 }
@@ -241,6 +243,7 @@ func (t *Tree) insertLine(cmd token, args []token, d *diagSink) {
 		d.errorf(args[at+1].pos, "syntax error: insert reference is not a sibling of the inserted statement")
 		return
 	}
+	t.saveKids(parent)
 	parent.moveRelative(n, rr.last, args[at].text == "after")
 }
 
@@ -294,6 +297,7 @@ func (t *Tree) parseHier(f uint16, text string, d *diagSink) {
 			n := t.hierStatement(cur, stmt, tok, d)
 			stmt = stmt[:0]
 			if n != nil && len(comments) > 0 {
+				t.saveExtra(n)
 				x := n.extra()
 				for _, c := range comments {
 					if !containsString(x.comments, c) {
@@ -348,6 +352,7 @@ func (t *Tree) hierStatement(cur *node, stmt []token, end token, d *diagSink) *n
 		d.errorf(end.pos, "syntax error: tag without a statement")
 		return nil
 	}
+	t.touchHier()
 	r := t.walk(cur, stmt, walkCreate, d)
 	if !r.ok {
 		return nil
@@ -364,10 +369,11 @@ func (t *Tree) hierStatement(cur *node, stmt []token, end token, d *diagSink) *n
 		if !r.created && n.x != nil && n.x.hierFile == f {
 			d.errorf(stmt[0].pos, "duplicate %s %s in %s (first defined at line %d)", n.kw, n.name, n.parent.path(), n.p.line)
 		}
+		t.saveExtra(n)
 		n.extra().hierFile = f
 	}
 	if inactive {
-		n.setInactive(true)
+		t.setInactiveUndoable(n, true)
 	}
 	return n
 }

@@ -239,6 +239,9 @@ type Tree struct {
 	nodes []node
 	words []word
 	kids  []*node
+	// edit is the open Edit whose changes are journaled (nil outside
+	// Tree.Edit).
+	edit *Edit
 }
 
 // addChild adds c below parent; a first child gets room for four from the

@@ -108,15 +108,17 @@ func (t *Tree) walkTrail(ctx *node, ws []token, mode walkMode, d *diagSink, trai
 			if k.name2 != "" {
 				c.extra().name2 = k.name2
 			}
-			t.addChild(cur, c)
+			t.addChildUndoable(cur, c)
 			created = true
 		}
 		if sp.kind == kLeaf {
 			if mode == walkLookup {
 				res.delVals = vals
 			} else if sp.list {
+				t.saveVals(c)
 				c.appendValues(vals)
 			} else if len(vals) > 0 {
+				t.saveVals(c)
 				c.vals = vals
 				c.p = w.pos
 			}
@@ -228,7 +230,7 @@ func (t *Tree) walkUnknown(cur *node, ws []token, mode walkMode, d *diagSink, re
 			}
 			c = t.newNode()
 			c.kw, c.p = w.text, w.pos
-			t.addChild(n, c)
+			t.addChildUndoable(n, c)
 			res.created = true
 		}
 		n = c

@@ -63,9 +63,35 @@ type Daemon struct {
 	mu         sync.Mutex
 	active     *config.Config
 	activeText []byte
+	// activeTail are the delta lines appended to the configuration file
+	// after activeText (the active text is both); activeSize is the
+	// length of the two.
+	activeTail [][]byte
+	activeSize int
+	// activeTree is the parsed form of active, edited in place by delta
+	// commits (only under commitMu); nil until a delta needs it.
+	activeTree *config.Tree
+	// activeSetForm is true when the text of the active configuration (once
+	// persisted) is in set form, so that a set delta can be appended to it.
+	activeSetForm bool
+	// appendedBytes are the delta lines appended to the active text since
+	// it was last written whole.
+	appendedBytes int
+	// fileEndsNL is true when the configuration file ends with a newline
+	// (or is empty) once the queued persists have run.
+	fileEndsNL bool
+	// persistDone is closed when the last queued persist (commit store
+	// entry, configuration file) has finished; fileRewrite when the last
+	// one that replaces the configuration file whole has.
+	persistDone, fileRewrite <-chan struct{}
+	// beforePersist, when set (tests), runs before each persist writes.
+	beforePersist func()
+	// rendering counts renderings of activeTree into a commit's text that
+	// are under way; a delta edits the tree only when there is none.
+	rendering sync.WaitGroup
 	// activeObj are the fingerprints of active's objects (see Diff), nil
 	// until first needed.
-	activeObj map[string]string
+	activeObj *objects
 	lastApply error
 	started   time.Time
 	nowFunc   func() time.Time
@@ -104,17 +130,86 @@ func (d *Daemon) now() time.Time { return d.nowFunc() }
 func (d *Daemon) activeConfig() (*config.Config, []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if len(d.activeTail) > 0 {
+		// Joined only when needed (a whole-file commit compares with it).
+		n := len(d.activeText)
+		for _, l := range d.activeTail {
+			n += len(l)
+		}
+		text := make([]byte, 0, n)
+		text = append(text, d.activeText...)
+		for _, l := range d.activeTail {
+			text = append(text, l...)
+		}
+		d.activeText, d.activeTail = text, nil
+	}
 	return d.active, d.activeText
 }
 
-func (d *Daemon) setActive(cfg *config.Config, text []byte) {
+// setActive makes cfg (parsed as tree) the active configuration. A nil
+// text is set later by the commit's persist (setActiveText).
+func (d *Daemon) setActive(cfg *config.Config, tree *config.Tree, text []byte) {
 	d.mu.Lock()
-	d.active, d.activeText, d.activeObj = cfg, text, nil
+	d.active, d.activeTree, d.activeObj = cfg, tree, nil
+	if text != nil {
+		d.activeText, d.activeTail, d.activeSize = text, nil, len(text)
+		d.activeSetForm = config.DetectFormat(text) == config.FormatSet
+		d.appendedBytes = 0
+		d.fileEndsNL = len(text) == 0 || text[len(text)-1] == '\n'
+	}
 	d.mu.Unlock()
 	d.state.setConfig(cfg)
 }
 
-func (d *Daemon) setActiveObjects(o map[string]string) {
+// setActiveDelta makes cfg active after a delta that changed only the named
+// policies of prev: the cached object hashes are updated for those (and
+// for the zone pairs they are in, which are hashed again when next needed).
+func (d *Daemon) setActiveDelta(cfg *config.Config, tree *config.Tree, prev *config.Config, refs []config.PolicyRef) {
+	d.mu.Lock()
+	objs := d.activeObj
+	d.active, d.activeTree = cfg, tree
+	if objs != nil {
+		objs.policiesChanged(cfg, refs)
+	}
+	d.mu.Unlock()
+	d.state.setConfig(cfg)
+}
+
+func (d *Daemon) setActiveText(text []byte) {
+	d.mu.Lock()
+	d.activeText, d.activeTail, d.activeSize = text, nil, len(text)
+	d.mu.Unlock()
+}
+
+// activeTreeFor returns the tree of the active configuration, parsing the
+// active text again when there is none (the first delta after a start).
+// The caller holds commitMu.
+func (d *Daemon) activeTreeFor() (*config.Tree, error) {
+	d.mu.Lock()
+	tree := d.activeTree
+	d.mu.Unlock()
+	if tree != nil {
+		return tree, nil
+	}
+	d.waitPersisted()
+	d.mu.Lock()
+	name := d.opts.ConfigPath
+	d.mu.Unlock()
+	_, text := d.activeConfig()
+	if text == nil {
+		return nil, errors.New("no active configuration to apply the delta to")
+	}
+	tree, _, _, err := parse(name, text)
+	if err != nil {
+		return nil, fmt.Errorf("active configuration: %w", err)
+	}
+	d.mu.Lock()
+	d.activeTree = tree
+	d.mu.Unlock()
+	return tree, nil
+}
+
+func (d *Daemon) setActiveObjects(o *objects) {
 	d.mu.Lock()
 	d.activeObj = o
 	d.mu.Unlock()
@@ -122,11 +217,11 @@ func (d *Daemon) setActiveObjects(o map[string]string) {
 
 // activeObjects returns the fingerprints of the active configuration's
 // objects, computing them once per configuration.
-func (d *Daemon) activeObjects() map[string]string {
+func (d *Daemon) activeObjects() *objects {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.activeObj == nil {
-		d.activeObj = objects(d.active)
+		d.activeObj = objectsOf(d.active)
 	}
 	return d.activeObj
 }
@@ -136,13 +231,13 @@ func (d *Daemon) activeObjects() map[string]string {
 func (d *Daemon) State() *State { return d.state }
 
 // loadFile reads and validates the configuration file.
-func (d *Daemon) loadFile() ([]byte, *config.Config, config.Diagnostics, error) {
+func (d *Daemon) loadFile() ([]byte, *config.Tree, *config.Config, config.Diagnostics, error) {
 	text, err := os.ReadFile(d.opts.ConfigPath)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read configuration: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("read configuration: %w", err)
 	}
-	cfg, diags, err := parse(d.opts.ConfigPath, text)
-	return text, cfg, diags, err
+	tree, cfg, diags, err := parse(d.opts.ConfigPath, text)
+	return text, tree, cfg, diags, err
 }
 
 // Run applies the configuration file, serves the control socket (and
@@ -152,7 +247,7 @@ func (d *Daemon) loadFile() ([]byte, *config.Config, config.Diagnostics, error) 
 func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	d.started = d.now()
 	defer d.closeComponents()
-	text, cfg, diags, err := d.loadFile()
+	text, tree, cfg, diags, err := d.loadFile()
 	for _, w := range diags.Warnings() {
 		d.log.Warn("configuration", "diagnostic", w.String())
 	}
@@ -171,7 +266,7 @@ func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
 	// socket is served regardless so that the operator can look and fix.
 	d.commitMu.Lock()
 	err = d.apply(ctx, cfg, nil)
-	d.setActive(cfg, text)
+	d.setActive(cfg, tree, text)
 	d.setLastApply(err)
 	if e, _, gerr := d.store.Get(0); gerr != nil || e.Size != len(text) || !d.storedEquals(text) {
 		if _, serr := d.store.Add(text, d.opts.ConfigPath, "daemon start", d.now()); serr != nil {
@@ -239,6 +334,7 @@ loop:
 	d.log.Info("bpfvpn daemon stopping; tunnels and data plane stay in place")
 	cancel()
 	wg.Wait()
+	d.waitPersisted()
 	return runErr
 }
 
@@ -354,6 +450,7 @@ func (d *Daemon) registerVerbs(srv *api.Server) {
 		return commitResponse(res, err)
 	}))
 	srv.Handle(VerbCommits, api.HandlerFunc(func(ctx context.Context, req api.Request) (api.Response, error) {
+		d.waitPersisted()
 		list, err := d.store.List()
 		if err != nil {
 			return api.Response{}, err

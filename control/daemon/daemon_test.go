@@ -115,16 +115,47 @@ func startDaemon(t *testing.T, text string) *harness {
 
 func startDaemonMetrics(t *testing.T, text, metricsAddr string) *harness {
 	t.Helper()
+	return startDaemonOpts(t, text, metricsAddr, nil)
+}
+
+// startDaemonWith runs the daemon with the given components; h.comps holds
+// the recorders among them.
+func startDaemonWith(t *testing.T, text string, comps []Component) *harness {
+	t.Helper()
+	return startDaemonOpts(t, text, "", comps)
+}
+
+func startDaemonOpts(t *testing.T, text, metricsAddr string, given []Component) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	h := &harness{cfgPath: filepath.Join(dir, "bpfvpn.conf"), sock: filepath.Join(dir, "run", "bpfvpn.sock"),
-		reload: make(chan struct{}), done: make(chan error, 1)}
-	if err := os.WriteFile(h.cfgPath, []byte(text), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "bpfvpn.conf"), []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.comps = []*recorder{{name: "kernel"}, {name: "dataplane"}, {name: "ike"}}
-	comps := make([]Component, len(h.comps))
-	for i, c := range h.comps {
-		comps[i] = c
+	return startDaemonIn(t, dir, "run", metricsAddr, given)
+}
+
+// startDaemonIn runs a daemon on the configuration file and commit store in
+// dir (a restart when another daemon used them), its socket in dir/run.
+func startDaemonIn(t *testing.T, dir, run, metricsAddr string, given []Component) *harness {
+	t.Helper()
+	h := &harness{cfgPath: filepath.Join(dir, "bpfvpn.conf"), sock: filepath.Join(dir, run, "bpfvpn.sock"),
+		reload: make(chan struct{}), done: make(chan error, 1)}
+	var comps []Component
+	if given == nil {
+		h.comps = []*recorder{{name: "kernel"}, {name: "dataplane"}, {name: "ike"}}
+		for _, c := range h.comps {
+			comps = append(comps, c)
+		}
+	} else {
+		comps = given
+		for _, c := range given {
+			switch r := c.(type) {
+			case *recorder:
+				h.comps = append(h.comps, r)
+			case *policyRecorder:
+				h.comps = append(h.comps, r.recorder)
+			}
+		}
 	}
 	ready := make(chan string, 1)
 	d, err := New(Options{ConfigPath: h.cfgPath, SocketPath: h.sock, CommitDir: filepath.Join(dir, "commits"),

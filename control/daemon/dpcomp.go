@@ -49,6 +49,7 @@ type dataplaneComponent struct {
 	demandStop context.CancelFunc
 	set        *maps.Set // the pinned maps, once attached
 	index      map[string]uint32
+	delta      dpDelta // policy-only commits (dpdelta.go)
 }
 
 func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {
@@ -137,15 +138,17 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	if same {
 		// Same interfaces: update the maps in place (a new policy
 		// generation, switched with one write) without reloading programs.
-		comp, err := dataplane.Apply(c.set, spec, nil)
+		// (dpdelta.go: only the changed zone pairs' policy tables.)
+		index, _, err := c.delta.pw.Apply(c.set, spec, nil)
 		if err != nil {
 			return fmt.Errorf("update data plane maps: %w", err)
 		}
-		c.index = comp.PolicyIndex
+		c.index = index
 		c.publishInstalled()
 		c.syncOnTrafficOrWarn(cfg, st)
 		return nil
 	}
+	c.delta.pw.Forget() // Attach writes a generation of its own
 	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
 	if err != nil {
 		// Part may be attached (XDP filters ESP by SPI): keep the filter

@@ -14,6 +14,9 @@ var serviceAliases = map[string]string{"bootp": "dhcp"}
 // into a Spec. Host-inbound names the data plane has no match for are
 // reported as warnings (they stay closed).
 func FromConfig(cfg *config.Config) (*Spec, []string, error) {
+	if err := CheckCapacity(cfg); err != nil {
+		return nil, nil, err
+	}
 	s := &Spec{DefaultPermit: cfg.Policies.Default == config.ActionPermit}
 	var warns []string
 	units := map[string]*config.Unit{}
@@ -64,10 +67,15 @@ func FromConfig(cfg *config.Config) (*Spec, []string, error) {
 			}
 		}
 	}
+	n := 0
+	for _, pc := range cfg.Policies.Contexts {
+		n += len(pc.Policies)
+	}
+	s.Policies = make([]Policy, 0, n)
 	for _, pc := range cfg.Policies.Contexts {
 		for _, p := range pc.Policies {
 			pol := Policy{Name: p.Name, FromZone: pc.From, ToZone: pc.To, Source: p.Source,
-				Destination: p.Destination, Count: p.Count, Log: p.LogInit || p.LogClose}
+				Destination: p.Destination, Count: p.Count, Log: p.LogInit || p.LogClose, origin: p}
 			switch p.Action {
 			case config.ActionPermit:
 				pol.Action = Permit

@@ -6,6 +6,8 @@
 package dataplane
 
 import (
+	"github.com/bpfvpn/bpfvpn/control/config"
+
 	"net/netip"
 	"time"
 )
@@ -89,6 +91,11 @@ type Policy struct {
 	Action      Action
 	Count       bool
 	Log         bool
+	// origin is the configuration policy FromConfig made this one from
+	// (nil otherwise). A compiled config.Policy is never changed (a
+	// delta compiles the policies it touches anew), so two Policies with
+	// the same origin in the same zone pair are equal.
+	origin *config.Policy
 }
 
 // AppTerm matches one protocol (0 = any) and a destination port range

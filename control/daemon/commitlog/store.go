@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -129,17 +130,26 @@ func (s *Store) Add(text []byte, source, comment string, now time.Time) (Entry, 
 	if err != nil {
 		return Entry{}, err
 	}
+	return s.addLocked(seqs, len(text), source, comment, now, func(w *os.File) error {
+		_, err := w.Write(text)
+		return err
+	})
+}
+
+// addLocked adds an entry of size bytes that write writes. The caller holds
+// s.mu; seqs are the current entries.
+func (s *Store) addLocked(seqs []uint64, size int, source, comment string, now time.Time, write func(*os.File) error) (Entry, error) {
 	var seq uint64 = 1
 	if len(seqs) > 0 {
 		seq = seqs[0] + 1
 	}
-	e := Entry{Index: 0, Seq: seq, Time: now.UTC(), Source: source, Comment: comment, Size: len(text)}
+	e := Entry{Index: 0, Seq: seq, Time: now.UTC(), Source: source, Comment: comment, Size: size}
 	meta, err := json.Marshal(e)
 	if err != nil {
 		return Entry{}, fmt.Errorf("commit store: encode metadata: %w", err)
 	}
 	// The configuration first: an entry counts only once both files exist.
-	if err := writeFileAtomic(s.confPath(seq), text); err != nil {
+	if err := writeAtomic(s.confPath(seq), write); err != nil {
 		return Entry{}, err
 	}
 	if err := writeFileAtomic(s.metaPath(seq), meta); err != nil {
@@ -159,6 +169,40 @@ func (s *Store) Add(text []byte, source, comment string, now time.Time) (Entry, 
 		return e, fmt.Errorf("commit store: prune old commits: %w", err)
 	}
 	return e, nil
+}
+
+// ErrBaseChanged reports that AddAppended found entry 0 other than the
+// caller expected.
+var ErrBaseChanged = errors.New("rollback 0 is not the expected base")
+
+// AddAppended records entry 0's text (of baseSize bytes) followed by tail as
+// the new active configuration, as Add does, without the caller holding
+// the whole text: the file is copied in the kernel where it can be.
+func (s *Store) AddAppended(baseSize int, tail []byte, source, comment string, now time.Time) (Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seqs, err := s.seqs()
+	if err != nil {
+		return Entry{}, err
+	}
+	if len(seqs) == 0 {
+		return Entry{}, fmt.Errorf("commit store: append: %w (no entries)", ErrBaseChanged)
+	}
+	base, err := os.Open(s.confPath(seqs[0]))
+	if err != nil {
+		return Entry{}, fmt.Errorf("commit store: %w", err)
+	}
+	defer base.Close()
+	if fi, err := base.Stat(); err != nil || fi.Size() != int64(baseSize) {
+		return Entry{}, fmt.Errorf("commit store: append to commit %d: %w", seqs[0], ErrBaseChanged)
+	}
+	return s.addLocked(seqs, baseSize+len(tail), source, comment, now, func(w *os.File) error {
+		if _, err := io.Copy(w, base); err != nil {
+			return err
+		}
+		_, err := w.Write(tail)
+		return err
+	})
 }
 
 // List returns the entries, newest (index 0) first.
@@ -223,6 +267,14 @@ func (s *Store) Get(n int) (Entry, []byte, error) {
 // writeFileAtomic writes data to path mode 0600 through a synced temporary
 // file in the same directory.
 func writeFileAtomic(path string, data []byte) error {
+	return writeAtomic(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// writeAtomic is writeFileAtomic with the content written by write.
+func writeAtomic(path string, write func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
@@ -239,7 +291,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := f.Chmod(0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {

@@ -107,3 +107,33 @@ func TestIncompleteEntryIgnored(t *testing.T) {
 		t.Fatalf("active %q", text)
 	}
 }
+
+// TestAddAppended: an appended entry is entry 0's text with the tail, the
+// base stays rollback 1, and a base of another size is refused.
+func TestAddAppended(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "c"), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddAppended(0, []byte("x\n"), "-", "", time.Now()); !errors.Is(err, ErrBaseChanged) {
+		t.Fatalf("append to an empty store: %v", err)
+	}
+	if _, err := s.Add([]byte("set a 1\n"), "f", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.AddAppended(8, []byte("set b 2\n"), "-", "delta", time.Now())
+	if err != nil || e.Size != 16 || e.Comment != "delta" {
+		t.Fatalf("append: %+v %v", e, err)
+	}
+	for n, want := range []string{"set a 1\nset b 2\n", "set a 1\n"} {
+		if _, text, err := s.Get(n); err != nil || string(text) != want {
+			t.Errorf("rollback %d: %q %v", n, text, err)
+		}
+	}
+	if _, err := s.AddAppended(8, []byte("set c 3\n"), "-", "", time.Now()); !errors.Is(err, ErrBaseChanged) {
+		t.Errorf("append to a base of another size: %v", err)
+	}
+	if list, _ := s.List(); len(list) != 2 {
+		t.Errorf("%d entries after a refused append", len(list))
+	}
+}
