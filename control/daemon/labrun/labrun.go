@@ -31,6 +31,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/ike/interop"
 	"github.com/bpfvpn/bpfvpn/loader"
 )
 
@@ -69,6 +70,9 @@ type Options struct {
 	NoDataplane bool
 	// Config varies the generated gateway configurations (IKE version, PSK).
 	Config lab.ConfigOptions
+	// SRX2 selects what plays SRX2: a bpfvpn daemon (PeerBpfvpn, the
+	// default) or strongSwan's charon (PeerStrongSwan).
+	SRX2 Peer
 	// TunnelTimeout bounds the wait for the tunnel (0 = 60 s).
 	TunnelTimeout time.Duration
 	// Out receives the progress display and the verification output.
@@ -77,9 +81,10 @@ type Options struct {
 
 // Run is one lab.
 type Run struct {
-	opts  Options
-	lab   *lab.Lab
-	start time.Time
+	opts   Options
+	lab    *lab.Lab
+	start  time.Time
+	charon *interop.Charon // SRX2 when opts.SRX2 is PeerStrongSwan
 }
 
 // New returns the lab described by opts.
@@ -129,7 +134,12 @@ func (r *Run) Up(ctx context.Context, verify bool) error {
 		return err
 	}
 	r.step("configurations written: %s, %s", r.ConfigPath(lab.SRX1), r.ConfigPath(lab.SRX2))
-	for _, gw := range Gateways {
+	if r.opts.SRX2 == PeerStrongSwan {
+		if err := r.startCharon(); err != nil {
+			return err
+		}
+	}
+	for _, gw := range r.daemonGateways() {
 		pid, err := r.startDaemon(ctx, gw)
 		if err != nil {
 			return err
@@ -301,7 +311,15 @@ func (r *Run) WaitTunnel(ctx context.Context, timeout time.Duration) error {
 	last := map[string]string{}
 	for {
 		allUp := true
-		for _, gw := range Gateways {
+		if r.charon != nil {
+			state, up := r.charonState()
+			allUp = up
+			if last[lab.SRX2] != state {
+				r.step("%s: %s", lab.SRX2, state)
+				last[lab.SRX2] = state
+			}
+		}
+		for _, gw := range r.daemonGateways() {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			st, err := r.Status(qctx, gw)
 			cancel()
@@ -394,6 +412,10 @@ func (r *Run) Verify(ctx context.Context, w io.Writer) error {
 // namespaces and the lab's directory.
 func (r *Run) Down(ctx context.Context) error {
 	var errs []error
+	if r.charon != nil {
+		r.charon.Stop()
+		r.charon = nil
+	}
 	for _, gw := range Gateways {
 		pid, ok := r.running(gw)
 		if !ok {
@@ -426,7 +448,7 @@ func (r *Run) Down(ctx context.Context) error {
 // Running reports the pids of the gateways' daemons that run.
 func (r *Run) Running() map[string]int {
 	out := map[string]int{}
-	for _, gw := range Gateways {
+	for _, gw := range r.daemonGateways() {
 		if pid, ok := r.running(gw); ok {
 			out[gw] = pid
 		}

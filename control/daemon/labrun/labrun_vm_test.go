@@ -90,20 +90,27 @@ func commit(t *testing.T, r *Run, gw, text string) (daemon.CommitResult, error) 
 // what arrived and the MSS of Host2's accepted connection.
 func tcpTransfer(t *testing.T, r *Run, n int) (received int64, mss int) {
 	t.Helper()
-	nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
+	return tcpTransferBetween(t, r, lab.Host1, lab.Host2, Host2Addr, n)
+}
+
+// tcpTransferBetween sends n bytes from node from to a listener on dstAddr
+// in node to and returns what arrived and the MSS of the accepted connection.
+func tcpTransferBetween(t *testing.T, r *Run, from, to string, dstAddr netip.Addr, n int) (received int64, mss int) {
+	t.Helper()
+	nsFrom, err := netns.GetFromName(r.Lab().Namespace(from))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nsH1.Close()
-	nsH2, err := netns.GetFromName(r.Lab().Namespace(lab.Host2))
+	defer nsFrom.Close()
+	nsTo, err := netns.GetFromName(r.Lab().Namespace(to))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nsH2.Close()
+	defer nsTo.Close()
 	var ln net.Listener
-	if err := lab.Do(nsH2, func() error {
+	if err := lab.Do(nsTo, func() error {
 		var err error
-		ln, err = net.Listen("tcp4", Host2Addr.String()+":0")
+		ln, err = net.Listen("tcp4", dstAddr.String()+":0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -131,21 +138,21 @@ func tcpTransfer(t *testing.T, r *Run, n int) (received int64, mss int) {
 		done <- result{n, mss, err}
 	}()
 	var conn net.Conn
-	if err := lab.Do(nsH1, func() error {
+	if err := lab.Do(nsFrom, func() error {
 		var err error
 		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 10*time.Second)
 		return err
 	}); err != nil {
-		t.Fatalf("connect host1 → host2: %v", err)
+		t.Fatalf("connect %s → %s: %v", from, to, err)
 	}
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	if _, err := conn.Write(bytes.Repeat([]byte("bpfvpn"), n/6)); err != nil {
-		t.Fatalf("send: %v", err)
+		t.Fatalf("send %s → %s: %v", from, to, err)
 	}
 	conn.Close()
 	res := <-done
 	if res.err != nil {
-		t.Fatalf("receive: %v", res.err)
+		t.Fatalf("receive %s → %s: %v", from, to, res.err)
 	}
 	return res.n, res.mss
 }
