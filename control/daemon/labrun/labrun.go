@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,6 +74,12 @@ type Options struct {
 	// SRX2 selects what plays SRX2: a bpfvpn daemon (PeerBpfvpn, the
 	// default) or strongSwan's charon (PeerStrongSwan).
 	SRX2 Peer
+	// ExtraConfig holds configuration lines appended to a gateway's
+	// reference configuration, by gateway.
+	ExtraConfig map[string]string
+	// NoWait names VPNs WaitTunnel does not wait for (on-traffic tunnels
+	// of ExtraConfig that a test brings up itself).
+	NoWait []string
 	// TunnelTimeout bounds the wait for the tunnel (0 = 60 s).
 	TunnelTimeout time.Duration
 	// Out receives the progress display and the verification output.
@@ -169,6 +176,7 @@ func (r *Run) WriteConfigs() error {
 		if err != nil {
 			return err
 		}
+		text += r.opts.ExtraConfig[gw]
 		if err := os.WriteFile(r.ConfigPath(gw), []byte(text), 0o600); err != nil {
 			return fmt.Errorf("write %s configuration: %w", gw, err)
 		}
@@ -334,6 +342,9 @@ func (r *Run) WaitTunnel(ctx context.Context, timeout time.Duration) error {
 			default:
 				var parts []string
 				for _, t := range st.Tunnels {
+					if slices.Contains(r.opts.NoWait, t.VPN) {
+						continue
+					}
 					s := fmt.Sprintf("%s (%s, IKEv%d) %s", t.VPN, t.Interface, t.Version, t.State)
 					if t.LastError != "" {
 						s += ": " + t.LastError
