@@ -34,6 +34,7 @@ type dataplaneComponent struct {
 	attached map[string]bool // Linux interfaces with our hooks
 	set      *maps.Set       // the pinned maps, once attached
 	index    map[string]uint32
+	units    map[string]string // Linux device → unit name, for the session views
 }
 
 func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {
@@ -64,6 +65,9 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	if err != nil {
 		return err
 	}
+	c.mu.Lock()
+	c.units = unitNames(cfg)
+	c.mu.Unlock()
 	var names []string
 	seen := map[string]bool{}
 	var missing []error
@@ -248,9 +252,11 @@ func (c *dataplaneComponent) Sessions() (ops.FlowSessions, error) {
 	for key, idx := range c.index {
 		byIndex[idx] = key[strings.LastIndex(key, "/")+1:]
 	}
+	units := c.units
 	c.mu.Unlock()
 	return sessionview.FlowSessions(ss, cfg, sessionview.Names{
-		Policy: func(index uint32) (string, uint32) { return byIndex[index], index },
+		Policy:     func(index uint32) (string, uint32) { return byIndex[index], index },
+		Interfaces: sessionInterfaces(units),
 	}), nil
 }
 

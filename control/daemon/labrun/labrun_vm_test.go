@@ -513,7 +513,17 @@ func TestVMLabDataplane(t *testing.T) {
 			t.Errorf("hit counts lack VPN-OUT:\n%s", out)
 		}
 		t.Logf("srx1> show security flow session summary\n%s", op(t, r, lab.SRX1, "show", "security", "flow", "session", "summary"))
-		t.Logf("srx1> show security flow session\n%s", op(t, r, lab.SRX1, "show", "security", "flow", "session"))
+		// A fresh ICMP session Host1 → Host2: In on the LAN unit, Out on st0.0.
+		if err := r.Ping(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		out := op(t, r, lab.SRX1, "show", "security", "flow", "session")
+		t.Logf("srx1> show security flow session\n%s", out)
+		for _, want := range []string{"In: 10.100.11.2/", "If: ge-0/0/0.0,", "Out: 10.100.22.2/", "If: st0.0,"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("flow sessions lack %q", want)
+			}
+		}
 	})
 }
 
