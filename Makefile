@@ -66,10 +66,11 @@ bench-config:
 # tunnel with bpfvpn's programs attached vs detached, alternating, in one VM
 # run (results: bench/RESULTS.md, gateway lab section).
 ESP_KERNEL ?= 6.12
-ESP_ROUNDS ?= 5
+ESP_ROUNDS ?= 10
+ESP_SECONDS ?= 3
 bench-esp:
 	$(GO) build -o bin/espbench ./bench/esp
-	$(GO) run ./vm/cmd/vmrun -kernel $(ESP_KERNEL) -- ./bin/espbench -rounds $(ESP_ROUNDS) -seconds 3
+	$(GO) run ./vm/cmd/vmrun -kernel $(ESP_KERNEL) -- ./bin/espbench -rounds $(ESP_ROUNDS) -seconds $(ESP_SECONDS)
 
 # IKE interoperability with strongSwan charon (root; charon runs in a private
 # network namespace with kernel-libipsec, so CHILD SAs work without kernel ESP).

@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -132,6 +133,9 @@ func run(rounds int, length time.Duration, version string) error {
 	fmt.Printf("| no BPF programs | %.1f | %s |\n", mOff/1e6, list(off))
 	fmt.Printf("\nratio attached / none: %.3f of the medians; %.3f median of the %d same-round ratios (%s) (target ≥ 0.95)\n",
 		mOn/mOff, median(pairs), len(pairs), ratios(pairs))
+	if g, lo, hi := geoInterval(pairs); len(pairs) > 1 {
+		fmt.Printf("geometric mean of the same-round ratios: %.3f, 95%% interval %.3f … %.3f\n", g, lo, hi)
+	}
 	return nil
 }
 
@@ -156,6 +160,37 @@ func ratios(v []float64) string {
 		s = append(s, fmt.Sprintf("%.2f", x))
 	}
 	return strings.Join(s, ", ")
+}
+
+// geoInterval is the geometric mean of ratios with a 95% confidence
+// interval from Student's t on their logarithms (t ≈ 2 for 10–30 rounds;
+// the exact quantile matters less than the machine's noise).
+func geoInterval(v []float64) (g, lo, hi float64) {
+	n := float64(len(v))
+	var sum, sq float64
+	for _, x := range v {
+		sum += math.Log(x)
+	}
+	mean := sum / n
+	for _, x := range v {
+		sq += (math.Log(x) - mean) * (math.Log(x) - mean)
+	}
+	if n < 2 {
+		return math.Exp(mean), 0, 0
+	}
+	half := tQuantile(len(v)-1) * math.Sqrt(sq/(n-1)/n)
+	return math.Exp(mean), math.Exp(mean - half), math.Exp(mean + half)
+}
+
+// tQuantile is the two-sided 95% quantile of Student's t with df degrees
+// of freedom (table values, 1.96 beyond 30).
+func tQuantile(df int) float64 {
+	table := []float64{12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13,
+		2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04}
+	if df >= 1 && df <= len(table) {
+		return table[df-1]
+	}
+	return 1.96
 }
 
 func median(v []float64) float64 {
