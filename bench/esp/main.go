@@ -75,6 +75,12 @@ func run(rounds int, length time.Duration, version string) error {
 	defer r.Down(context.Background())
 	ctx := context.Background()
 	if err := r.Up(ctx, false); err != nil {
+		for _, gw := range labrun.Gateways {
+			if log, rerr := os.ReadFile(r.LogPath(gw)); rerr == nil {
+				lines := strings.Split(strings.TrimRight(string(log), "\n"), "\n")
+				fmt.Fprintf(os.Stderr, "--- %s log (last 40 lines)\n%s\n", gw, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+			}
+		}
 		return fmt.Errorf("lab up: %w", err)
 	}
 	// The data plane clamps the MSS of SYNs; on veth with TX checksum
