@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build generate vet unit vmtest test demo e2e interop clean \
 	bench bench-vmboot bench-config bench-dataplane bench-ike bench-ikev1 bench-reconcile \
-	bench-gateway interop-ikev1
+	bench-gateway interop-ikev1 bench-esp
 
 all: build
 
@@ -54,13 +54,23 @@ e2e:
 
 # Every benchmark; each writes the rows it measures into bench/RESULTS.md
 # or prints them with the command that made them.
-bench: bench-vmboot bench-config bench-dataplane bench-ike bench-ikev1 bench-reconcile bench-gateway
+bench: bench-vmboot bench-config bench-dataplane bench-ike bench-ikev1 bench-reconcile bench-gateway bench-esp
 
 # Parse + validate of 100,000 policies and 200,000 address-book entries
 # against a read+split baseline (results: bench/RESULTS.md, config section).
 bench-config:
 	$(GO) build -o bin/configparse ./bench/configparse
 	./bin/configparse -runs 5
+
+# ESP forwarding overhead: TCP throughput Host1 → Host2 through the lab's
+# tunnel with bpfvpn's programs attached vs detached, alternating, in one VM
+# run (results: bench/RESULTS.md, gateway lab section).
+ESP_KERNEL ?= 6.12
+ESP_ROUNDS ?= 10
+ESP_SECONDS ?= 3
+bench-esp:
+	$(GO) build -o bin/espbench ./bench/esp
+	$(GO) run ./vm/cmd/vmrun -kernel $(ESP_KERNEL) -- ./bin/espbench -rounds $(ESP_ROUNDS) -seconds $(ESP_SECONDS)
 
 # IKE interoperability with strongSwan charon (root; charon runs in a private
 # network namespace with kernel-libipsec, so CHILD SAs work without kernel ESP).

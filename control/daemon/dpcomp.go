@@ -50,6 +50,7 @@ type dataplaneComponent struct {
 	set        *maps.Set // the pinned maps, once attached
 	index      map[string]uint32
 	delta      dpDelta // policy-only commits (dpdelta.go)
+	units      map[string]string // Linux device → unit name, for the session views
 }
 
 func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {
@@ -91,6 +92,9 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	st, _ := KernelState(cfg)
 	multipointMode(&st, c.collectMD)
 	spec.Interfaces = append(spec.Interfaces, peerInterfaces(st, spec.Interfaces)...)
+	c.mu.Lock()
+	c.units = unitNames(cfg)
+	c.mu.Unlock()
 	var names []string
 	seen := map[string]bool{}
 	index := map[string]int{}
@@ -303,9 +307,11 @@ func (c *dataplaneComponent) Sessions() (ops.FlowSessions, error) {
 	for key, idx := range c.index {
 		byIndex[idx] = key[strings.LastIndex(key, "/")+1:]
 	}
+	units := c.units
 	c.mu.Unlock()
 	return sessionview.FlowSessions(ss, cfg, sessionview.Names{
-		Policy: func(index uint32) (string, uint32) { return byIndex[index], index },
+		Policy:     func(index uint32) (string, uint32) { return byIndex[index], index },
+		Interfaces: sessionInterfaces(units),
 	}), nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/ike/interop"
 	"github.com/bpfvpn/bpfvpn/loader"
 )
 
@@ -69,6 +71,15 @@ type Options struct {
 	NoDataplane bool
 	// Config varies the generated gateway configurations (IKE version, PSK).
 	Config lab.ConfigOptions
+	// SRX2 selects what plays SRX2: a bpfvpn daemon (PeerBpfvpn, the
+	// default) or strongSwan's charon (PeerStrongSwan).
+	SRX2 Peer
+	// ExtraConfig holds configuration lines appended to a gateway's
+	// reference configuration, by gateway.
+	ExtraConfig map[string]string
+	// NoWait names VPNs WaitTunnel does not wait for (on-traffic tunnels
+	// of ExtraConfig that a test brings up itself).
+	NoWait []string
 	// TunnelTimeout bounds the wait for the tunnel (0 = 60 s).
 	TunnelTimeout time.Duration
 	// Out receives the progress display and the verification output.
@@ -77,9 +88,10 @@ type Options struct {
 
 // Run is one lab.
 type Run struct {
-	opts  Options
-	lab   *lab.Lab
-	start time.Time
+	opts   Options
+	lab    *lab.Lab
+	start  time.Time
+	charon *interop.Charon // SRX2 when opts.SRX2 is PeerStrongSwan
 }
 
 // New returns the lab described by opts.
@@ -129,7 +141,12 @@ func (r *Run) Up(ctx context.Context, verify bool) error {
 		return err
 	}
 	r.step("configurations written: %s, %s", r.ConfigPath(lab.SRX1), r.ConfigPath(lab.SRX2))
-	for _, gw := range Gateways {
+	if r.opts.SRX2 == PeerStrongSwan {
+		if err := r.startCharon(); err != nil {
+			return err
+		}
+	}
+	for _, gw := range r.daemonGateways() {
 		pid, err := r.startDaemon(ctx, gw)
 		if err != nil {
 			return err
@@ -159,6 +176,7 @@ func (r *Run) WriteConfigs() error {
 		if err != nil {
 			return err
 		}
+		text += r.opts.ExtraConfig[gw]
 		if err := os.WriteFile(r.ConfigPath(gw), []byte(text), 0o600); err != nil {
 			return fmt.Errorf("write %s configuration: %w", gw, err)
 		}
@@ -301,7 +319,15 @@ func (r *Run) WaitTunnel(ctx context.Context, timeout time.Duration) error {
 	last := map[string]string{}
 	for {
 		allUp := true
-		for _, gw := range Gateways {
+		if r.charon != nil {
+			state, up := r.charonState()
+			allUp = up
+			if last[lab.SRX2] != state {
+				r.step("%s: %s", lab.SRX2, state)
+				last[lab.SRX2] = state
+			}
+		}
+		for _, gw := range r.daemonGateways() {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			st, err := r.Status(qctx, gw)
 			cancel()
@@ -316,6 +342,9 @@ func (r *Run) WaitTunnel(ctx context.Context, timeout time.Duration) error {
 			default:
 				var parts []string
 				for _, t := range st.Tunnels {
+					if slices.Contains(r.opts.NoWait, t.VPN) {
+						continue
+					}
 					s := fmt.Sprintf("%s (%s, IKEv%d) %s", t.VPN, t.Interface, t.Version, t.State)
 					if t.LastError != "" {
 						s += ": " + t.LastError
@@ -394,6 +423,10 @@ func (r *Run) Verify(ctx context.Context, w io.Writer) error {
 // namespaces and the lab's directory.
 func (r *Run) Down(ctx context.Context) error {
 	var errs []error
+	if r.charon != nil {
+		r.charon.Stop()
+		r.charon = nil
+	}
 	for _, gw := range Gateways {
 		pid, ok := r.running(gw)
 		if !ok {
@@ -426,7 +459,7 @@ func (r *Run) Down(ctx context.Context) error {
 // Running reports the pids of the gateways' daemons that run.
 func (r *Run) Running() map[string]int {
 	out := map[string]int{}
-	for _, gw := range Gateways {
+	for _, gw := range r.daemonGateways() {
 		if pid, ok := r.running(gw); ok {
 			out[gw] = pid
 		}

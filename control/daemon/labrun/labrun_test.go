@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,6 +31,9 @@ func newTestRun(t *testing.T, cfg lab.ConfigOptions, dataplane bool) *Run {
 		if t.Failed() {
 			for _, gw := range Gateways {
 				t.Logf("%s log tail:\n%s", gw, tail(r.LogPath(gw), 40))
+			}
+			if r.Charon() != nil {
+				t.Logf("%s charon log tail:\n%s", lab.SRX2, tail(filepath.Join(r.CharonDir(), "charon.log"), 60))
 			}
 		}
 		if err := r.Down(context.Background()); err != nil {

@@ -90,20 +90,27 @@ func commit(t *testing.T, r *Run, gw, text string) (daemon.CommitResult, error) 
 // what arrived and the MSS of Host2's accepted connection.
 func tcpTransfer(t *testing.T, r *Run, n int) (received int64, mss int) {
 	t.Helper()
-	nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
+	return tcpTransferBetween(t, r, lab.Host1, lab.Host2, Host2Addr, n)
+}
+
+// tcpTransferBetween sends n bytes from node from to a listener on dstAddr
+// in node to and returns what arrived and the MSS of the accepted connection.
+func tcpTransferBetween(t *testing.T, r *Run, from, to string, dstAddr netip.Addr, n int) (received int64, mss int) {
+	t.Helper()
+	nsFrom, err := netns.GetFromName(r.Lab().Namespace(from))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nsH1.Close()
-	nsH2, err := netns.GetFromName(r.Lab().Namespace(lab.Host2))
+	defer nsFrom.Close()
+	nsTo, err := netns.GetFromName(r.Lab().Namespace(to))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nsH2.Close()
+	defer nsTo.Close()
 	var ln net.Listener
-	if err := lab.Do(nsH2, func() error {
+	if err := lab.Do(nsTo, func() error {
 		var err error
-		ln, err = net.Listen("tcp4", Host2Addr.String()+":0")
+		ln, err = net.Listen("tcp4", dstAddr.String()+":0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -131,21 +138,21 @@ func tcpTransfer(t *testing.T, r *Run, n int) (received int64, mss int) {
 		done <- result{n, mss, err}
 	}()
 	var conn net.Conn
-	if err := lab.Do(nsH1, func() error {
+	if err := lab.Do(nsFrom, func() error {
 		var err error
 		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 10*time.Second)
 		return err
 	}); err != nil {
-		t.Fatalf("connect host1 → host2: %v", err)
+		t.Fatalf("connect %s → %s: %v", from, to, err)
 	}
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
 	if _, err := conn.Write(bytes.Repeat([]byte("bpfvpn"), n/6)); err != nil {
-		t.Fatalf("send: %v", err)
+		t.Fatalf("send %s → %s: %v", from, to, err)
 	}
 	conn.Close()
 	res := <-done
 	if res.err != nil {
-		t.Fatalf("receive: %v", res.err)
+		t.Fatalf("receive %s → %s: %v", from, to, res.err)
 	}
 	return res.n, res.mss
 }
@@ -504,7 +511,17 @@ func TestVMLabDataplane(t *testing.T) {
 			t.Errorf("hit counts lack VPN-OUT:\n%s", out)
 		}
 		t.Logf("srx1> show security flow session summary\n%s", op(t, r, lab.SRX1, "show", "security", "flow", "session", "summary"))
-		t.Logf("srx1> show security flow session\n%s", op(t, r, lab.SRX1, "show", "security", "flow", "session"))
+		// A fresh ICMP session Host1 → Host2: In on the LAN unit, Out on st0.0.
+		if err := r.Ping(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		out := op(t, r, lab.SRX1, "show", "security", "flow", "session")
+		t.Logf("srx1> show security flow session\n%s", out)
+		for _, want := range []string{"In: 10.100.11.2/", "If: ge-0/0/0.0,", "Out: 10.100.22.2/", "If: st0.0,"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("flow sessions lack %q", want)
+			}
+		}
 	})
 }
 
