@@ -49,7 +49,7 @@ type dataplaneComponent struct {
 	demandStop context.CancelFunc
 	set        *maps.Set // the pinned maps, once attached
 	index      map[string]uint32
-	delta      dpDelta // policy-only commits (dpdelta.go)
+	delta      dpDelta           // policy-only commits (dpdelta.go)
 	units      map[string]string // Linux device → unit name, for the session views
 }
 
