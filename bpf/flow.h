@@ -13,6 +13,7 @@
 #include "reject.h"
 #include "frag.h"
 #include "fwd.h"
+#include "flowcache.h"
 
 /* scratch: per-CPU room for the large temporaries of one packet (the BPF
  * stack is 512 bytes). */
@@ -25,6 +26,7 @@ struct scratch {
 	struct sess_key key;
 	struct iface_info in_if; /* iface_of copies: the receiving or sending interface */
 	struct iface_info eg_if; /* and the egress the FIB named */
+	struct fc_miss fcm;      /* set by xdp_fast for this packet only */
 };
 
 struct {
@@ -162,6 +164,8 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 
 	sess_key_of(p, &key, &src_is_a);
 	struct sess_val *s = bpf_map_lookup_elem(&sessions, &key);
+	if (xdp)
+		fc_take(&sc->fcm, s);
 	if (s && sess_expired(cfg, s, p->proto, now)) {
 		bpf_map_delete_elem(&sessions, &key);
 		count(CNT_SESSION_EXPIRED);
@@ -187,6 +191,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 			count(CNT_SESSION_RECHECK);
 			if (policy_lookup(cfg, cfg->gen, m, &idx) != ACT_PERMIT) {
 				bpf_map_delete_elem(&sessions, &key);
+				fc_invalidate_all(); /* other CPUs may cache it */
 				count(CNT_DROP_SESSION_CLOSED);
 				return V_DROP;
 			}
@@ -202,6 +207,21 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 		struct zone_stats *zs = zone_stats_of(out_zone);
 		if (zs)
 			zs->tx_pkts++;
+		/* A slot is filled only from a settled session: TCP state
+		 * changes (SYN, FIN, RST) stay on this path. Such a packet
+		 * needs no MSS clamp, so its branch leaves mss_apply out. */
+		if (xdp && sc->fcm.ok && sc->fcm.fill &&
+		    (p->proto != IPPROTO_TCP || s->tcp_state == TS_ESTABLISHED)) {
+			if (!(in->flags & IF_REDIRECT) || tunnel) {
+				fc_fill(&sc->fcm, &sc->key, dir, in->zone, out_zone, now, NULL);
+				return V_PASS;
+			}
+			rk = route(ctx, p, in->l3_ifindex, fp);
+			int v = forward(ctx, xdp, p, in, fp, rk, rif, sc);
+			if (v == V_REDIRECT)
+				fc_fill(&sc->fcm, &sc->key, dir, in->zone, out_zone, now, fp);
+			return v;
+		}
 		mss_apply(ctx, xdp, p, cfg, tunnel);
 		if (!xdp || !(in->flags & IF_REDIRECT) || tunnel)
 			return V_PASS;
@@ -264,7 +284,8 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 	nv->created_s = now / 1000000000ULL;
 	nv->pkts[0] = 1;
 	nv->bytes[0] = p->l3_len;
-	bpf_map_update_elem(&sessions, &key, nv, BPF_NOEXIST);
+	if (bpf_map_update_elem(&sessions, &key, nv, BPF_NOEXIST) == 0)
+		sess_created();
 	count(CNT_SESSION_NEW);
 	struct zone_stats *zs = zone_stats_of(eg->zone);
 	if (zs)

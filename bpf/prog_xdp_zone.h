@@ -8,14 +8,18 @@
 SEC("xdp")
 int xdp_zone(struct xdp_md *ctx)
 {
-	int fast = xdp_fast(ctx);
+	struct scratch *sc = NULL;
+	int fast = xdp_fast(ctx, &sc);
 	if (fast != FAST_NONE)
 		return fast;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct scratch *sc = get_scratch();
-	if (!sc)
-		return XDP_PASS;
+	if (!sc) {
+		sc = get_scratch();
+		if (!sc)
+			return XDP_PASS;
+		sc->fcm.ok = 0;
+	}
 	struct pkt *p = &sc->p;
 	__builtin_memset(p, 0, sizeof(*p));
 

@@ -76,5 +76,8 @@ func clearSessions(m *maps.Set) error {
 	if err != nil {
 		return err
 	}
-	return maps.DeleteKeys(m.Sessions, keys)
+	if err := maps.DeleteKeys(m.Sessions, keys); err != nil {
+		return err
+	}
+	return m.InvalidateFlowCache()
 }

@@ -220,7 +220,8 @@ func ExistingZones(m *maps.Set) (map[string]uint16, error) {
 // local-address tables are updated entry by entry; the policy tables are
 // written into the inactive generation, which one write of the config map
 // then activates. Existing sessions are re-checked against the new
-// generation by the programs on their next packet. On a compile error
+// generation by the programs on their next packet (the flow cache is
+// invalidated, so cached flows are re-checked too). On a compile error
 // nothing is written.
 func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	if resolve == nil {
@@ -250,6 +251,10 @@ func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	}
 	if err := m.WriteConfig(c.Config); err != nil {
 		return nil, fmt.Errorf("switch to policy generation %d: %w", gen, err)
+	}
+	// cached verdicts were taken under the old tables and generation
+	if err := m.InvalidateFlowCache(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
