@@ -53,7 +53,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, struct scratch **scp)
 	    e->ifindex != ifindex || e->proto != proto || e->epoch != epoch ||
 	    inserts - e->inserts >= st->insert_limit)
 		goto miss;
-	if (bpf_jiffies64() - e->fill_jiffies >= FC_WINDOW_JIFFIES)
+	if (bpf_jiffies64() - e->fill_jiffies >= st->window_jiffies)
 		goto miss;
 	if (e->redirect) {
 		if (ip->ttl <= 1)
@@ -70,6 +70,7 @@ static __always_inline int xdp_fast(struct xdp_md *ctx, struct scratch **scp)
 	e->bytes += len;
 	count(CNT_PKTS);
 	count(CNT_SESSION_HIT);
+	count(CNT_FLOW_CACHE_HIT);
 	struct zone_stats *zs = zone_stats_of(e->rx_zone);
 	if (zs) {
 		zs->rx_pkts++;

@@ -275,7 +275,7 @@ struct {
  *     re-check closes a session),
  *   - fewer than flow_cache_ctl.insert_limit sessions were created since the fill
  *     (an LRU table cannot have evicted the session yet),
- *   - fewer than FC_WINDOW_JIFFIES jiffies passed since the fill (the
+ *   - fewer than window_jiffies (FC_WINDOW_JIFFIES) passed since the fill (the
  *     fill went through the full path: expiry check, TCP state, route
  *     lookup for redirects). jiffies64 is inlined by the JIT; a clock
  *     helper call would cost more than the rest of a hit.
@@ -317,9 +317,10 @@ struct {
 } flow_cache SEC(".maps");
 
 struct fc_state {
-	__u64 epoch;        /* changes whenever cached verdicts may be wrong */
-	__u64 inserts;      /* sessions created (BPF, atomic) */
-	__u64 insert_limit; /* 0 = cache off */
+	__u64 epoch;          /* changes whenever cached verdicts may be wrong */
+	__u64 inserts;        /* sessions created (BPF, atomic) */
+	__u64 insert_limit;   /* 0 = cache off */
+	__u64 window_jiffies; /* FC_WINDOW_JIFFIES; only tests write more */
 };
 
 struct {

@@ -94,7 +94,8 @@ const (
 	BpfvpnCounterIdCNT_SESSION_SELF        BpfvpnCounterId = 30
 	BpfvpnCounterIdCNT_TUNNEL_DEMAND       BpfvpnCounterId = 31
 	BpfvpnCounterIdCNT_TUNNEL_DEMAND_LOST  BpfvpnCounterId = 32
-	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 33
+	BpfvpnCounterIdCNT_FLOW_CACHE_HIT      BpfvpnCounterId = 33
+	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 34
 )
 
 type BpfvpnFcEntry struct {
@@ -121,10 +122,11 @@ type BpfvpnFcEntry struct {
 }
 
 type BpfvpnFcState struct {
-	_           structs.HostLayout
-	Epoch       uint64
-	Inserts     uint64
-	InsertLimit uint64
+	_             structs.HostLayout
+	Epoch         uint64
+	Inserts       uint64
+	InsertLimit   uint64
+	WindowJiffies uint64
 }
 
 type BpfvpnFragKey struct {

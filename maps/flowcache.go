@@ -6,6 +6,10 @@ import (
 	"math/rand/v2"
 )
 
+// FlowCacheWindowJiffies is FC_WINDOW_JIFFIES of bpf/maps.h: a fill
+// serves hits for 25 jiffies (250 ms at HZ 100, 25 ms at HZ 1000).
+const FlowCacheWindowJiffies = 25
+
 // FlowCacheWindow is FC_WINDOW_NS of bpf/maps.h: the longest a flow-cache
 // fill serves hits, and the grace the data plane adds to idle timeouts.
 const FlowCacheWindow = 250_000_000
@@ -14,7 +18,8 @@ const FlowCacheWindow = 250_000_000
 // packet of each cached flow goes through the full path (session lookup,
 // expiry, policy generation, route). Call it after deleting or rewriting
 // sessions and after reprogramming the tables; it also (re)enables the
-// cache with an insert bound of a quarter of the session table. The new
+// cache with an insert bound of a quarter of the session table and the
+// standard fill window. The new
 // epoch is a fresh random value, so two writers that race never leave the
 // old value in place.
 func (s *Set) InvalidateFlowCache() error {
@@ -27,6 +32,7 @@ func (s *Set) InvalidateFlowCache() error {
 		next.Epoch = rand.Uint64()
 	}
 	next.InsertLimit = uint64(s.Sessions.MaxEntries() / 4)
+	next.WindowJiffies = FlowCacheWindowJiffies
 	if err := s.FlowCacheCtl.Update(uint32(0), &next, 0); err != nil {
 		return fmt.Errorf("write flow cache epoch: %w", err)
 	}
