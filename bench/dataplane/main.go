@@ -28,6 +28,7 @@ func main() {
 	floodTable := flag.Uint("flood-table", 65536, "session table size for the flood")
 	rounds := flag.Int("rounds", 5, "alternating rounds of -what hit")
 	fwdSecs := flag.Duration("fwd-time", 3*time.Second, "duration of each forwarding run")
+	fwdRounds := flag.Int("fwd-rounds", 5, "alternating nftables / bpfvpn forwarding rounds")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench/dataplane: needs root")
@@ -44,7 +45,7 @@ func main() {
 		case "flood":
 			err = floodBench(*floodN, uint32(*floodTable))
 		case "fwd":
-			err = fwdBench(*fwdSecs)
+			err = fwdBench(*fwdSecs, *fwdRounds)
 		default:
 			err = fmt.Errorf("unknown -what %q", w)
 		}
