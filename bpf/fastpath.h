@@ -11,9 +11,10 @@
  * packet is accounted as the general path does (counters, zone
  * statistics, pending session counts) and passed, or forwarded with the
  * cached route. It returns FAST_NONE, having changed nothing but the
- * scratch hand-over, for every other packet, which the general path then
+ * scratch hand-over (struct fc_miss, written only for packets of the
+ * cacheable shape), for every other packet, which the general path then
  * judges from scratch (and may fill the slot). */
-static __always_inline int xdp_fast(struct xdp_md *ctx, struct scratch **scp)
+static __always_inline int xdp_fast(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -100,7 +101,6 @@ miss:;
 	m->proto = proto;
 	m->fill = fill;
 	m->ok = 1;
-	*scp = sc;
 	return FAST_NONE;
 }
 

@@ -26,7 +26,7 @@ struct scratch {
 	struct sess_key key;
 	struct iface_info in_if; /* iface_of copies: the receiving or sending interface */
 	struct iface_info eg_if; /* and the egress the FIB named */
-	struct fc_miss fcm;      /* set by xdp_fast for this packet only */
+	struct fc_miss fcm;      /* xdp_fast's hand-over (see fc_handover) */
 };
 
 struct {
@@ -40,6 +40,15 @@ static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 k = 0;
 	return bpf_map_lookup_elem(&scratch_map, &k);
+}
+
+/* fill_slot is fc_fill out of line: the verifier walks it once per kind
+ * of call instead of once per path that reaches a fill. zones packs the
+ * rx zone (low 16 bits) and the tx zone. */
+static __noinline int fill_slot(struct scratch *sc, __u32 dir, __u32 zones, __u64 now, __u32 redirect)
+{
+	fc_fill(&sc->fcm, &sc->key, dir, zones & 0xffff, zones >> 16, now, redirect ? &sc->fp : NULL);
+	return 0;
 }
 
 static __always_inline struct config *get_config(void)
@@ -164,8 +173,12 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 
 	sess_key_of(p, &key, &src_is_a);
 	struct sess_val *s = bpf_map_lookup_elem(&sessions, &key);
-	if (xdp)
-		fc_take(&sc->fcm, s);
+	if (xdp) {
+		if (fc_handover(&sc->fcm, p, ((struct xdp_md *)ctx)->ingress_ifindex))
+			fc_take(&sc->fcm, s);
+		else
+			sc->fcm.ok = 0;
+	}
 	if (s && sess_expired(cfg, s, p->proto, now)) {
 		bpf_map_delete_elem(&sessions, &key);
 		count(CNT_SESSION_EXPIRED);
@@ -208,18 +221,19 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 		if (zs)
 			zs->tx_pkts++;
 		/* A slot is filled only from a settled session: TCP state
-		 * changes (SYN, FIN, RST) stay on this path. Such a packet
-		 * needs no MSS clamp, so its branch leaves mss_apply out. */
-		if (xdp && sc->fcm.ok && sc->fcm.fill &&
-		    (p->proto != IPPROTO_TCP || s->tcp_state == TS_ESTABLISHED)) {
+		 * changes (SYN, FIN, RST) stay off the cache. Such a packet
+		 * needs no MSS clamp, so its branch leaves mss_apply out and
+		 * the verifier does not walk the fills once per MSS state. */
+		if (xdp && sc->fcm.ok && sc->fcm.fill && (p->proto != IPPROTO_TCP || s->tcp_state == TS_ESTABLISHED)) {
+			__u32 zones = in->zone | ((__u32)out_zone << 16);
 			if (!(in->flags & IF_REDIRECT) || tunnel) {
-				fc_fill(&sc->fcm, &sc->key, dir, in->zone, out_zone, now, NULL);
+				fill_slot(sc, dir, zones, now, 0);
 				return V_PASS;
 			}
 			rk = route(ctx, p, in->l3_ifindex, fp);
 			int v = forward(ctx, xdp, p, in, fp, rk, rif, sc);
 			if (v == V_REDIRECT)
-				fc_fill(&sc->fcm, &sc->key, dir, in->zone, out_zone, now, fp);
+				fill_slot(sc, dir, zones, now, 1);
 			return v;
 		}
 		mss_apply(ctx, xdp, p, cfg, tunnel);

@@ -20,10 +20,30 @@ struct fc_miss {
 	__u32 daddr;
 	__u32 ports;
 	__u8 proto;
-	__u8 ok;   /* the fields above describe this packet */
+	__u8 ok;   /* written by xdp_fast (possibly for an earlier packet) */
 	__u8 fill; /* its TCP flags allow a fill (no SYN, FIN, RST) */
 	__u8 pad;
 };
+
+/* fc_handover validates the scratch hand-over for the parsed packet p
+ * received on ifindex: xdp_fast writes it only for packets of the
+ * cacheable shape, so a packet of another shape may find one left by an
+ * earlier packet. It is used only when it describes this packet's tuple and
+ * shape; its epoch and insert count were then read before this packet's
+ * session lookup (or earlier, which only makes a fill stale sooner). */
+static __always_inline int fc_handover(struct fc_miss *m, struct pkt *p, __u32 ifindex)
+{
+	__u32 ports = bpf_htons(p->sport) | ((__u32)bpf_htons(p->dport) << 16);
+	if (!m->ok || p->family != AF_INET || p->nvlan || p->frag || p->l4_off - p->l3_off != 20 ||
+	    (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return 0;
+	if (m->saddr != p->saddr[0] || m->daddr != p->daddr[0] || m->ports != ports || m->proto != p->proto ||
+	    m->ifindex != ifindex)
+		return 0;
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_FIN | TCPF_RST)))
+		m->fill = 0;
+	return 1;
+}
 
 static __always_inline struct fc_state *fc_state_get(void)
 {
@@ -140,11 +160,15 @@ static __always_inline void fc_take(struct fc_miss *m, struct sess_val *s)
 }
 
 /* fc_fill makes the packet's slot serve its direction (dir) of the session
- * whose key the full path looked up; fp is the resolved route of a
- * redirect. The previous occupant's pending hits go to its session. */
+ * whose key the full path looked up, when xdp_fast handed the packet over
+ * (m->ok) and its TCP flags and state allow it (m->fill); fp is the
+ * resolved route of a redirect. The previous occupant's pending hits go to
+ * its session. */
 static __always_inline void fc_fill(struct fc_miss *m, struct sess_key *kbuf, int dir, __u16 rx_zone,
 				    __u16 tx_zone, __u64 now, struct bpf_fib_lookup *fp)
 {
+	if (!m->ok || !m->fill)
+		return;
 	struct fc_entry *e = fc_slot_of(m);
 	if (!e)
 		return;
