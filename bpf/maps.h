@@ -82,7 +82,7 @@ enum config_flags {
 };
 
 struct config {
-	__u32 gen;          /* active policy generation, 0 or 1 */
+	__u32 gen;          /* active policy generation: commits << 1 | half (gen & 1 picks the tables) */
 	__u32 flags;
 	__u16 mss_ipsec;    /* tcp-mss ipsec-vpn mss, 0 = off */
 	__u16 mss_all;      /* tcp-mss all-tcp mss, 0 = off */
