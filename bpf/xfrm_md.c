@@ -73,7 +73,10 @@ int tc_xfrm_md_egress(struct __sk_buff *skb)
 	struct bpf_xfrm_info info = { .if_id = *ifid };
 	if (bpf_skb_set_xfrm_info(skb, &info))
 		return TC_ACT_SHOT;
-	return TC_ACT_OK;
+	/* TC_ACT_UNSPEC (-1, TCX_NEXT for tcx): the data plane's own
+	 * egress program (counters, on-traffic demand, MSS) runs after this
+	 * one. */
+	return TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "GPL";

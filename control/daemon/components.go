@@ -27,8 +27,10 @@ func DefaultComponents(st *State, log *slog.Logger, instance string, withDatapla
 		k.Close()
 		return nil, err
 	}
+	k.collectMD = dp.collectMD
 	ik := newIKEComponent(log, k.r, dp)
 	ik.watchExpire = true
+	wireOnTraffic(ik, dp)
 	st.SetTunnelSource(ik)
 	st.SetDataplaneView(dp)
 	return []Component{k, dp, ik}, nil

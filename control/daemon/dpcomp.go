@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -30,10 +31,24 @@ type dataplaneComponent struct {
 	instance string
 	kern     saInstaller
 
+	// collectMD: multipoint units use a collect_md xfrm interface steered
+	// by md (kernels 6.2+).
+	collectMD bool
+	md        *xfrmMD
+	// onDemand starts the tunnel whose SAs carry an if_id (on-traffic
+	// events, ontraffic.go).
+	onDemand func(ifid uint32)
+
 	mu       sync.Mutex
 	attached map[string]bool // Linux interfaces with our hooks
-	set      *maps.Set       // the pinned maps, once attached
-	index    map[string]uint32
+	ifindex  map[string]int  // their index when attached
+	// on-traffic: marked interfaces by ifindex, tunnel states by if_id,
+	// and the event reader's stop.
+	marks      map[uint32]*demandMark
+	tunnelUp   map[uint32]bool
+	demandStop context.CancelFunc
+	set        *maps.Set // the pinned maps, once attached
+	index      map[string]uint32
 }
 
 func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) (*dataplaneComponent, error) {
@@ -46,7 +61,15 @@ func newDataplaneComponent(log *slog.Logger, instance string, kern saInstaller) 
 	if err := loader.ValidInstance(instance); err != nil {
 		return nil, err
 	}
-	return &dataplaneComponent{log: log.With("component", "dataplane"), instance: instance, kern: kern, attached: map[string]bool{}}, nil
+	c := &dataplaneComponent{log: log.With("component", "dataplane"), instance: instance, kern: kern,
+		attached: map[string]bool{}, ifindex: map[string]int{}}
+	c.md = &xfrmMD{log: c.log, dir: filepath.Join(loader.InstanceDir(instance), "xfrm_md")}
+	if err := collectMDSupport(); err != nil {
+		c.log.Info("multipoint st0 units use one xfrm interface per VPN", "reason", err)
+	} else {
+		c.collectMD = true
+	}
+	return c, nil
 }
 
 func (c *dataplaneComponent) Name() string { return "dataplane" }
@@ -64,18 +87,24 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	if err != nil {
 		return err
 	}
+	st, _ := KernelState(cfg)
+	multipointMode(&st, c.collectMD)
+	spec.Interfaces = append(spec.Interfaces, peerInterfaces(st, spec.Interfaces)...)
 	var names []string
 	seen := map[string]bool{}
+	index := map[string]int{}
 	var missing []error
 	for _, ifc := range spec.Interfaces {
 		if seen[ifc.Name] {
 			continue
 		}
 		seen[ifc.Name] = true
-		if _, err := dataplane.NetlinkResolver(ifc.Name); err != nil {
+		idx, err := dataplane.NetlinkResolver(ifc.Name)
+		if err != nil {
 			missing = append(missing, err)
 			continue
 		}
+		index[ifc.Name] = int(idx.Index)
 		names = append(names, ifc.Name)
 	}
 	if len(missing) > 0 {
@@ -86,9 +115,24 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	sort.Strings(names)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.md.sync(st); err != nil {
+		return fmt.Errorf("multipoint next hops: %w", err)
+	}
 	same := c.set != nil && len(names) == len(c.attached)
+	var recreated []string
 	for _, n := range names {
 		same = same && c.attached[n]
+		if c.attached[n] && c.ifindex[n] != index[n] {
+			recreated = append(recreated, n)
+		}
+	}
+	if len(recreated) > 0 {
+		// A device the kernel recreated (an st0 unit that changed mode or
+		// underlay) lost its hooks; their pinned links are dead.
+		if _, err := dataplane.Detach(c.instance, recreated); err != nil {
+			c.log.Warn("drop the hooks of recreated interfaces", "interfaces", recreated, "err", err)
+		}
+		same = false
 	}
 	if same {
 		// Same interfaces: update the maps in place (a new policy
@@ -99,6 +143,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 		}
 		c.index = comp.PolicyIndex
 		c.publishInstalled()
+		c.syncOnTrafficOrWarn(cfg, st)
 		return nil
 	}
 	res, err := dataplane.Attach(dataplane.AttachOptions{Instance: c.instance, Interfaces: names, Spec: spec})
@@ -130,6 +175,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 	for _, n := range names {
 		c.attached[n] = true
 	}
+	c.ifindex = index
 	c.index = res.Compiled.PolicyIndex
 	if c.set == nil {
 		set, err := maps.OpenPinned(res.Dir)
@@ -139,6 +185,7 @@ func (c *dataplaneComponent) Apply(ctx context.Context, cfg *config.Config) erro
 		c.set = set
 	}
 	c.publishInstalled()
+	c.syncOnTrafficOrWarn(cfg, st)
 	return nil
 }
 
@@ -154,7 +201,7 @@ func (c *dataplaneComponent) publishInstalled() {
 		if sa.Direction == "outbound" {
 			continue
 		}
-		if err := c.set.AddSPI(sa.SPI, kernel.IfID(sa.Unit)); err != nil {
+		if err := c.set.AddSPI(sa.SPI, kernel.TunnelIfID(sa.Unit, sa.Peer)); err != nil {
 			c.log.Warn("publish inbound SPI", "spi", fmt.Sprintf("%08x", sa.SPI), "err", err)
 		}
 	}
@@ -167,6 +214,11 @@ func (c *dataplaneComponent) Close() error {
 		c.set.Close()
 		c.set = nil
 	}
+	c.md.close()
+	if c.demandStop != nil {
+		c.demandStop()
+		c.demandStop = nil
+	}
 	return nil
 }
 
@@ -178,9 +230,9 @@ func (c *dataplaneComponent) maps() *maps.Set {
 
 // AddInboundSPI implements SPIPublisher. Before the first attach there is
 // no filter; Apply publishes the installed SAs then.
-func (c *dataplaneComponent) AddInboundSPI(spi uint32, unit int) error {
+func (c *dataplaneComponent) AddInboundSPI(spi, ifID uint32) error {
 	if m := c.maps(); m != nil {
-		return m.AddSPI(spi, kernel.IfID(unit))
+		return m.AddSPI(spi, ifID)
 	}
 	return nil
 }

@@ -55,6 +55,15 @@ type engine interface {
 type v1Engine struct {
 	*ikev1.Engine
 	gateway string
+	live    *livenessProbe // ESP from the peer for DPD (liveness.go); nil: none
+}
+
+func (e v1Engine) NextTimer() (time.Time, bool) { return e.live.earlier(e.Engine.NextTimer()) }
+func (e v1Engine) Tick(now time.Time) {
+	if e.live.poll(now) {
+		e.Engine.PeerAlive(now, e.gateway)
+	}
+	e.Engine.Tick(now)
 }
 
 func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
@@ -183,6 +192,7 @@ func translate(cfg *config.Config) ([]*Tunnel, error) {
 			errs = append(errs, err)
 			continue
 		}
+		bindTunnel(cfg, t)
 		k := peerKey{t.Version, t.Local, t.Remote}
 		if other, ok := seen[k]; ok {
 			errs = append(errs, fmt.Errorf("vpn %s: vpn %s already negotiates with %s from %s; several VPNs to one peer are not supported yet", v.Name, other, t.Remote, t.Local))
@@ -339,7 +349,7 @@ func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
 		}
-		tu.eng = v1Engine{e, t.Gateway}
+		tu.eng = v1Engine{e, t.Gateway, newLivenessProbe(c.kern, t.Unit, t.Local, t.Remote, t.V1.DPD)}
 	default:
 		return nil, fmt.Errorf("vpn %s: no engine", t.VPN)
 	}
@@ -370,7 +380,7 @@ func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel
 	if l := c.listeners[tu.t.Local]; l != nil {
 		l.mux.remove(tu)
 	}
-	if _, err := c.kern.RemoveTunnel(ctx, tu.t.Unit); err != nil {
+	if err := tu.sink.remove(ctx); err != nil {
 		c.log.Warn("remove tunnel", "vpn", tu.t.VPN, "err", err)
 	}
 	c.log.Info("IKE session stopped", "vpn", tu.t.VPN)
@@ -571,6 +581,10 @@ type mux struct {
 	mu      sync.Mutex
 	tunnels []*tunnel
 	superAt time.Time
+	// gen counts add and wake: a supervision pass that started before one
+	// does not push superAt into the future (that lost the wake-up of a
+	// tunnel started by a commit for up to RetryMax).
+	gen uint64
 }
 
 func newMux(c *ikeComponent) *mux { return &mux{c: c} }
@@ -579,6 +593,7 @@ func (m *mux) add(tu *tunnel) {
 	m.mu.Lock()
 	m.tunnels = append(m.tunnels, tu)
 	m.superAt = time.Time{}
+	m.gen++
 	m.mu.Unlock()
 }
 
@@ -597,6 +612,7 @@ func (m *mux) remove(tu *tunnel) {
 func (m *mux) wake() {
 	m.mu.Lock()
 	m.superAt = time.Time{}
+	m.gen++
 	m.mu.Unlock()
 }
 
@@ -627,7 +643,10 @@ func (m *mux) HandleDatagram(now time.Time, d ike.Datagram) {
 }
 
 func (m *mux) Tick(now time.Time) {
-	ts := m.list()
+	m.mu.Lock()
+	ts := append([]*tunnel(nil), m.tunnels...)
+	gen := m.gen
+	m.mu.Unlock()
 	for _, tu := range ts {
 		if at, ok := tu.eng.NextTimer(); ok && !at.After(now) {
 			tu.eng.Tick(now)
@@ -642,7 +661,9 @@ func (m *mux) Tick(now time.Time) {
 			next = now.Add(RetryMax)
 		}
 		m.mu.Lock()
-		m.superAt = next
+		if m.gen == gen {
+			m.superAt = next
+		}
 		m.mu.Unlock()
 	}
 }

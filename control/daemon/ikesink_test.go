@@ -1,17 +1,42 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/ike"
 )
 
+// RemovePeerTunnel completes fakeKernel (ikecomp_test.go) as a
+// kernel.SAInstaller: it removes the SAs of one multipoint peer.
+func (k *fakeKernel) RemovePeerTunnel(ctx context.Context, unit, peer int) ([]kernel.Change, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for spi, sa := range k.sas {
+		if sa.Unit == unit && sa.Peer == peer {
+			delete(k.sas, spi)
+		}
+	}
+	k.removes = append(k.removes, unit)
+	return nil, nil
+}
+
+func mustKernelSA(t *testing.T, sa ike.ChildSA) kernel.ChildSA {
+	t.Helper()
+	c, err := kernel.FromIKE(sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func testChildSA(in, out uint32) ike.ChildSA {
 	key := func() ike.Key { return make(ike.Key, 36) }
-	return ike.ChildSA{Name: "VPN", IfID: 1, Protocol: ike.ProtoESP, SPIIn: in, SPIOut: out,
+	return ike.ChildSA{Name: "VPN", IfID: 1, Protocol: ike.ProtoESP, Mode: ike.ModeTunnel, SPIIn: in, SPIOut: out,
 		Local: netip.MustParseAddr("172.16.13.1"), Remote: netip.MustParseAddr("172.16.23.1"),
 		Encryption: ike.Algorithm{Name: "rfc4106(gcm(aes))", KeyBits: 288, ICVBits: 128, AEAD: true},
 		In:         ike.SAKeys{Encryption: key()}, Out: ike.SAKeys{Encryption: key()}, ReplayWindow: 64}
@@ -45,7 +70,7 @@ func has(k *fakeKernel, spi uint32) bool {
 func TestSinkAdoptionSwitchesOutboundLate(t *testing.T) {
 	withSwitchDelay(t, 200*time.Millisecond)
 	k := newFakeKernel()
-	k.InstallChildSA(t.Context(), kernelChildSA(0, testChildSA(0x1000, 0x2000))) // the earlier daemon's pair
+	k.InstallChildSA(t.Context(), mustKernelSA(t, testChildSA(0x1000, 0x2000))) // the earlier daemon's pair
 	s := newTestSink(t, k)
 	if err := s.ChildSAInstalled(testChildSA(0x3000, 0x4000)); err != nil {
 		t.Fatal(err)

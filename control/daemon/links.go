@@ -22,6 +22,9 @@ type LinkInfo struct {
 	MTU       uint32
 	RxPackets uint64
 	TxPackets uint64
+	// Multipoint: how an st0 unit carries several tunnels, if it does
+	// (multipointOf).
+	Multipoint string
 }
 
 // LinkReader reads links and routes of the daemon's network namespace for
@@ -47,6 +50,7 @@ func (netlinkReader) Link(name string) (LinkInfo, error) {
 	if a.Statistics != nil {
 		li.RxPackets, li.TxPackets = a.Statistics.RxPackets, a.Statistics.TxPackets
 	}
+	li.Multipoint = multipointOf(l)
 	return li, nil
 }
 

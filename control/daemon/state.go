@@ -288,7 +288,7 @@ func (s *State) Interfaces(ctx context.Context, name string) (ops.Interfaces, er
 			return configview.LinkState{}, false
 		}
 		return configview.LinkState{Index: l.Index, AdminUp: l.AdminUp, LinkUp: l.LinkUp, MTU: l.MTU,
-			InputPackets: l.RxPackets, OutputPackets: l.TxPackets}, true
+			InputPackets: l.RxPackets, OutputPackets: l.TxPackets, Multipoint: l.Multipoint}, true
 	})
 }
 

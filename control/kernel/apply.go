@@ -45,6 +45,12 @@ func (r *Reconciler) applyOne(c Change) error {
 	case OpConflict:
 		return fmt.Errorf("remove or rename it: bpfvpn does not touch links it did not create")
 	case OpAddLink:
+		if c.CollectMD {
+			if err := r.addCollectMDLink(c.Link, c.MTU); err != nil {
+				return err
+			}
+			return r.linkSysctls(c.Link)
+		}
 		x := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: c.Link, MTU: c.MTU}, Ifid: tunnelIfID(c.Unit, c.Peer)}
 		if c.Underlay != "" {
 			i, err := r.linkIndex(c.Underlay)
@@ -56,18 +62,7 @@ func (r *Reconciler) applyOne(c Change) error {
 		if err := r.h.LinkAdd(x); err != nil {
 			return err
 		}
-		// The unit goes down with its tunnel: keep its IPv6 address then.
-		// No link-local address either: it would only send router
-		// solicitations and MLD reports into the tunnel. (A namespace
-		// without IPv6 has neither file, which is fine.)
-		for _, sc := range [][2]string{{"keep_addr_on_down", "1"}, {"addr_gen_mode", "1"}} {
-			p := "/proc/sys/net/ipv6/conf/" + c.Link + "/" + sc[0]
-			err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte(sc[1]+"\n"), 0) })
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("%s: %w", sc[0], err)
-			}
-		}
-		return nil
+		return r.linkSysctls(c.Link)
 	case OpSetMTU:
 		l, err := r.h.LinkByName(c.Link)
 		if err != nil {
@@ -182,4 +177,20 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+// linkSysctls sets the IPv6 settings of a new st0 link.
+func (r *Reconciler) linkSysctls(name string) error {
+	// The unit goes down with its tunnel: keep its IPv6 address then.
+	// No link-local address either: it would only send router
+	// solicitations and MLD reports into the tunnel. (A namespace
+	// without IPv6 has neither file, which is fine.)
+	for _, sc := range [][2]string{{"keep_addr_on_down", "1"}, {"addr_gen_mode", "1"}} {
+		p := "/proc/sys/net/ipv6/conf/" + name + "/" + sc[0]
+		err := inNetns(r.ns, func() error { return os.WriteFile(p, []byte(sc[1]+"\n"), 0) })
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", sc[0], err)
+		}
+	}
+	return nil
 }

@@ -57,6 +57,8 @@ type Change struct {
 	Peer     int // multipoint peer (0: the unit itself)
 	Underlay string
 	MTU      int
+	// CollectMD: the link is a collect_md (external) xfrm interface.
+	CollectMD bool
 
 	// addresses
 	Prefix netip.Prefix
@@ -81,6 +83,9 @@ func (c Change) String() string {
 	switch c.Op {
 	case OpAddLink:
 		s := fmt.Sprintf("add link %s (xfrm if_id %d", c.Link, tunnelIfID(c.Unit, c.Peer))
+		if c.CollectMD {
+			s = fmt.Sprintf("add link %s (xfrm collect_md", c.Link)
+		}
 		if c.Underlay != "" {
 			s += ", dev " + c.Underlay
 		}

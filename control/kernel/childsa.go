@@ -84,15 +84,20 @@ func (c ChildSA) String() string {
 	if c.Integrity != "" {
 		alg += "/" + c.Integrity
 	}
-	name := LinkName(c.Unit)
-	if c.Peer != 0 {
-		name = PeerLinkName(c.Unit, c.Peer)
-	}
-	s := fmt.Sprintf("%s %s<->%s in %08x out %08x %s", name, c.Local, c.Remote, c.InboundSPI, c.OutboundSPI, alg)
+	s := fmt.Sprintf("%s %s<->%s in %08x out %08x %s", c.name(), c.Local, c.Remote, c.InboundSPI, c.OutboundSPI, alg)
 	if c.Encap != nil {
 		s += fmt.Sprintf(" udp %d-%d", c.Encap.LocalPort, c.Encap.RemotePort)
 	}
 	return s
+}
+
+// name is the Linux name of the interface the SA's tunnel uses: st0.N, or
+// st0.N.pK for a peer of a multipoint unit.
+func (c ChildSA) name() string {
+	if c.Peer != 0 {
+		return PeerLinkName(c.Unit, c.Peer)
+	}
+	return LinkName(c.Unit)
 }
 
 // aead reports whether the SA uses an AEAD algorithm.

@@ -67,6 +67,14 @@ func PeerIfID(unit, peer int) uint32 { return peerIfIDBase | uint32(unit)<<8 | u
 // PeerReqID is the XFRM reqid of peer k of multipoint unit n.
 func PeerReqID(unit, peer int) uint32 { return ReqIDBase + PeerIfID(unit, peer) }
 
+// TunnelIfID is the if_id of the SAs of unit's own tunnel (peer 0) or of
+// one of its multipoint peers.
+func TunnelIfID(unit, peer int) uint32 { return tunnelIfID(unit, peer) }
+
+// TunnelOfIfID returns the unit and multipoint peer (0: the unit's own
+// tunnel) an if_id of bpfvpn's scheme names.
+func TunnelOfIfID(ifid uint32) (unit, peer int, ok bool) { return tunnelOfIfID(ifid) }
+
 // tunnelIfID and tunnelReqID are the ids of unit's own tunnel (peer 0) or of
 // one of its multipoint peers.
 func tunnelIfID(unit, peer int) uint32 {

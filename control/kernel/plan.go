@@ -35,9 +35,11 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		}
 		t, want := tunnels[unit]
 		if peer != 0 {
-			want = want && hasPeer(t, peer)
+			want = want && hasPeer(t, peer) && !t.CollectMD
 		}
-		ours := l.Kind == "xfrm" && l.IfID == tunnelIfID(unit, peer)
+		// if_id 0 is only possible on a collect_md xfrm interface.
+		isMD := peer == 0 && l.Kind == "xfrm" && l.IfID == 0
+		ours := l.Kind == "xfrm" && (l.IfID == tunnelIfID(unit, peer) || isMD)
 		switch {
 		case !ours && want:
 			// Never delete a link bpfvpn did not create, even in its way.
@@ -49,6 +51,12 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 		case !want:
 			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, Peer: peer, linkIndex: l.Index})
 			gone[l.Index] = true
+		case isMD != t.CollectMD:
+			// Per-unit and collect_md xfrm interfaces are different
+			// devices: recreate.
+			out = append(out, Change{Op: OpDeleteLink, Link: name, Unit: unit, Peer: peer, linkIndex: l.Index, early: true})
+			gone[l.Index] = true
+			fresh[name] = true
 		case l.Underlay != underlayIndex(t.Underlay):
 			// The kernel cannot change an xfrm interface's link in place
 			// (changelink fails with EINVAL on 6.1 and 6.12): recreate.
@@ -71,7 +79,9 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 	for _, t := range desired.Tunnels {
 		peers := []int{0}
 		for _, p := range t.Peers {
-			peers = append(peers, p.ID)
+			if !t.CollectMD {
+				peers = append(peers, p.ID)
+			}
 		}
 		for _, peer := range peers {
 			name := LinkName(t.Unit)
@@ -82,7 +92,8 @@ func plan(desired State, up map[int]bool, obs *observed) []Change {
 				fresh[name] = true
 			}
 			if fresh[name] {
-				out = append(out, Change{Op: OpAddLink, Link: name, Unit: t.Unit, Peer: peer, Underlay: t.Underlay, MTU: t.MTU})
+				out = append(out, Change{Op: OpAddLink, Link: name, Unit: t.Unit, Peer: peer, Underlay: t.Underlay, MTU: t.MTU,
+					CollectMD: t.CollectMD && peer == 0})
 				if linkWantUp(t, peer, up) {
 					out = append(out, Change{Op: OpSetUp, Link: name, Unit: t.Unit, Peer: peer})
 				}
@@ -208,13 +219,17 @@ func planRoutes(desired State, up map[int]bool, obs *observed, gone map[int]bool
 		if ok && !up[upKey(t.Unit, peer)] && !t.RoutesWhenDown {
 			continue // withdrawn while its tunnel is down
 		}
-		if ok && peer != 0 {
+		if ok && peer != 0 && !t.CollectMD {
 			r = peerRoute(t, peer, r)
 		}
 		wantR[r.key()] = r
 	}
-	// Each multipoint peer's own address is reached through its tunnel.
+	// Each multipoint peer's own address is reached through its tunnel (on
+	// a collect_md unit, through the unit's subnet).
 	for _, t := range desired.Tunnels {
+		if t.CollectMD {
+			continue
+		}
 		for _, p := range t.Peers {
 			if !up[upKey(t.Unit, p.ID)] && !t.RoutesWhenDown {
 				continue

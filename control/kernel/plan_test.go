@@ -359,3 +359,39 @@ func TestPeerNames(t *testing.T) {
 		t.Error("peer if_id with the unit's reqid taken as bpfvpn's")
 	}
 }
+
+// On a collect_md unit the peers have no links: their routes stay on st0.0
+// (BPF picks the tunnel by next hop), withdrawn while the peer is down.
+func TestPlanMultipointCollectMD(t *testing.T) {
+	s := hubState()
+	s.Tunnels[0].CollectMD = true
+	got := strs(plan(s, map[int]bool{upKey(0, 1): true}, hubObserved()))
+	want := []string{
+		"add link st0.0 (xfrm collect_md)",
+		"set st0.0 up",
+		"add address 10.200.0.1/24 on st0.0",
+		"add route 10.21.0.0/24 via 10.200.0.2 metric 5",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("plan =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A per-unit st0.0 with hidden peers becomes a collect_md one, and
+	// back: the device is recreated, the peer links go.
+	obs := hubObserved()
+	obs.links["st0.0"] = obsLink{Index: 2, Name: "st0.0", Kind: "xfrm", IfID: 1, MTU: 1500, Up: true}
+	obs.links["st0.0.p1"] = obsLink{Index: 3, Name: "st0.0.p1", Kind: "xfrm", IfID: PeerIfID(0, 1), MTU: 1500, Up: true}
+	got = strs(plan(s, map[int]bool{upKey(0, 1): true}, obs))
+	if !slices.Contains(got, "add link st0.0 (xfrm collect_md)") || !slices.Contains(got, "delete link st0.0") ||
+		!slices.Contains(got, "delete link st0.0.p1") {
+		t.Errorf("per-unit -> collect_md: plan %q", got)
+	}
+	obs.links["st0.0"] = obsLink{Index: 2, Name: "st0.0", Kind: "xfrm", IfID: 0, MTU: 1500, Up: true}
+	delete(obs.links, "st0.0.p1")
+	got = strs(plan(hubState(), map[int]bool{upKey(0, 1): true}, obs))
+	if !slices.Contains(got, "add link st0.0 (xfrm if_id 1)") || !slices.Contains(got, "delete link st0.0") {
+		t.Errorf("collect_md -> per-unit: plan %q", got)
+	}
+	if err := (State{Tunnels: []Tunnel{{Unit: 0, CollectMD: true}, {Unit: 1, CollectMD: true}}}).Validate(); err == nil {
+		t.Error("two collect_md units validate")
+	}
+}

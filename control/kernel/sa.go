@@ -185,10 +185,18 @@ func samePolicyTmpl(t netlink.XfrmPolicyTmpl, p obsPolicy) bool {
 		t.Proto == netlink.XFRM_PROTO_ESP && t.Mode == netlink.XFRM_MODE_TUNNEL
 }
 
-// RetireChildSA is the second half of a make-before-break rekey: it deletes
-// old's outbound SA now (traffic moves to the newest outbound SA) and its
-// inbound SA after grace, so packets the peer sent on the old SA still
+// RetireChildSA is the second half of a make-before-break rekey: old's
+// outbound SA goes after a short linger (min(grace/2, OutboundLinger)) and
+// its inbound SA after grace, so packets the peer sent on the old SA still
 // arrive. grace 0 deletes both now.
+//
+// The outbound SA lingers because a packet that resolved its bundle to it
+// just before the newer SA was installed may still be on its way to
+// xfrm_output: deleting the SA under it drops it (XfrmOutStateInvalid; one
+// lost ping in a few dozen rekeys on 6.1). New packets take the newest
+// outbound SA meanwhile; on kernels that cache used SAs at the policy
+// (6.13+) they take the old one until it goes, which the peer's inbound
+// grace covers.
 func (r *Reconciler) RetireChildSA(ctx context.Context, old ChildSA, grace time.Duration) ([]Change, error) {
 	if err := checkUnit(old.Unit); err != nil {
 		return nil, err
@@ -200,35 +208,51 @@ func (r *Reconciler) RetireChildSA(ctx context.Context, old ChildSA, grace time.
 	}
 	out := obsSA{Unit: old.Unit, Peer: old.Peer, SPI: old.OutboundSPI, Src: old.Local.Unmap(), Dst: old.Remote.Unmap()}
 	in := obsSA{Unit: old.Unit, Peer: old.Peer, SPI: old.InboundSPI, Src: old.Remote.Unmap(), Dst: old.Local.Unmap()}
-	var changes []Change
-	ch, err := r.deleteSA(out, "outbound")
-	if err != nil {
-		return nil, fmt.Errorf("retire child SA %s: %w", old, err)
-	}
-	changes = append(changes, ch...)
 	if grace <= 0 {
-		ch, err := r.deleteSA(in, "inbound")
-		if err != nil {
-			return changes, fmt.Errorf("retire child SA %s: %w", old, err)
+		var changes []Change
+		for _, x := range []struct {
+			sa  obsSA
+			dir string
+		}{{out, "outbound"}, {in, "inbound"}} {
+			ch, err := r.deleteSA(x.sa, x.dir)
+			if err != nil {
+				return changes, fmt.Errorf("retire child SA %s: %w", old, err)
+			}
+			changes = append(changes, ch...)
 		}
-		return append(changes, ch...), nil
+		return changes, nil
 	}
-	id := saID{in.Dst, in.SPI}
+	if old.OutboundSPI != 0 {
+		r.deleteLater(out, "outbound", min(grace/2, OutboundLinger))
+	}
+	if old.InboundSPI != 0 {
+		r.deleteLater(in, "inbound", grace)
+	}
+	return nil, nil
+}
+
+// OutboundLinger is the longest a replaced outbound SA stays
+// (RetireChildSA).
+const OutboundLinger = time.Second
+
+// deleteLater deletes sa after d unless RemoveTunnel or Close comes first.
+// Caller holds mu.
+func (r *Reconciler) deleteLater(sa obsSA, dir string, d time.Duration) {
+	id := saID{sa.Dst, sa.SPI}
 	if rt, ok := r.retire[id]; ok {
 		rt.timer.Stop()
 	}
-	r.retire[id] = &retirement{sa: in, timer: time.AfterFunc(grace, func() {
+	r.retire[id] = &retirement{sa: sa, timer: time.AfterFunc(d, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if rt, ok := r.retire[id]; !ok || rt.sa != in || r.closed {
+		if rt, ok := r.retire[id]; !ok || rt.sa != sa || r.closed {
 			return
 		}
 		delete(r.retire, id)
-		if _, err := r.deleteSA(in, "inbound"); err != nil {
-			r.log.Warn("retire inbound SA", "unit", in.Unit, "spi", fmt.Sprintf("%08x", in.SPI), "err", err)
+		if _, err := r.deleteSA(sa, dir); err != nil {
+			r.log.Warn("retire "+dir+" SA", "unit", sa.Unit, "spi", fmt.Sprintf("%08x", sa.SPI), "err", err)
 		}
 	})}
-	return changes, nil
 }
 
 // RekeyChildSA installs next and retires old (make-before-break).
@@ -244,8 +268,8 @@ func (r *Reconciler) RekeyChildSA(ctx context.Context, old, next ChildSA, grace 
 	return append(changes, ch...), err
 }
 
-// PendingRetirements returns how many old inbound SAs wait for their grace
-// period to end.
+// PendingRetirements returns how many replaced SAs wait for their linger
+// or grace period to end.
 func (r *Reconciler) PendingRetirements() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -32,6 +32,14 @@ type Tunnel struct {
 	// PeerIfID, and routes whose next hop is a peer's NextHop go into that
 	// peer's tunnel. Works on every kernel (the 6.1 fallback of the design).
 	Peers []Peer
+	// CollectMD carries a multipoint unit on one collect_md (external)
+	// xfrm interface st0.N instead of hidden per-peer interfaces: the
+	// tunnel of a packet is chosen by its next hop in BPF (the data plane's
+	// tc_xfrm_md_egress sets the peer's if_id), and inbound SAs of every
+	// peer arrive on st0.N. Needs Linux 6.2+ and that program on st0.N; a
+	// network namespace holds at most one collect_md xfrm interface, and it
+	// has no underlay.
+	CollectMD bool
 }
 
 // Peer is one VPN of a multipoint unit.
@@ -101,7 +109,17 @@ func normMetric(dst netip.Prefix, m uint32) uint32 {
 func (s State) Validate() error {
 	var errs []error
 	units := map[int]bool{}
+	collectMD := 0
 	for _, t := range s.Tunnels {
+		if t.CollectMD {
+			collectMD++
+			if collectMD == 2 {
+				errs = append(errs, fmt.Errorf("st0.%d: a network namespace holds only one collect_md xfrm interface", t.Unit))
+			}
+			if t.Underlay != "" {
+				errs = append(errs, fmt.Errorf("st0.%d: a collect_md xfrm interface has no underlay (%s)", t.Unit, t.Underlay))
+			}
+		}
 		if err := checkUnit(t.Unit); err != nil {
 			errs = append(errs, err)
 			continue

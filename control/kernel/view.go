@@ -24,14 +24,18 @@ type UnitStatus struct {
 	Addresses []netip.Prefix
 	RxPackets uint64
 	TxPackets uint64
-	// Peers are the hidden per-VPN interfaces of a multipoint unit.
+	// Peers are the tunnels of a multipoint unit: its hidden per-VPN
+	// interfaces, or on a collect_md unit the peers (without a link).
 	Peers []PeerStatus
+	// CollectMD: the unit is a collect_md xfrm interface whose tunnel is
+	// chosen per packet by next hop in BPF.
+	CollectMD bool
 }
 
 // PeerStatus is one peer of a multipoint unit.
 type PeerStatus struct {
 	ID                   int
-	Name                 string // st0.N.pK
+	Name                 string // st0.N.pK; "" on a collect_md unit
 	Index                int
 	IfID                 uint32
 	LinkUp               bool
@@ -73,12 +77,12 @@ func (r *Reconciler) Units() ([]UnitStatus, error) {
 			continue
 		}
 		unit, ok := UnitOfLink(a.Name)
-		if !ok || x.Ifid != IfID(unit) {
+		if !ok || (x.Ifid != IfID(unit) && x.Ifid != 0) {
 			continue
 		}
 		u := UnitStatus{Unit: unit, Name: a.Name, Index: a.Index, IfID: x.Ifid, Underlay: names[x.ParentIndex],
 			AdminUp: a.Flags&net.FlagUp != 0, LinkUp: a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown,
-			TunnelUp: r.up[unit], MTU: a.MTU}
+			TunnelUp: r.up[unit], MTU: a.MTU, CollectMD: x.Ifid == 0}
 		if !u.AdminUp {
 			u.LinkUp = false
 		}
@@ -94,6 +98,22 @@ func (r *Reconciler) Units() ([]UnitStatus, error) {
 	}
 	for i := range out {
 		ps := peers[out[i].Unit]
+		if out[i].CollectMD {
+			ps = nil
+			for _, t := range r.desired.Tunnels {
+				if t.Unit != out[i].Unit {
+					continue
+				}
+				for _, p := range t.Peers {
+					up := r.up[upKey(t.Unit, p.ID)]
+					ps = append(ps, PeerStatus{ID: p.ID, IfID: PeerIfID(t.Unit, p.ID), LinkUp: up, TunnelUp: up})
+				}
+				out[i].TunnelUp = false
+				for _, p := range ps {
+					out[i].TunnelUp = out[i].TunnelUp || p.TunnelUp
+				}
+			}
+		}
 		sort.Slice(ps, func(a, b int) bool { return ps[a].ID < ps[b].ID })
 		out[i].Peers = ps
 	}

@@ -21,6 +21,8 @@ type LogicalInterface struct {
 	OutputPackets   uint64         `json:"output-packets"`
 	LinuxName       string         `json:"linux-name,omitempty"` // the xfrm interface carrying the unit
 	XFRMInterfaceID uint32         `json:"xfrm-if-id,omitempty"`
+	// Multipoint says how a multipoint unit carries its tunnels on Linux.
+	Multipoint string `json:"multipoint,omitempty"`
 }
 
 // Interface is a physical interface with its logical units (st0 and st0.N).
@@ -127,6 +129,9 @@ func (v Interfaces) WriteText(w io.Writer) error {
 			ew.printf("    Input packets : %d\n", u.InputPackets)
 			ew.printf("    Output packets: %d\n", u.OutputPackets)
 			ew.printf("    Security: Zone: %s\n", orDefault(u.Zone, "Null"))
+			if u.Multipoint != "" {
+				ew.printf("    Multipoint: %s\n", u.Multipoint)
+			}
 			if len(u.HostInbound) > 0 {
 				ew.printf("    Allowed host-inbound traffic : %s\n", strings.Join(u.HostInbound, " "))
 			}

@@ -46,6 +46,11 @@ func HubConfig(gateway string) (string, error) {
 		line("security ipsec vpn VPN-to-SRX3 ike gateway IKE-GW3")
 		line("security ipsec vpn VPN-to-SRX3 ike ipsec-policy IPSEC-POL")
 		line("security ipsec vpn VPN-to-SRX3 establish-tunnels immediately")
+		line("security address-book Host2 address Spoke3-Net %s", Spoke3Prefix)
+		policy(line, "trust", "vpn", "TO-SPOKE3", "Host1-Net", "Spoke3-Net")
+		// Spoke-to-spoke traffic enters and leaves through st0.0's
+		// tunnels: a vpn -> vpn policy lets it hairpin.
+		policy(line, "vpn", "vpn", "SPOKE-TO-SPOKE", "any", "any")
 	case lab.SRX2:
 		base, err := lab.Config(lab.SRX2, opts)
 		if err != nil {
@@ -53,10 +58,21 @@ func HubConfig(gateway string) (string, error) {
 		}
 		b.WriteString(base)
 		line("routing-options static route %s next-hop st0.0", Spoke3Prefix)
+		line("security address-book Host1 address Spoke3-Net %s", Spoke3Prefix)
+		policy(line, "trust", "vpn", "TO-SPOKE3", "Host2-Net", "Spoke3-Net")
 	case SRX3:
 		b.WriteString(site3Config("10.100.200.3/24", []string{"10.100.11.0/24", "10.100.22.0/24"}))
 	default:
 		return "", fmt.Errorf("hub config: unknown gateway %q", gateway)
 	}
 	return b.String(), nil
+}
+
+// policy writes a permit policy.
+func policy(line func(string, ...any), from, to, name, src, dst string) {
+	p := fmt.Sprintf("security policies from-zone %s to-zone %s policy %s", from, to, name)
+	line("%s match source-address %s", p, src)
+	line("%s match destination-address %s", p, dst)
+	line("%s match application any", p)
+	line("%s then permit", p)
 }

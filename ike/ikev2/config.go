@@ -40,6 +40,11 @@ type Config struct {
 	// FragmentSize is the largest protected datagram before IKE
 	// fragmentation (RFC 7383) applies, when the peer supports it (1280).
 	FragmentSize int
+	// WindowSize is the message-ID window (RFC 7296 §2.3) we advertise with
+	// SET_WINDOW_SIZE: how many of the peer's requests we accept before
+	// answering the lowest, and how many answers we keep for retransmitted
+	// requests. 0 selects 4; 1 or less means window one and no notify.
+	WindowSize int
 }
 
 func (c *Config) defaults() {
@@ -66,6 +71,9 @@ func (c *Config) defaults() {
 	}
 	if c.FragmentSize == 0 {
 		c.FragmentSize = 1280
+	}
+	if c.WindowSize == 0 {
+		c.WindowSize = defaultWindowSize
 	}
 }
 

@@ -274,6 +274,17 @@ func (e *Engine) sasOf(name string) []*ikeSA {
 	return out
 }
 
+// hasOtherSA reports whether the connection of s has another live IKE SA.
+// It stops at the first one: it runs for every IKE_AUTH we initiate.
+func (e *Engine) hasOtherSA(s *ikeSA) bool {
+	for _, o := range e.sas {
+		if o != s && !o.dead && o.conn.Name == s.conn.Name {
+			return true
+		}
+	}
+	return false
+}
+
 // RekeyIKE rekeys the established IKE SA of name now.
 func (e *Engine) RekeyIKE(now time.Time, name string) error {
 	e.mu.Lock()

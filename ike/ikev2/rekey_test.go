@@ -22,7 +22,7 @@ func (p *pair) quiet() bool {
 	for _, e := range []*Engine{p.a, p.b} {
 		e.mu.Lock()
 		for _, s := range e.sas {
-			if s.pending != nil || len(s.queue) > 0 {
+			if len(s.pending) > 0 || len(s.queue) > 0 {
 				e.mu.Unlock()
 				return false
 			}

@@ -8,7 +8,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
-// request is our outstanding request on an IKE SA (window size 1).
+// request is one of our requests in flight on an IKE SA.
 type request struct {
 	ex       *exchange
 	msgID    uint32
@@ -61,13 +61,14 @@ type ikeSA struct {
 	initReq, initResp []byte // the IKE_SA_INIT messages AUTH covers
 	cookie            []byte
 
-	// Message IDs (RFC 7296 §2.3), window size 1.
-	nextMsgID uint32   // our next request
-	peerMsgID uint32   // the peer's next expected request
-	lastResp  [][]byte // cached response to peerMsgID-1
-	pending   *request
-	queue     []*exchange
-	fragIn    *fragments
+	// Message IDs and windows (RFC 7296 §2.3, window.go).
+	nextMsgID  uint32           // our next request
+	peerMsgID  uint32           // the peer's lowest request not yet answered
+	peerWindow uint32           // the peer's SET_WINDOW_SIZE (0: none, window one)
+	responses  []cachedResponse // our answers the peer may retransmit for
+	pending    []*request       // our requests in flight, by message ID
+	queue      []*exchange
+	fragIn     *fragments
 
 	children []*child
 	peerID   Identity
@@ -146,8 +147,8 @@ func (s *ikeSA) nextDeadline() time.Time {
 			t = x
 		}
 	}
-	if s.pending != nil {
-		add(s.pending.retryAt)
+	for _, r := range s.pending {
+		add(r.retryAt)
 	}
 	add(s.dpdAt)
 	add(s.keepaliveAt)

@@ -14,9 +14,9 @@ func (s *ikeSA) enqueue(now time.Time, ex *exchange) {
 	s.startNext(now)
 }
 
-// startNext sends the next queued exchange if no request is outstanding.
+// startNext sends queued exchanges while the peer's window allows.
 func (s *ikeSA) startNext(now time.Time) {
-	for s.pending == nil && len(s.queue) > 0 && !s.dead {
+	for len(s.queue) > 0 && !s.dead && s.mayStart(s.queue[0]) {
 		ex := s.queue[0]
 		s.queue[0] = nil // the backing array must not keep finished exchanges
 		s.queue = s.queue[1:]
@@ -53,7 +53,7 @@ func (s *ikeSA) startNext(now time.Time) {
 		}
 		r.tries = 1
 		r.retryAt = now.Add(r.timeout)
-		s.pending = r
+		s.pending = append(s.pending, r)
 		s.transmit(now, packets)
 	}
 }
@@ -179,16 +179,16 @@ func (s *ikeSA) receive(now time.Time, d ike.Datagram, m *Message) {
 		s.receiveResponse(now, d, m)
 		return
 	}
-	if m.MessageID+1 == s.peerMsgID && s.lastResp != nil {
+	if cached := s.cachedResponse(m.MessageID); cached != nil {
 		if len(m.Payloads) == 0 {
 			return
 		}
 		if enc, ok := m.Payloads[len(m.Payloads)-1].(*Encrypted); !ok || !enc.Fragment || enc.Number == 1 {
-			s.transmitTo(now, d, s.lastResp) // retransmitted request: cached answer
+			s.transmitTo(now, d, cached) // retransmitted request: cached answer
 		}
 		return
 	}
-	if m.MessageID != s.peerMsgID || m.Exchange == IKE_SA_INIT {
+	if m.Exchange == IKE_SA_INIT || !s.acceptsRequest(m.MessageID) {
 		return
 	}
 	payloads, complete, err := s.unprotect(d.Data, m)
@@ -227,8 +227,13 @@ func (s *ikeSA) heard(now time.Time, d ike.Datagram) {
 }
 
 func (s *ikeSA) receiveResponse(now time.Time, d ike.Datagram, m *Message) {
-	r := s.pending
-	if r == nil || m.MessageID != r.msgID || m.Exchange != r.ex.typ {
+	var r *request
+	for _, p := range s.pending {
+		if p.msgID == m.MessageID {
+			r = p
+		}
+	}
+	if r == nil || m.Exchange != r.ex.typ {
 		return
 	}
 	var payloads []Payload
@@ -251,7 +256,7 @@ func (s *ikeSA) receiveResponse(now time.Time, d ike.Datagram, m *Message) {
 		}
 		s.heard(now, d)
 	}
-	s.pending = nil
+	s.takePending(r.msgID)
 	var err error
 	for _, t := range r.ex.tasks {
 		if err = t.processI(s, now, payloads); err != nil {
@@ -260,7 +265,11 @@ func (s *ikeSA) receiveResponse(now time.Time, d ike.Datagram, m *Message) {
 	}
 	switch {
 	case errors.Is(err, errRetry):
-		s.nextMsgID = r.msgID
+		// IKE_SA_INIT is retried with message ID 0 (RFC 7296 §2.6, §1.2);
+		// any other exchange takes a new ID, as the peer answered this one.
+		if r.ex.typ == IKE_SA_INIT {
+			s.nextMsgID = r.msgID
+		}
 		s.queue = append([]*exchange{r.ex}, s.queue...)
 	case err != nil:
 		s.e.fail(s.conn, err)
@@ -333,8 +342,7 @@ func (s *ikeSA) respond(now time.Time, d ike.Datagram, m *Message, in []Payload)
 		s.e.log.Warn("cannot build IKE response", "err", perr)
 		return
 	}
-	s.peerMsgID = m.MessageID + 1
-	s.lastResp = packets
+	s.storeResponse(m.MessageID, packets)
 	s.transmitTo(now, d, packets)
 	if f != nil {
 		s.e.fail(s.conn, f)
@@ -365,7 +373,10 @@ func (s *ikeSA) onTimer(now time.Time) {
 		s.destroy(now, "IKE SA lifetime expired")
 		return
 	}
-	if r := s.pending; r != nil && !now.Before(r.retryAt) {
+	for _, r := range s.pending {
+		if now.Before(r.retryAt) {
+			continue
+		}
 		if r.tries >= r.maxTries {
 			s.peerDead(now)
 			return
@@ -396,7 +407,7 @@ func (s *ikeSA) onTimer(now time.Time) {
 	}
 	if !s.dpdAt.IsZero() && !now.Before(s.dpdAt) {
 		s.dpdAt = time.Time{}
-		if s.pending == nil && len(s.queue) == 0 {
+		if len(s.pending) == 0 && len(s.queue) == 0 {
 			s.enqueue(now, &exchange{typ: INFORMATIONAL, dpd: true, tasks: []task{&dpdTask{}}})
 		} else {
 			s.dpdAt = now.Add(s.conn.DPDInterval)

@@ -31,9 +31,10 @@ func (t *ikeAuthTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
 		}
 	}
 	*out = append(*out, &Auth{Method: AuthPSK, Data: auth})
+	s.windowNotify(out)
 	// INITIAL_CONTACT only when we hold no other SA with this peer, so two
 	// SAs set up at the same time from both ends do not drop each other.
-	if len(s.e.sasOf(s.conn.Name)) == 1 {
+	if !s.e.hasOtherSA(s) {
 		*out = append(*out, notifyPayload(INITIAL_CONTACT, nil))
 	}
 	return nil
@@ -60,6 +61,7 @@ func (t *ikeAuthTask) processI(s *ikeSA, now time.Time, in []Payload) error {
 		return fatal(0, fmt.Errorf("IKE_AUTH: %w", &NotifyError{Type: AUTHENTICATION_FAILED, Exchange: IKE_AUTH}))
 	}
 	t.peerID = peer
+	s.noteWindow(in)
 	s.established = now
 	s.setUp(now, peer)
 	return nil
@@ -90,6 +92,7 @@ func (t *ikeAuthTask) processR(s *ikeSA, now time.Time, in []Payload) error {
 			s.conn = c
 			t.peerID = peer
 			t.initialContact = findNotify(in, INITIAL_CONTACT) != nil
+			s.noteWindow(in)
 			return nil
 		}
 	}
@@ -103,6 +106,7 @@ func (t *ikeAuthTask) buildR(s *ikeSA, now time.Time, out *[]Payload) error {
 	}
 	auth := pskAuth(s.keys.prf, s.conn.PSK, s.initResp, s.ni, s.keys.pr, idBody(id))
 	*out = append(*out, id, &Auth{Method: AuthPSK, Data: auth})
+	s.windowNotify(out)
 	s.established = now
 	s.setUp(now, t.peerID)
 	return nil
@@ -149,8 +153,8 @@ func (t *ikeAuthTask) afterResponse(s *ikeSA, now time.Time) {
 	if !t.initialContact || s.conn.KeepOnInitialContact || s.state != ike.StateEstablished {
 		return
 	}
-	for _, o := range s.e.sasOf(s.conn.Name) {
-		if o != s && o.peerID == s.peerID && o.remote.Addr() == s.remote.Addr() && o.state != ike.StateConnecting {
+	for _, o := range s.e.sas {
+		if o != s && !o.dead && o.conn.Name == s.conn.Name && o.peerID == s.peerID && o.remote.Addr() == s.remote.Addr() && o.state != ike.StateConnecting {
 			s.e.log.Info("INITIAL_CONTACT: dropping the peer's older IKE SA", "connection", s.conn.Name, "index", o.index)
 			o.destroy(now, "replaced after INITIAL_CONTACT")
 		}

@@ -77,6 +77,7 @@ func (t *informationalTask) buildI(*ikeSA, time.Time, *[]Payload) error  { retur
 func (t *informationalTask) processI(*ikeSA, time.Time, []Payload) error { return nil }
 
 func (t *informationalTask) processR(s *ikeSA, now time.Time, in []Payload) error {
+	s.noteWindow(in) // RFC 7296 §2.3: the window may be announced after IKE_AUTH
 	for _, p := range in {
 		switch v := p.(type) {
 		case *Delete:

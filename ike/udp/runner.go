@@ -27,7 +27,16 @@ type Listener struct {
 	// (UDP_ENCAP_ESPINUDP). Failure is logged, not fatal: kernels without
 	// ESP still run IKE.
 	EncapESP bool
+	// ReceiveBuffer is the socket receive buffer in bytes: 0 means
+	// DefaultReceiveBuffer, negative leaves the kernel default.
+	ReceiveBuffer int
 }
+
+// DefaultReceiveBuffer holds a burst of a few thousand IKE datagrams: with
+// the kernel default (~208 KiB, a few hundred small datagrams on loopback)
+// a burst of IKE_SA_INIT requests overflows the queue and every loss costs
+// the peer a retransmission timeout.
+const DefaultReceiveBuffer = 4 << 20
 
 // DefaultListeners are UDP 500 and 4500 on addr.
 func DefaultListeners(addr netip.Addr) []Listener {
@@ -70,6 +79,15 @@ func Listen(log *slog.Logger, ls []Listener) (*Runner, error) {
 			r.Close()
 			return nil, fmt.Errorf("listen IKE %v: %w", l.Addr, err)
 		}
+		if l.ReceiveBuffer >= 0 {
+			size := l.ReceiveBuffer
+			if size == 0 {
+				size = DefaultReceiveBuffer
+			}
+			if err := setReceiveBuffer(c, size); err != nil {
+				log.Warn("cannot size IKE socket receive buffer", "addr", l.Addr, "bytes", size, "err", err)
+			}
+		}
 		if l.EncapESP {
 			if err := setEncap(c); err != nil {
 				log.Warn("ESP-in-UDP decapsulation unavailable on this socket", "addr", l.Addr, "err", err)
@@ -90,6 +108,24 @@ func setEncap(c *net.UDPConn) error {
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(int(fd), solUDP, udpEncap, udpEncapESPInUDP)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+// setReceiveBuffer asks for size bytes: SO_RCVBUFFORCE (CAP_NET_ADMIN)
+// passes net.core.rmem_max, plain SO_RCVBUF is capped by it.
+func setReceiveBuffer(c *net.UDPConn, size int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size); serr != nil {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
+		}
 	}); err != nil {
 		return err
 	}

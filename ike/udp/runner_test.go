@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -86,5 +87,54 @@ func TestNonESPMarker(t *testing.T) {
 	n, _, err = peer.ReadFromUDPAddrPort(buf)
 	if err != nil || !bytes.Equal(buf[:n], []byte{0xff}) {
 		t.Fatalf("keepalive got %x %v", buf[:n], err)
+	}
+}
+
+type counter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *counter) HandleDatagram(time.Time, ike.Datagram) { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *counter) Tick(time.Time)                         {}
+func (c *counter) NextTimer() (time.Time, bool)           { return time.Time{}, false }
+func (c *counter) count() int                             { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
+
+// A burst of requests sent before the engine reads any of them (a flood of
+// IKE_SA_INITs) must fit the socket's queue: a drop costs the peer a whole
+// retransmission timeout.
+func TestReceiveBufferHoldsBurst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SO_RCVBUFFORCE needs root (net.core.rmem_max caps SO_RCVBUF)")
+	}
+	lo := netip.MustParseAddr("127.0.0.1")
+	r, err := Listen(nil, []Listener{{Addr: netip.AddrPortFrom(lo, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	const burst = 2000
+	msg := make([]byte, 400)
+	for i := 0; i < burst; i++ {
+		if _, err := peer.WriteToUDPAddrPort(msg, r.LocalAddrs()[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &counter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx, c) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.count() < burst && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := c.count(); got != burst {
+		t.Fatalf("received %d of %d datagrams of a burst", got, burst)
 	}
 }

@@ -259,7 +259,6 @@ func labScenario(t *testing.T, version string) {
 		}
 	})
 	t.Run("rekey-20", func(t *testing.T) {
-		vm.SkipKnownFlaky(t, "a CHILD SA rekey under a 10 ms ping can lose one packet (issue 7)", "6.1.")
 		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
 		if err != nil {
 			t.Fatal(err)
@@ -397,7 +396,6 @@ func labScenario(t *testing.T, version string) {
 		}
 	})
 	t.Run("on-traffic", func(t *testing.T) {
-		vm.SkipKnownFlaky(t, "the first packets sometimes do not start the tunnel within the window (issue 7)", "6.1.")
 		// Both gateways switch to establish-tunnels on-traffic: the commit
 		// restarts the VPN without negotiating, and the first packet Host1
 		// routes into st0.0 starts IKE.

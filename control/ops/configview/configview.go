@@ -78,6 +78,7 @@ type LinkState struct {
 	MTU           uint32
 	InputPackets  uint64
 	OutputPackets uint64
+	Multipoint    string // how a multipoint unit carries its tunnels
 }
 
 // Interfaces builds `show interfaces [NAME]` for secure tunnel interfaces:
@@ -110,6 +111,9 @@ func Interfaces(cfg *config.Config, name string, link Link) (ops.Interfaces, err
 					lu.Index, lu.LinkUp = st.Index, st.LinkUp
 					lu.AdminUp = lu.AdminUp && st.AdminUp
 					lu.InputPackets, lu.OutputPackets = st.InputPackets, st.OutputPackets
+					if u.Multipoint {
+						lu.Multipoint = st.Multipoint
+					}
 					if lu.MTU == 0 {
 						lu.MTU = st.MTU
 					}
