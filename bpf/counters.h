@@ -39,6 +39,7 @@ enum counter_id {
 	CNT_SESSION_SELF,       /* sessions opened by the router itself */
 	CNT_TUNNEL_DEMAND,      /* on-traffic events raised for down tunnels */
 	CNT_TUNNEL_DEMAND_LOST, /* events lost: ring buffer full */
+	CNT_FLOW_CACHE_HIT,     /* session hits served from the per-CPU flow cache */
 	CNT_MAX,
 };
 

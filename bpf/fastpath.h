@@ -1,4 +1,4 @@
-/* The session-hit fast path of xdp_zone. */
+/* The flow-cache fast path of xdp_zone. */
 #ifndef BPFVPN_FASTPATH_H
 #define BPFVPN_FASTPATH_H
 
@@ -6,12 +6,14 @@
 
 #define FAST_NONE (-1)
 
-/* xdp_fast decides an untagged, unfragmented IPv4 TCP (not SYN) or UDP
- * packet, without IP options, that hits a current session (its policy
- * generation, not idle-expired) and is received on a port that does not
- * redirect: such a packet is accounted exactly as the general path does
- * and passed. It returns FAST_NONE, having changed nothing, for every
- * other packet, which the general path then judges from scratch. */
+/* xdp_fast serves an untagged, unfragmented IPv4 TCP (no SYN, FIN, RST)
+ * or UDP packet without IP options from its live flow_cache slot: the
+ * packet is accounted as the general path does (counters, zone
+ * statistics, pending session counts) and passed, or forwarded with the
+ * cached route. It returns FAST_NONE, having changed nothing but the
+ * scratch hand-over (struct fc_miss, written only for packets of the
+ * cacheable shape), for every other packet, which the general path then
+ * judges from scratch (and may fill the slot). */
 static __always_inline int xdp_fast(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -23,82 +25,83 @@ static __always_inline int xdp_fast(struct xdp_md *ctx)
 	if (eth->h_proto != bpf_htons(ETH_P_IP) || ip->version != 4 || ip->ihl != 5 ||
 	    (ip->frag_off & bpf_htons(0x3fff)))
 		return FAST_NONE;
-	__u32 d = bpf_ntohl(ip->daddr);
-	if ((d >> 28) == 0xe || d == 0xffffffff)
-		return FAST_NONE;
 	__u8 proto = ip->protocol;
-	__u16 sport, dport;
-	__u8 flags = 0;
+	__u32 ports;
+	int fill = 1;
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = (void *)(ip + 1);
 		if ((void *)(th + 1) > data_end)
 			return FAST_NONE;
-		flags = ((__u8 *)th)[13];
-		if ((flags & TCPF_SYN) || th->doff < 5)
-			return FAST_NONE;
-		sport = bpf_ntohs(th->source);
-		dport = bpf_ntohs(th->dest);
+		if (((__u8 *)th)[13] & (TCPF_SYN | TCPF_FIN | TCPF_RST))
+			fill = 0;
+		ports = *(__u32 *)th;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = (void *)(ip + 1);
 		if ((void *)(uh + 1) > data_end)
 			return FAST_NONE;
-		sport = bpf_ntohs(uh->source);
-		dport = bpf_ntohs(uh->dest);
+		ports = *(__u32 *)uh;
 	} else {
 		return FAST_NONE;
 	}
-
-	__u32 ifindex = ctx->ingress_ifindex;
-	if (ifindex >= IFACE_SLOTS)
+	__u32 saddr = ip->saddr, daddr = ip->daddr, ifindex = ctx->ingress_ifindex;
+	__u32 slot = fc_slot(saddr, daddr, ports, proto);
+	struct fc_entry *e = bpf_map_lookup_elem(&flow_cache, &slot);
+	struct fc_state *st = fc_state_get();
+	if (!e || !st)
 		return FAST_NONE;
-	struct iface_info *in = bpf_map_lookup_elem(&iface_slots, &ifindex);
-	if (!in || !in->l3_ifindex || !in->zone || (in->flags & IF_REDIRECT))
-		return FAST_NONE;
-	struct config *cfg = get_config();
-	if (!cfg)
-		return FAST_NONE;
-
-	/* the key sess_key_of builds for this packet */
-	struct sess_key key = {};
-	__u32 s4 = ip->saddr, d4 = ip->daddr;
-	__u32 sh = bpf_ntohl(s4);
-	int src_is_a = sh < d || (sh == d && sport < dport);
-	key.proto = proto;
-	key.family = AF_INET;
-	if (src_is_a) {
-		key.a[0] = s4;
-		key.b[0] = d4;
-		key.pa = sport;
-		key.pb = dport;
-	} else {
-		key.a[0] = d4;
-		key.b[0] = s4;
-		key.pa = dport;
-		key.pb = sport;
+	__u64 epoch = st->epoch, inserts = st->inserts;
+	if (!fill || !e->live || e->saddr != saddr || e->daddr != daddr || e->ports != ports ||
+	    e->ifindex != ifindex || e->proto != proto || e->epoch != epoch ||
+	    inserts - e->inserts >= st->insert_limit)
+		goto miss;
+	if (bpf_jiffies64() - e->fill_jiffies >= st->window_jiffies)
+		goto miss;
+	if (e->redirect) {
+		if (ip->ttl <= 1)
+			goto miss;
+		__u16 old = *(__u16 *)&ip->ttl;
+		ip->ttl--;
+		csum_replace16(&ip->check, old, *(__u16 *)&ip->ttl);
+		__builtin_memcpy(eth->h_dest, e->dmac, 6);
+		__builtin_memcpy(eth->h_source, e->smac, 6);
 	}
-	struct sess_val *s = bpf_map_lookup_elem(&sessions, &key);
-	if (!s || (s->gen != cfg->gen && !(s->flags & SF_SELF)))
-		return FAST_NONE;
-	__u64 now = bpf_ktime_get_coarse_ns();
-	if (sess_expired(cfg, s, proto, now))
-		return FAST_NONE;
 
 	__u16 len = bpf_ntohs(ip->tot_len);
+	e->pkts++;
+	e->bytes += len;
 	count(CNT_PKTS);
-	struct zone_stats *zs = zone_stats_of(in->zone);
+	count(CNT_SESSION_HIT);
+	count(CNT_FLOW_CACHE_HIT);
+	struct zone_stats *zs = zone_stats_of(e->rx_zone);
 	if (zs) {
 		zs->rx_pkts++;
 		zs->rx_bytes += len;
 	}
-	count(CNT_SESSION_HIT);
-	int dir = (src_is_a == !!(s->flags & SF_INIT_IS_A)) ? DIR_ORIG : DIR_REPLY;
-	if (proto == IPPROTO_TCP)
-		tcp_track(s, flags, dir);
-	sess_account(s, dir, now, len);
-	zs = zone_stats_of(dir == DIR_ORIG ? s->to_zone : s->from_zone);
+	zs = zone_stats_of(e->tx_zone);
 	if (zs)
 		zs->tx_pkts++;
+	if (e->redirect) {
+		count(CNT_REDIRECT);
+		return bpf_redirect(e->out_ifindex, 0);
+	}
 	return XDP_PASS;
+
+miss:;
+	struct scratch *sc = get_scratch();
+	if (!sc)
+		return FAST_NONE;
+	struct fc_miss *m = &sc->fcm;
+	m->epoch = epoch;
+	m->inserts = inserts;
+	m->slot = slot;
+	m->ifindex = ifindex;
+	m->saddr = saddr;
+	m->daddr = daddr;
+	m->ports = ports;
+	m->proto = proto;
+	m->fill = fill;
+	m->ok = 1;
+	return FAST_NONE;
 }
 
 #endif

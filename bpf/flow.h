@@ -13,6 +13,7 @@
 #include "reject.h"
 #include "frag.h"
 #include "fwd.h"
+#include "flowcache.h"
 
 /* scratch: per-CPU room for the large temporaries of one packet (the BPF
  * stack is 512 bytes). */
@@ -25,6 +26,7 @@ struct scratch {
 	struct sess_key key;
 	struct iface_info in_if; /* iface_of copies: the receiving or sending interface */
 	struct iface_info eg_if; /* and the egress the FIB named */
+	struct fc_miss fcm;      /* xdp_fast's hand-over (see fc_handover) */
 };
 
 struct {
@@ -38,6 +40,15 @@ static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 k = 0;
 	return bpf_map_lookup_elem(&scratch_map, &k);
+}
+
+/* fill_slot is fc_fill out of line: the verifier walks it once per kind
+ * of call instead of once per path that reaches a fill. zones packs the
+ * rx zone (low 16 bits) and the tx zone. */
+static __noinline int fill_slot(struct scratch *sc, __u32 dir, __u32 zones, __u64 now, __u32 redirect)
+{
+	fc_fill(&sc->fcm, &sc->key, dir, zones & 0xffff, zones >> 16, now, redirect ? &sc->fp : NULL);
+	return 0;
 }
 
 static __always_inline struct config *get_config(void)
@@ -162,6 +173,12 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 
 	sess_key_of(p, &key, &src_is_a);
 	struct sess_val *s = bpf_map_lookup_elem(&sessions, &key);
+	if (xdp) {
+		if (fc_handover(&sc->fcm, p, ((struct xdp_md *)ctx)->ingress_ifindex))
+			fc_take(&sc->fcm, s);
+		else
+			sc->fcm.ok = 0;
+	}
 	if (s && sess_expired(cfg, s, p->proto, now)) {
 		bpf_map_delete_elem(&sessions, &key);
 		count(CNT_SESSION_EXPIRED);
@@ -187,6 +204,7 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 			count(CNT_SESSION_RECHECK);
 			if (policy_lookup(cfg, cfg->gen, m, &idx) != ACT_PERMIT) {
 				bpf_map_delete_elem(&sessions, &key);
+				fc_invalidate_all(); /* other CPUs may cache it */
 				count(CNT_DROP_SESSION_CLOSED);
 				return V_DROP;
 			}
@@ -202,6 +220,22 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 		struct zone_stats *zs = zone_stats_of(out_zone);
 		if (zs)
 			zs->tx_pkts++;
+		/* A slot is filled only from a settled session: TCP state
+		 * changes (SYN, FIN, RST) stay off the cache. Such a packet
+		 * needs no MSS clamp, so its branch leaves mss_apply out and
+		 * the verifier does not walk the fills once per MSS state. */
+		if (xdp && sc->fcm.ok && sc->fcm.fill && (p->proto != IPPROTO_TCP || s->tcp_state == TS_ESTABLISHED)) {
+			__u32 zones = in->zone | ((__u32)out_zone << 16);
+			if (!(in->flags & IF_REDIRECT) || tunnel) {
+				fill_slot(sc, dir, zones, now, 0);
+				return V_PASS;
+			}
+			rk = route(ctx, p, in->l3_ifindex, fp);
+			int v = forward(ctx, xdp, p, in, fp, rk, rif, sc);
+			if (v == V_REDIRECT)
+				fill_slot(sc, dir, zones, now, 1);
+			return v;
+		}
 		mss_apply(ctx, xdp, p, cfg, tunnel);
 		if (!xdp || !(in->flags & IF_REDIRECT) || tunnel)
 			return V_PASS;
@@ -264,7 +298,8 @@ static __always_inline int transit(void *ctx, int xdp, struct pkt *p, struct ifa
 	nv->created_s = now / 1000000000ULL;
 	nv->pkts[0] = 1;
 	nv->bytes[0] = p->l3_len;
-	bpf_map_update_elem(&sessions, &key, nv, BPF_NOEXIST);
+	if (bpf_map_update_elem(&sessions, &key, nv, BPF_NOEXIST) == 0)
+		sess_created();
 	count(CNT_SESSION_NEW);
 	struct zone_stats *zs = zone_stats_of(eg->zone);
 	if (zs)

@@ -82,7 +82,7 @@ enum config_flags {
 };
 
 struct config {
-	__u32 gen;          /* active policy generation, 0 or 1 */
+	__u32 gen;          /* active policy generation: commits << 1 | half (gen & 1 picks the tables) */
 	__u32 flags;
 	__u16 mss_ipsec;    /* tcp-mss ipsec-vpn mss, 0 = off */
 	__u16 mss_all;      /* tcp-mss all-tcp mss, 0 = off */
@@ -264,6 +264,72 @@ struct {
 	__type(value, struct sess_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sessions SEC(".maps");
+
+/* flow_cache: a per-CPU direct-mapped cache of session hits, slot =
+ * hash of the directed 5-tuple. xdp_zone fills a slot on a session hit of
+ * an untagged, unfragmented IPv4 TCP (established, no SYN/FIN/RST) or UDP
+ * packet without IP options, and serves later packets of that direction
+ * from it without the session lookup. An entry serves hits only while
+ *   - flow_cache_ctl.epoch is unchanged (userspace writes a new value after it
+ *     deletes sessions or reprograms tables; BPF adds one when a policy
+ *     re-check closes a session),
+ *   - fewer than flow_cache_ctl.insert_limit sessions were created since the fill
+ *     (an LRU table cannot have evicted the session yet),
+ *   - fewer than window_jiffies (FC_WINDOW_JIFFIES) passed since the fill (the
+ *     fill went through the full path: expiry check, TCP state, route
+ *     lookup for redirects). jiffies64 is inlined by the JIT; a clock
+ *     helper call would cost more than the rest of a hit.
+ * Hits are counted in pkts/bytes and added to the session, with last_ns at
+ * least fill_ns, when the slot is refilled or retired (userspace views add
+ * the pending counts). */
+#define FC_SLOTS 4096
+#define FC_WINDOW_JIFFIES 25                  /* 250 ms at HZ 100, less at higher HZ */
+#define FC_WINDOW_NS (250ULL * 1000000ULL)    /* upper bound of the window for any HZ */
+
+struct fc_entry {
+	__u32 saddr;       /* packet source, network order */
+	__u32 daddr;
+	__u32 ports;       /* TCP/UDP source and destination port as on the wire */
+	__u32 ifindex;     /* ingress; 0 = empty */
+	__u8 proto;
+	__u8 live;         /* may serve hits (else only pending counts remain) */
+	__u8 dir;          /* DIR_ORIG / DIR_REPLY of this direction */
+	__u8 redirect;     /* forward to out_ifindex with the MACs below */
+	__u16 rx_zone;     /* zone of the ingress interface */
+	__u16 tx_zone;     /* zone the packet leaves to */
+	__u32 out_ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u64 epoch;       /* flow_cache_ctl.epoch at the fill */
+	__u64 inserts;     /* flow_cache_ctl.inserts at the fill */
+	__u64 fill_ns;     /* CLOCK_MONOTONIC (coarse) of the fill */
+	__u64 fill_jiffies;
+	__u64 pkts;        /* hits not yet added to the session */
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct fc_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_cache SEC(".maps");
+
+struct fc_state {
+	__u64 epoch;          /* changes whenever cached verdicts may be wrong */
+	__u64 inserts;        /* sessions created (BPF, atomic) */
+	__u64 insert_limit;   /* 0 = cache off */
+	__u64 window_jiffies; /* FC_WINDOW_JIFFIES; only tests write more */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fc_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_cache_ctl SEC(".maps");
 
 /* frag_key: identifies the datagram of an IP fragment. */
 struct frag_key {

@@ -55,10 +55,34 @@ static __always_inline int mss_find(void *data, void *data_end, struct pkt *p)
 	return -1;
 }
 
+/* tcp_csum_partial reports whether a TCP checksum field holds only the
+ * folded pseudo-header sum: the state of a CHECKSUM_PARTIAL skb (a veth peer
+ * with tx checksum offload hands XDP such frames), whose checksum the stack
+ * or the device completes later over the segment as it then is. A complete
+ * checksum equals that value once in 65536 segments. */
+static __always_inline int tcp_csum_partial(struct pkt *p, __u16 check)
+{
+	__u64 c = 0;
+	int words = p->family == AF_INET ? 1 : 4;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (i < words) {
+			c += (p->saddr[i] & 0xffff) + (p->saddr[i] >> 16);
+			c += (p->daddr[i] & 0xffff) + (p->daddr[i] >> 16);
+		}
+	}
+	__u16 l4len = p->l3_len - (p->l4_off - p->l3_off);
+	c += bpf_htons(IPPROTO_TCP);
+	c += bpf_htons(l4len);
+	return check == csum_fold(c);
+}
+
 /* mss_clamp lowers the MSS option to mss (never raises it). xdp selects the
- * checksum method: XDP updates the checksum field in place; tc uses
- * bpf_l4_csum_replace, which also handles CHECKSUM_PARTIAL skbs. Returns 1
- * when the segment was changed. Packet pointers are invalid afterwards. */
+ * checksum method: XDP updates a complete checksum in place and leaves a
+ * partial one (tcp_csum_partial) alone, as the later completion covers the
+ * new option; tc uses bpf_l4_csum_replace, which makes the same
+ * distinction from the skb's state. Returns 1 when the segment was
+ * changed. Packet pointers are invalid afterwards. */
 static __always_inline int mss_clamp(void *ctx, int xdp, void *data, void *data_end, struct pkt *p,
 				     __u16 mss)
 {
@@ -87,7 +111,8 @@ static __always_inline int mss_clamp(void *ctx, int xdp, void *data, void *data_
 		neww = bswap16(neww);
 	}
 	if (xdp) {
-		csum_replace16(&th->check, oldw, neww);
+		if (!tcp_csum_partial(p, th->check))
+			csum_replace16(&th->check, oldw, neww);
 	} else {
 		bpf_l4_csum_replace(ctx, l4 + __builtin_offsetof(struct tcphdr, check), oldw, neww, 2);
 	}

@@ -70,7 +70,8 @@ int tc_zone_egress(struct __sk_buff *skb)
 	nv->created_s = now / 1000000000ULL;
 	nv->pkts[0] = 1;
 	nv->bytes[0] = p->l3_len;
-	bpf_map_update_elem(&sessions, &sc->key, nv, BPF_NOEXIST);
+	if (bpf_map_update_elem(&sessions, &sc->key, nv, BPF_NOEXIST) == 0)
+		sess_created();
 	count(CNT_SESSION_SELF);
 	return TC_ACT_OK;
 }

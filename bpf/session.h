@@ -59,9 +59,11 @@ static __always_inline __u32 sess_timeout(struct config *cfg, struct sess_val *s
 	return cfg->to_other;
 }
 
+/* sess_expired allows FC_WINDOW_NS beyond the timeout: hits served from
+ * another CPU's flow cache reach last_ns up to that much later. */
 static __always_inline int sess_expired(struct config *cfg, struct sess_val *s, __u8 proto, __u64 now)
 {
-	__u64 to = (__u64)sess_timeout(cfg, s, proto) * 1000000000ULL;
+	__u64 to = (__u64)sess_timeout(cfg, s, proto) * 1000000000ULL + FC_WINDOW_NS;
 	return now > s->last_ns && now - s->last_ns > to;
 }
 

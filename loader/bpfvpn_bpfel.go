@@ -94,8 +94,40 @@ const (
 	BpfvpnCounterIdCNT_SESSION_SELF        BpfvpnCounterId = 30
 	BpfvpnCounterIdCNT_TUNNEL_DEMAND       BpfvpnCounterId = 31
 	BpfvpnCounterIdCNT_TUNNEL_DEMAND_LOST  BpfvpnCounterId = 32
-	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 33
+	BpfvpnCounterIdCNT_FLOW_CACHE_HIT      BpfvpnCounterId = 33
+	BpfvpnCounterIdCNT_MAX                 BpfvpnCounterId = 34
 )
+
+type BpfvpnFcEntry struct {
+	_           structs.HostLayout
+	Saddr       uint32
+	Daddr       uint32
+	Ports       uint32
+	Ifindex     uint32
+	Proto       uint8
+	Live        uint8
+	Dir         uint8
+	Redirect    uint8
+	RxZone      uint16
+	TxZone      uint16
+	OutIfindex  uint32
+	Dmac        [6]uint8
+	Smac        [6]uint8
+	Epoch       uint64
+	Inserts     uint64
+	FillNs      uint64
+	FillJiffies uint64
+	Pkts        uint64
+	Bytes       uint64
+}
+
+type BpfvpnFcState struct {
+	_             structs.HostLayout
+	Epoch         uint64
+	Inserts       uint64
+	InsertLimit   uint64
+	WindowJiffies uint64
+}
 
 type BpfvpnFragKey struct {
 	_      structs.HostLayout
@@ -308,6 +340,8 @@ const (
 	BpfvpnMapConfigMap       = "config_map"
 	BpfvpnMapCounters        = "counters"
 	BpfvpnMapEspSpis         = "esp_spis"
+	BpfvpnMapFlowCache       = "flow_cache"
+	BpfvpnMapFlowCacheCtl    = "flow_cache_ctl"
 	BpfvpnMapFrags           = "frags"
 	BpfvpnMapIfaceSlots      = "iface_slots"
 	BpfvpnMapIfaces          = "ifaces"
@@ -389,6 +423,8 @@ type BpfvpnMapSpecs struct {
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	EspSpis      *ebpf.MapSpec `ebpf:"esp_spis"`
+	FlowCache    *ebpf.MapSpec `ebpf:"flow_cache"`
+	FlowCacheCtl *ebpf.MapSpec `ebpf:"flow_cache_ctl"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	IfaceSlots   *ebpf.MapSpec `ebpf:"iface_slots"`
 	Ifaces       *ebpf.MapSpec `ebpf:"ifaces"`
@@ -440,6 +476,8 @@ type BpfvpnMaps struct {
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
 	Counters     *ebpf.Map `ebpf:"counters"`
 	EspSpis      *ebpf.Map `ebpf:"esp_spis"`
+	FlowCache    *ebpf.Map `ebpf:"flow_cache"`
+	FlowCacheCtl *ebpf.Map `ebpf:"flow_cache_ctl"`
 	Frags        *ebpf.Map `ebpf:"frags"`
 	IfaceSlots   *ebpf.Map `ebpf:"iface_slots"`
 	Ifaces       *ebpf.Map `ebpf:"ifaces"`
@@ -466,6 +504,8 @@ func (m *BpfvpnMaps) Close() error {
 		m.ConfigMap,
 		m.Counters,
 		m.EspSpis,
+		m.FlowCache,
+		m.FlowCacheCtl,
 		m.Frags,
 		m.IfaceSlots,
 		m.Ifaces,

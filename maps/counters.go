@@ -41,6 +41,7 @@ var CounterNames = map[CounterID]string{
 	loader.BpfvpnCounterIdCNT_SESSION_SELF:        "session-self",
 	loader.BpfvpnCounterIdCNT_TUNNEL_DEMAND:       "tunnel-demand",
 	loader.BpfvpnCounterIdCNT_TUNNEL_DEMAND_LOST:  "tunnel-demand-lost",
+	loader.BpfvpnCounterIdCNT_FLOW_CACHE_HIT:      "session-hit-flow-cache",
 }
 
 // ReadCounters sums the per-CPU event counters.

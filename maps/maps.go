@@ -39,6 +39,8 @@ type (
 	SessKey     = loader.BpfvpnSessKey
 	SessVal     = loader.BpfvpnSessVal
 	ZoneStats   = loader.BpfvpnZoneStats
+	FlowEntry   = loader.BpfvpnFcEntry
+	FlowCtl     = loader.BpfvpnFcState
 	FragKey     = loader.BpfvpnFragKey
 	CounterID   = loader.BpfvpnCounterId
 	HostInbound = loader.BpfvpnHiBit
@@ -86,6 +88,8 @@ type Set struct {
 	ZoneCounters *ebpf.Map
 	PolicyHits   *ebpf.Map
 	Counters     *ebpf.Map
+	FlowCache    *ebpf.Map
+	FlowCacheCtl *ebpf.Map
 }
 
 // FromObjects views the maps of loaded objects.
@@ -95,7 +99,7 @@ func FromObjects(o *loader.Objects) *Set {
 		ZonePairs: o.ZonePairs, Addr4: o.Addr4, Addr6: o.Addr6, Apps: o.Apps,
 		PolicySets: o.PolicySets, Policies: o.Policies, Sessions: o.Sessions, Frags: o.Frags,
 		ESPSPIs: o.EspSpis, IKELimit: o.IkeLimit, ZoneCounters: o.ZoneCounters,
-		PolicyHits: o.PolicyHits, Counters: o.Counters,
+		PolicyHits: o.PolicyHits, Counters: o.Counters, FlowCache: o.FlowCache, FlowCacheCtl: o.FlowCacheCtl,
 	}
 }
 
@@ -106,7 +110,7 @@ func (s *Set) Named() map[string]*ebpf.Map {
 		"zone_pairs": s.ZonePairs, "addr4": s.Addr4, "addr6": s.Addr6, "apps": s.Apps,
 		"policy_sets": s.PolicySets, "policies": s.Policies, "sessions": s.Sessions, "frags": s.Frags,
 		"esp_spis": s.ESPSPIs, "ike_limit": s.IKELimit, "zone_counters": s.ZoneCounters,
-		"policy_hits": s.PolicyHits, "counters": s.Counters,
+		"policy_hits": s.PolicyHits, "counters": s.Counters, "flow_cache": s.FlowCache, "flow_cache_ctl": s.FlowCacheCtl,
 	}
 }
 
@@ -118,7 +122,7 @@ func OpenPinned(dir string) (*Set, error) {
 		"zone_pairs": &s.ZonePairs, "addr4": &s.Addr4, "addr6": &s.Addr6, "apps": &s.Apps,
 		"policy_sets": &s.PolicySets, "policies": &s.Policies, "sessions": &s.Sessions, "frags": &s.Frags,
 		"esp_spis": &s.ESPSPIs, "ike_limit": &s.IKELimit, "zone_counters": &s.ZoneCounters,
-		"policy_hits": &s.PolicyHits, "counters": &s.Counters,
+		"policy_hits": &s.PolicyHits, "counters": &s.Counters, "flow_cache": &s.FlowCache, "flow_cache_ctl": &s.FlowCacheCtl,
 	}
 	for name, p := range ptrs {
 		m, err := ebpf.LoadPinnedMap(dir+"/"+name, nil)

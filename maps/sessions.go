@@ -47,13 +47,25 @@ func DecodeSession(k SessKey, v SessVal, now uint64) Session {
 	return s
 }
 
-// ListSessions decodes every session entry.
+// ListSessions decodes every session entry, with the hits the flow cache
+// still holds for it added.
 func (s *Set) ListSessions(now uint64) ([]Session, error) {
+	pending, err := s.PendingFlowCounts()
+	if err != nil {
+		return nil, err
+	}
 	var out []Session
 	var k SessKey
 	var v SessVal
 	it := s.Sessions.Iterate()
 	for it.Next(&k, &v) {
+		if p, ok := pending[k]; ok {
+			for d := range 2 {
+				v.Pkts[d] += p.Packets[d]
+				v.Bytes[d] += p.Bytes[d]
+			}
+			v.LastNs = max(v.LastNs, p.LastNs)
+		}
 		out = append(out, DecodeSession(k, v, now))
 	}
 	if err := it.Err(); err != nil {

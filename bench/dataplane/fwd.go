@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -231,7 +232,7 @@ func (l *fwdLab) run(d time.Duration, cnt *ebpf.Map) (float64, float64, error) {
 	return float64(got) / el, float64(sent) / el, err
 }
 
-func fwdBench(d time.Duration) error {
+func fwdBench(d time.Duration, rounds int) error {
 	l, err := newFwdLab()
 	if err != nil {
 		return fmt.Errorf("forwarding lab: %w", err)
@@ -258,45 +259,51 @@ func fwdBench(d time.Duration) error {
 			return fmt.Errorf("ethtool gro on %s: %v %s", dev, err, out)
 		}
 	}
-	nft := exec.Command("ip", "netns", "exec", l.names[1], "nft", "-f", "-")
-	nft.Stdin = strings.NewReader(nftRuleset)
-	if out, err := nft.CombinedOutput(); err != nil {
-		return fmt.Errorf("nft: %v %s", err, out)
-	}
-	nftPPS, nftSent, err := l.run(d, cm)
-	if err != nil {
-		return err
-	}
-	exec.Command("ip", "netns", "exec", l.names[1], "nft", "flush", "ruleset").Run()
-	// 2) bpfvpn: XDP with sessions and policies, XDP_REDIRECT
 	inst := "dpbench-" + l.names[1]
-	var res *dataplane.AttachResult
-	if err := inNS(l.rt, func() error {
-		var err error
-		res, err = dataplane.Attach(dataplane.AttachOptions{Instance: inst, Interfaces: []string{"rtg", "rts"}, Spec: fwdSpec()})
-		return err
-	}); err != nil {
-		return err
-	}
-	defer func() {
+	fmt.Printf("\nforwarding, one UDP flow, 60-byte frames, %v per run, %d alternating rounds (generator: XDP_TX in BPF_PROG_TEST_RUN live-frames mode)\n", d, rounds)
+	fmt.Printf("\n| round | nftables frames/s at the sink | bpfvpn frames/s at the sink | ratio | nftables / bpfvpn generator frames/s |\n|---|---:|---:|---:|---:|\n")
+	var ratios []float64
+	var cs map[maps.CounterID]uint64
+	for r := 1; r <= rounds; r++ {
+		// 1) Linux forwarding with nftables + conntrack
+		nft := exec.Command("ip", "netns", "exec", l.names[1], "nft", "-f", "-")
+		nft.Stdin = strings.NewReader(nftRuleset)
+		if out, err := nft.CombinedOutput(); err != nil {
+			return fmt.Errorf("nft: %v %s", err, out)
+		}
+		nftPPS, nftSent, err := l.run(d, cm)
+		if err != nil {
+			return err
+		}
+		exec.Command("ip", "netns", "exec", l.names[1], "nft", "delete", "table", "inet", "dpbench").Run()
+		// 2) bpfvpn: XDP with sessions and policies, XDP_REDIRECT
+		var res *dataplane.AttachResult
+		if err := inNS(l.rt, func() error {
+			var err error
+			res, err = dataplane.Attach(dataplane.AttachOptions{Instance: inst, Interfaces: []string{"rtg", "rts"}, Spec: fwdSpec()})
+			return err
+		}); err != nil {
+			return err
+		}
+		bpfPPS, bpfSent, err := l.run(d, cm)
+		if err == nil {
+			var m *maps.Set
+			if m, err = maps.OpenPinned(res.Dir); err == nil {
+				cs, _ = m.ReadCounters()
+				m.Close()
+			}
+		}
 		inNS(l.rt, func() error { _, err := dataplane.Detach(inst, []string{"rtg", "rts"}); return err })
 		os.RemoveAll(loader.InstanceDir(inst))
-	}()
-	bpfPPS, bpfSent, err := l.run(d, cm)
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+		ratios = append(ratios, bpfPPS/nftPPS)
+		fmt.Printf("| %d | %.0f | %.0f | %.2f | %.0f / %.0f |\n", r, nftPPS, bpfPPS, bpfPPS/nftPPS, nftSent, bpfSent)
 	}
-	m, err := maps.OpenPinned(res.Dir)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	cs, _ := m.ReadCounters()
-	fmt.Printf("\nforwarding, one UDP flow, 60-byte frames, %v per run (generator: XDP_TX in BPF_PROG_TEST_RUN live-frames mode)\n", d)
-	fmt.Printf("\n| router | frames/s at the sink | generator frames/s | ratio |\n|---|---:|---:|---:|\n")
-	fmt.Printf("| Linux forwarding + nftables (zones as ifname sets, ct established, policy, maxseg) | %.0f | %.0f | 1.00 |\n", nftPPS, nftSent)
-	fmt.Printf("| bpfvpn XDP (session hit, XDP_REDIRECT) | %.0f | %.0f | %.2f |\n", bpfPPS, bpfSent, bpfPPS/nftPPS)
-	fmt.Printf("\nbpfvpn counters:")
+	sort.Float64s(ratios)
+	fmt.Printf("\nmedian ratio %.2f (min %.2f, max %.2f)\n", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+	fmt.Printf("\nbpfvpn counters of the last round:")
 	for id, v := range cs {
 		if v != 0 {
 			fmt.Printf(" %s %d,", maps.CounterNames[id], v)

@@ -28,6 +28,7 @@ func main() {
 	floodTable := flag.Uint("flood-table", 65536, "session table size for the flood")
 	rounds := flag.Int("rounds", 5, "alternating rounds of -what hit")
 	fwdSecs := flag.Duration("fwd-time", 3*time.Second, "duration of each forwarding run")
+	fwdRounds := flag.Int("fwd-rounds", 5, "alternating nftables / bpfvpn forwarding rounds")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench/dataplane: needs root")
@@ -44,7 +45,7 @@ func main() {
 		case "flood":
 			err = floodBench(*floodN, uint32(*floodTable))
 		case "fwd":
-			err = fwdBench(*fwdSecs)
+			err = fwdBench(*fwdSecs, *fwdRounds)
 		default:
 			err = fmt.Errorf("unknown -what %q", w)
 		}
@@ -145,10 +146,16 @@ func progBench(repeat uint32, singles int) error {
 	report := func(name string, ns float64, ret uint32) {
 		fmt.Printf("| %s | %.1f | %.2f | %s |\n", name, ns, ns/base, verdict(ret))
 	}
-	// session hit: open the session with a SYN, measure its ACKs
+	// session hit: a handshake establishes the session, measure its ACKs
 	syn := packetFor(b, tcpPkt("10.1.0.2", "10.2.0.2", 40000, 80, tp.SYN), "trust0")
-	if _, _, err := bench(b, objs.XdpZone, in, syn, 1); err != nil {
-		return err
+	synack := packetFor(b, tcpPkt("10.2.0.2", "10.1.0.2", 80, 40000, tp.SYN|tp.ACK), "untr0")
+	for _, h := range []struct {
+		pkt []byte
+		ifc uint32
+	}{{syn, in}, {synack, b.idx["untr0"]}, {ack, in}} {
+		if _, _, err := bench(b, objs.XdpZone, h.ifc, h.pkt, 1); err != nil {
+			return err
+		}
 	}
 	ns, ret, err := bench(b, objs.XdpZone, in, ack, repeat)
 	if err != nil {

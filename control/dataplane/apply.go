@@ -37,7 +37,8 @@ func secs(d, def time.Duration) uint32 {
 	return uint32((d + time.Second - 1) / time.Second)
 }
 
-// Compile checks spec and computes the map contents for generation gen.
+// Compile checks spec and computes the map contents for generation gen
+// (its low bit selects the half of the policy tables, see Apply).
 // existingZones (name → id, from the zones map) keeps zone ids stable.
 func Compile(spec *Spec, gen uint32, existingZones map[string]uint16, resolve Resolver) (*Compiled, error) {
 	c := &Compiled{Gen: gen, ZoneIDs: map[string]uint16{}, Zones: map[uint32]maps.ZoneInfo{},
@@ -159,7 +160,7 @@ func Compile(spec *Spec, gen uint32, existingZones map[string]uint16, resolve Re
 	if spec.TCPMSS.IPsecVPN != 0 && spec.TCPMSS.IPsecVPN < 64 || spec.TCPMSS.AllTCP != 0 && spec.TCPMSS.AllTCP < 64 {
 		return nil, fmt.Errorf("tcp-mss must be 64 to 65535")
 	}
-	cfg := maps.Config{Gen: gen & 1, MssIpsec: spec.TCPMSS.IPsecVPN, MssAll: spec.TCPMSS.AllTCP}
+	cfg := maps.Config{Gen: gen, MssIpsec: spec.TCPMSS.IPsecVPN, MssAll: spec.TCPMSS.AllTCP}
 	if spec.DefaultPermit {
 		cfg.Flags |= maps.CfgDefaultPermit
 	}
@@ -220,7 +221,8 @@ func ExistingZones(m *maps.Set) (map[string]uint16, error) {
 // local-address tables are updated entry by entry; the policy tables are
 // written into the inactive generation, which one write of the config map
 // then activates. Existing sessions are re-checked against the new
-// generation by the programs on their next packet. On a compile error
+// generation by the programs on their next packet (the flow cache is
+// invalidated, so cached flows are re-checked too). On a compile error
 // nothing is written.
 func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	if resolve == nil {
@@ -234,7 +236,11 @@ func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	gen := 1 - (cur.Gen & 1)
+	// The low bit of a generation picks the half of the policy tables; the
+	// bits above count commits, so a session stamped two commits ago never
+	// looks current when the same half is active again.
+	slot := 1 - (cur.Gen & 1)
+	gen := (cur.Gen>>1+1)<<1 | slot
 	c, err := Compile(spec, gen, existing, resolve)
 	if err != nil {
 		return nil, err
@@ -242,7 +248,7 @@ func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	if err := writeTables(m, c); err != nil {
 		return nil, err
 	}
-	if err := clearGeneration(m, gen); err != nil {
+	if err := clearGeneration(m, slot); err != nil {
 		return nil, err
 	}
 	if err := writePolicies(m, gen, c.policies); err != nil {
@@ -250,6 +256,10 @@ func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	}
 	if err := m.WriteConfig(c.Config); err != nil {
 		return nil, fmt.Errorf("switch to policy generation %d: %w", gen, err)
+	}
+	// cached verdicts were taken under the old tables and generation
+	if err := m.InvalidateFlowCache(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -133,6 +133,9 @@ func newProgFixture(t testing.TB) *progFixture {
 			t.Fatal(err)
 		}
 	}
+	if err := f.m.InvalidateFlowCache(); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 

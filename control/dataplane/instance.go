@@ -194,7 +194,7 @@ func ReadStatus(instance string) (*Status, error) {
 			ms.ID = uint32(id)
 		}
 		switch n {
-		case "zones", "config_map", "zone_pairs", "policies", "zone_counters", "policy_hits", "counters", "iface_slots":
+		case "zones", "config_map", "zone_pairs", "policies", "zone_counters", "policy_hits", "counters", "iface_slots", "flow_cache", "flow_cache_ctl":
 			ms.Entries = -1 // arrays: always full
 		case "tunnel_events":
 			ms.Entries = -1 // a ring buffer has no entries to count

@@ -233,3 +233,21 @@ func TestProgFastPathFallsThrough(t *testing.T) {
 		{name: "ACK without a session dropped", pkt: tcp("10.1.0.2", "10.2.0.2", 1, 80, tp.ACK), want: xdpDrop, cnt: loader.BpfvpnCounterIdCNT_DROP_TCP_NO_SYN},
 	})
 }
+
+// TestProgSessionRecheckTwoCommits: a session idle while two commits
+// switch the policy tables back to the half it was checked against is
+// still re-checked against the newest policies.
+func TestProgSessionRecheckTwoCommits(t *testing.T) {
+	f := newProgFixture(t)
+	c0 := f.apply(t, plainSpec())
+	f.establish(t, 3100, 80, xdpPass)
+	deny := plainSpec()
+	deny.Policies[2].Apps = []dataplane.AppTerm{appSSH}
+	c1 := f.apply(t, deny)
+	c2 := f.apply(t, deny)
+	if c2.Gen&1 != c0.Gen&1 || c1.Gen == c0.Gen || c2.Gen == c0.Gen {
+		t.Fatalf("generations %d, %d, %d: want the first and the third on the same half, all distinct", c0.Gen, c1.Gen, c2.Gen)
+	}
+	f.runCases(t, []pcase{{name: "http after two commits that deny it", pkt: tcp("10.1.0.2", "10.2.0.2", 3100, 80, tp.ACK), want: xdpDrop,
+		cnt: loader.BpfvpnCounterIdCNT_DROP_SESSION_CLOSED}})
+}

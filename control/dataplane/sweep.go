@@ -56,6 +56,11 @@ func SweepSessions(m *maps.Set) (removed int, err error) {
 		}
 		removed++
 	}
+	if removed > 0 {
+		if err := m.InvalidateFlowCache(); err != nil {
+			return removed, err
+		}
+	}
 	return removed, nil
 }
 
