@@ -236,11 +236,7 @@ func Apply(m *maps.Set, spec *Spec, resolve Resolver) (*Compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The low bit of a generation picks the half of the policy tables; the
-	// bits above count commits, so a session stamped two commits ago never
-	// looks current when the same half is active again.
-	slot := 1 - (cur.Gen & 1)
-	gen := (cur.Gen>>1+1)<<1 | slot
+	slot, gen := nextGeneration(cur.Gen)
 	c, err := Compile(spec, gen, existing, resolve)
 	if err != nil {
 		return nil, err

@@ -92,8 +92,9 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 	if err != nil {
 		return nil, PairWriteStats{}, err
 	}
-	gen := 1 - (cur.Gen & 1)
-	index, st, err := w.fill(m, spec, gen, zones)
+	slot, gen := nextGeneration(cur.Gen)
+	index, st, err := w.fill(m, spec, slot, zones)
+	st.Gen = gen
 	if err != nil {
 		return nil, st, err
 	}
@@ -101,7 +102,7 @@ func (w *PairWriter) Write(m *maps.Set, spec *Spec) (map[string]uint32, PairWrit
 	if err := m.WriteConfig(cur); err != nil {
 		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
 	}
-	return index, st, nil
+	return index, st, m.InvalidateFlowCache()
 }
 
 // Apply is dataplane.Apply with the policy tables written by w: zones,
@@ -121,7 +122,7 @@ func (w *PairWriter) Apply(m *maps.Set, spec *Spec, resolve Resolver) (map[strin
 	if err != nil {
 		return nil, PairWriteStats{}, err
 	}
-	gen := 1 - (cur.Gen & 1)
+	slot, gen := nextGeneration(cur.Gen)
 	// Everything but the policies, compiled as Apply does.
 	tables := *spec
 	tables.Policies = nil
@@ -136,14 +137,16 @@ func (w *PairWriter) Apply(m *maps.Set, spec *Spec, resolve Resolver) (map[strin
 	if err := writeTables(m, c); err != nil {
 		return nil, PairWriteStats{}, err
 	}
-	index, st, err := w.fill(m, spec, gen, c.ZoneIDs)
+	index, st, err := w.fill(m, spec, slot, c.ZoneIDs)
+	st.Gen = gen
 	if err != nil {
 		return nil, st, err
 	}
 	if err := m.WriteConfig(c.Config); err != nil {
 		return nil, st, fmt.Errorf("switch to policy generation %d: %w", gen, err)
 	}
-	return index, st, nil
+	// cached verdicts were taken under the old tables and generation
+	return index, st, m.InvalidateFlowCache()
 }
 
 // checkPolicyCounts checks the zones and the limits of spec's policies.
@@ -210,8 +213,17 @@ func groupPolicies(spec *Spec, zones map[string]uint16) ([]pairID, map[pairID][]
 	return order, groups, nil
 }
 
-// fill writes spec's policies into generation gen (not in use) and
-// returns their index.
+// nextGeneration returns the half of the policy tables not in use (the low
+// bit of a generation) and the generation that switches to it: the bits
+// above count commits, so a session stamped two commits ago never looks
+// current when the same half is active again (as dataplane.Apply does).
+func nextGeneration(cur uint32) (slot, gen uint32) {
+	slot = 1 - (cur & 1)
+	return slot, (cur>>1+1)<<1 | slot
+}
+
+// fill writes spec's policies into the half gen of the policy tables (not
+// in use; 0 or 1) and returns their index.
 func (w *PairWriter) fill(m *maps.Set, spec *Spec, gen uint32, zones map[string]uint16) (map[string]uint32, PairWriteStats, error) {
 	st := PairWriteStats{Gen: gen}
 	order, groups, err := groupPolicies(spec, zones)

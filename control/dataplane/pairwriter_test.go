@@ -30,6 +30,7 @@ func TestPairWriterDecisions(t *testing.T) {
 	f := newProgFixture(t)
 	f.apply(t, baseSpec())
 	w := &dataplane.PairWriter{}
+	var lastGen uint32
 	write := func(spec *dataplane.Spec) dataplane.PairWriteStats {
 		t.Helper()
 		var st dataplane.PairWriteStats
@@ -49,10 +50,16 @@ func TestPairWriterDecisions(t *testing.T) {
 				t.Fatalf("row %d of %s: %v", idx, key, err)
 			}
 			name := string(bytes.TrimRight(row.Name[:], "\x00"))
-			if !strings.HasSuffix(key, "/"+name) || idx/maps.MaxPolicies != st.Gen {
+			if !strings.HasSuffix(key, "/"+name) || idx/maps.MaxPolicies != st.Gen&1 {
 				t.Errorf("index %s → row %d (generation %d) holds %q", key, idx, st.Gen, name)
 			}
 		}
+		// Generations count commits (a session stamped two commits ago
+		// must not look current when the same half is active again).
+		if st.Gen <= lastGen {
+			t.Errorf("generation %d after %d: does not count commits", st.Gen, lastGen)
+		}
+		lastGen = st.Gen
 		return st
 	}
 	port := uint16(2000)
