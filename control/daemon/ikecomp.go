@@ -31,6 +31,25 @@ const (
 	trafficPoll = time.Second
 	// startJitter spreads the first negotiation of immediately tunnels.
 	startJitter = 300 * time.Millisecond
+	// superviseMax bounds how long a mux goes without supervising its
+	// tunnels, so that a tunnel that went down is seen within it.
+	superviseMax = 5 * time.Second
+)
+
+// Supervision deadlines of a tunnel that is not up. Variables so that tests
+// of the whole negotiation can shorten them.
+var (
+	// NegotiationTimeout is how long a negotiation (an IKE SA being set up,
+	// or a CHILD SA requested on an established one) may take before the
+	// supervision abandons it (deletes its IKE SAs) and retries with
+	// back-off. The engines give up on an unanswered request later
+	// (IKEv2: six retransmissions, about a minute), and not at all on a
+	// negotiation the peer stalls in a collision.
+	NegotiationTimeout = 30 * time.Second
+	// ChildGrace is how long an established IKE SA may go without an
+	// installed CHILD SA (its own exchange, or one the peer runs on it)
+	// before the supervision requests one.
+	ChildGrace = 5 * time.Second
 	// ResponderDelay is how long the end with the higher address lets the
 	// other initiate first.
 	ResponderDelay = 3 * time.Second
@@ -50,6 +69,8 @@ type engine interface {
 	// Expired reports the kernel's soft (rekey) or hard (delete) byte
 	// limit of the pair with inbound SPI spiIn.
 	Expired(now time.Time, spiIn uint32, hard bool)
+	// CreateChild negotiates a CHILD SA on the established IKE SA.
+	CreateChild(now time.Time) error
 }
 
 type v1Engine struct {
@@ -60,6 +81,10 @@ type v1Engine struct {
 func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
 func (e v1Engine) Terminate(now time.Time)      { _ = e.Engine.Terminate(now, e.gateway) }
 func (e v1Engine) LastError() error             { return nil }
+
+// CreateChild: Initiate starts Quick Mode for every proxy identity without
+// an IPsec SA when a phase-1 SA is up.
+func (e v1Engine) CreateChild(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
 func (e v1Engine) Expired(now time.Time, spiIn uint32, hard bool) {
 	e.ChildSAExpired(now, spiIn, hard)
 }
@@ -86,6 +111,9 @@ func (e v2Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, 
 func (e v2Engine) Terminate(now time.Time)      { e.Engine.Terminate(now, e.name) }
 func (e v2Engine) LastError() error             { return e.Engine.LastError(e.name) }
 func (e v2Engine) Rekey(now time.Time) error    { return e.RekeyChild(now, e.name) }
+func (e v2Engine) CreateChild(now time.Time) error {
+	return e.Engine.CreateChild(now, e.name)
+}
 func (e v2Engine) Expired(now time.Time, spiIn uint32, hard bool) {
 	e.ChildExpired(now, spiIn, hard)
 }
@@ -106,10 +134,24 @@ type tunnel struct {
 	// resetBackoff is set by the sink when the tunnel came up.
 	resetBackoff atomic.Bool
 	backoff      time.Duration
-	attempts     int
-	lastTx       uint64
-	haveTx       bool
-	nextProbe    time.Time
+	// delay is the back-off step of the attempt under way.
+	delay     time.Duration
+	attempts  int
+	lastTx    uint64
+	haveTx    bool
+	nextProbe time.Time
+	// deadline is when the negotiation under way is abandoned (zero: none
+	// is being timed).
+	deadline time.Time
+	// childlessSince is when an established IKE SA without an installed
+	// CHILD SA was first seen; childAsked when one was requested on it.
+	childlessSince time.Time
+	childAsked     time.Time
+	// supErr is why the supervision last abandoned a negotiation.
+	supErr string
+	// emptySince is when the engine was first seen holding no CHILD SA
+	// while the tunnel counts as up.
+	emptySince time.Time
 }
 
 // listener owns the UDP 500/4500 sockets of one local address and the mux
@@ -383,55 +425,129 @@ func (c *ikeComponent) initiate(now time.Time, tu *tunnel) {
 	c.initiateLocked(now, tu)
 }
 
+// initiateLocked starts a new IKE SA (with its CHILD SA). A negotiation
+// that fails in the engine leaves the tunnel idle until nextTry; one that
+// neither completes nor fails is abandoned at deadline.
 func (c *ikeComponent) initiateLocked(now time.Time, tu *tunnel) {
 	if tu.resetBackoff.Swap(false) {
 		tu.backoff = 0
 	}
 	tu.attempts++
-	if tu.backoff == 0 {
-		tu.backoff = RetryMin
-	}
-	tu.nextTry = now.Add(tu.backoff)
-	tu.backoff = min(2*tu.backoff, RetryMax)
+	tu.delay = c.nextBackoff(tu)
+	tu.nextTry = now.Add(tu.delay)
+	tu.deadline = now.Add(NegotiationTimeout)
+	tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}
 	if err := tu.eng.Initiate(now); err != nil {
 		c.log.Warn("initiate", "vpn", tu.t.VPN, "err", err)
 	}
 }
 
-// supervise keeps immediately tunnels up (retry with back-off while no IKE
-// SA is up or negotiating) and starts on-traffic tunnels when a packet was
-// routed into their st0. It returns when it next wants to run.
+// nextBackoff returns the delay before the next attempt and doubles the
+// back-off (RetryMin … RetryMax).
+func (c *ikeComponent) nextBackoff(tu *tunnel) time.Duration {
+	if tu.backoff == 0 {
+		tu.backoff = RetryMin
+	}
+	d := tu.backoff
+	tu.backoff = min(2*tu.backoff, RetryMax)
+	return d
+}
+
+// abandonLocked gives up on a negotiation that did not finish by its
+// deadline: it deletes the tunnel's IKE SAs (none carries an installed
+// CHILD SA) and schedules a new attempt after the back-off. The delay is
+// jittered, and the end with the higher address adds ResponderDelay, so two
+// ends that keep colliding drift apart and one of them ends up responding.
+func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
+	if tu.resetBackoff.Swap(false) {
+		tu.backoff, tu.delay = 0, 0
+	}
+	d := tu.delay
+	if d == 0 {
+		d = c.nextBackoff(tu)
+	}
+	tu.delay = 0
+	d += time.Duration(mrand.Int64N(int64(d)/2 + 1))
+	if tu.t.Local.Compare(tu.t.Remote) > 0 {
+		d += ResponderDelay
+	}
+	tu.supErr = why
+	c.log.Warn("negotiation abandoned; retrying", "vpn", tu.t.VPN, "reason", why, "retry-in", d.Round(time.Millisecond))
+	tu.eng.Terminate(now)
+	tu.nextTry = now.Add(d)
+	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+}
+
+// progress is how far a tunnel that is not up got, from its IKE SAs.
+type progress uint8
+
+const (
+	progressIdle        progress = iota // no IKE SA, or only ones going away
+	progressIKE                         // an IKE SA being negotiated
+	progressEstablished                 // an IKE SA up (its CHILD SA pending or missing)
+)
+
+func ikeProgress(sas []ike.IKESAStatus) progress {
+	p := progressIdle
+	for _, s := range sas {
+		switch s.State {
+		case ike.StateEstablished, ike.StateRekeying:
+			return progressEstablished
+		case ike.StateConnecting:
+			p = progressIKE
+		}
+	}
+	return p
+}
+
+// supervise keeps immediately tunnels up and starts on-traffic tunnels when
+// a packet was routed into their st0. A tunnel that is not up is, by its IKE
+// SAs:
+//   - idle: (immediately) a new IKE SA is initiated once the back-off
+//     allows;
+//   - negotiating an IKE SA: left alone until NegotiationTimeout, then
+//     abandoned and retried with back-off;
+//   - holding an established IKE SA without an installed CHILD SA (a
+//     collision or a deleted CHILD SA): after ChildGrace a CHILD SA is
+//     requested on it, and abandoned like an IKE SA if none is installed
+//     by the deadline.
+//
+// It returns when it next wants to run.
 func (c *ikeComponent) supervise(now time.Time, tunnels []*tunnel) time.Time {
 	c.supMu.Lock()
 	defer c.supMu.Unlock()
 	var next time.Time
 	at := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
 	for _, tu := range tunnels {
-		if tu.stopped.Load() || tu.up.Load() {
+		if tu.stopped.Load() {
 			continue
+		}
+		if tu.up.Load() {
+			tu.deadline, tu.childlessSince, tu.childAsked, tu.supErr = time.Time{}, time.Time{}, time.Time{}, ""
+			if c.staleUpLocked(now, tu) {
+				at(tu.emptySince.Add(ChildGrace))
+				continue
+			}
+			if tu.up.Load() {
+				continue
+			}
 		}
 		if tu.resetBackoff.Swap(false) {
 			tu.backoff, tu.haveTx = 0, false
 		}
 		if tu.t.Immediate {
-			if now.Before(tu.nextTry) {
-				at(tu.nextTry)
-				continue
-			}
-			if negotiating(tu.eng.IKESAs(now)) {
-				tu.nextTry = now.Add(tu.backoff)
-				at(tu.nextTry)
-				continue
-			}
-			c.initiateLocked(now, tu)
-			at(tu.nextTry)
+			at(c.superviseImmediate(now, tu))
 			continue
 		}
 		// on-traffic
+		p := ikeProgress(tu.eng.IKESAs(now))
+		if p != progressIdle {
+			at(c.timeNegotiation(now, tu, p, false))
+		}
 		if now.Before(tu.nextProbe) {
 			at(tu.nextProbe)
 			continue
@@ -442,23 +558,126 @@ func (c *ikeComponent) supervise(now time.Time, tunnels []*tunnel) time.Time {
 		if err != nil {
 			continue
 		}
-		if tu.haveTx && n > tu.lastTx && !negotiating(tu.eng.IKESAs(now)) {
-			c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
-			c.initiateLocked(now, tu)
+		if tu.haveTx && n > tu.lastTx {
+			c.trafficLocked(now, tu, p)
 		}
 		tu.lastTx, tu.haveTx = n, true
 	}
 	return next
 }
 
-func negotiating(sas []ike.IKESAStatus) bool {
-	for _, s := range sas {
-		switch s.State {
-		case ike.StateConnecting, ike.StateEstablished, ike.StateRekeying:
-			return true
-		}
+// staleUpLocked checks a tunnel that counts as up against its engine. The
+// sink keeps a tunnel up when a deleted pair leaves another installed one,
+// and that one may be an old inbound SA in its retirement grace (colliding
+// negotiations create and delete several pairs). A tunnel whose engine holds
+// no CHILD SA for ChildGrace is down: its SAs are removed (withdrawing its
+// routes) and it is supervised as down. It reports whether the check is
+// still waiting out the grace.
+func (c *ikeComponent) staleUpLocked(now time.Time, tu *tunnel) bool {
+	if len(tu.eng.ChildSAs(now)) > 0 {
+		tu.emptySince = time.Time{}
+		return false
 	}
+	if tu.emptySince.IsZero() {
+		tu.emptySince = now
+	}
+	if now.Before(tu.emptySince.Add(ChildGrace)) {
+		return true
+	}
+	tu.emptySince = time.Time{}
+	c.log.Warn("tunnel counted up without an IPsec SA in its engine: taking it down", "vpn", tu.t.VPN)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.kern.RemoveTunnel(ctx, tu.t.Unit); err != nil {
+		c.log.Warn("remove tunnel", "vpn", tu.t.VPN, "err", err)
+	}
+	tu.up.Store(false)
+	tu.resetBackoff.Store(true)
 	return false
+}
+
+// superviseImmediate supervises an establish-tunnels immediately tunnel
+// that is not up and returns when it next needs attention.
+func (c *ikeComponent) superviseImmediate(now time.Time, tu *tunnel) time.Time {
+	p := ikeProgress(tu.eng.IKESAs(now))
+	if p != progressIdle {
+		return c.timeNegotiation(now, tu, p, true)
+	}
+	// Idle: the last attempt failed in the engine (or was abandoned).
+	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+	if now.Before(tu.nextTry) {
+		return tu.nextTry
+	}
+	c.initiateLocked(now, tu)
+	return minTime(tu.nextTry, tu.deadline)
+}
+
+// timeNegotiation times a negotiation in progress p of a tunnel that is not
+// up; askChild lets it request a missing CHILD SA. It returns when it next
+// needs attention.
+func (c *ikeComponent) timeNegotiation(now time.Time, tu *tunnel, p progress, askChild bool) time.Time {
+	if p == progressIKE {
+		tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}
+		if tu.deadline.IsZero() {
+			// Started by the peer, or left from an earlier attempt.
+			tu.deadline = now.Add(NegotiationTimeout)
+		}
+		if !now.Before(tu.deadline) {
+			c.abandonLocked(now, tu, fmt.Sprintf("IKE SA not established within %v", NegotiationTimeout))
+			return tu.nextTry
+		}
+		return tu.deadline
+	}
+	// An IKE SA is up but no CHILD SA is installed.
+	if tu.childlessSince.IsZero() {
+		tu.childlessSince = now
+		tu.deadline = time.Time{}
+	}
+	if !tu.childAsked.IsZero() {
+		if !now.Before(tu.deadline) {
+			c.abandonLocked(now, tu, fmt.Sprintf("no CHILD SA installed within %v of requesting one", NegotiationTimeout))
+			return tu.nextTry
+		}
+		return tu.deadline
+	}
+	if grace := tu.childlessSince.Add(ChildGrace); now.Before(grace) {
+		return grace
+	}
+	if !askChild {
+		return time.Time{}
+	}
+	c.requestChildLocked(now, tu)
+	return tu.deadline
+}
+
+// requestChildLocked asks the engine for a CHILD SA on the established IKE
+// SA, timed by NegotiationTimeout.
+func (c *ikeComponent) requestChildLocked(now time.Time, tu *tunnel) {
+	c.log.Info("IKE SA up without an IPsec SA: requesting one", "vpn", tu.t.VPN)
+	tu.childAsked = now
+	tu.deadline = now.Add(NegotiationTimeout)
+	if err := tu.eng.CreateChild(now); err != nil {
+		c.log.Warn("request CHILD SA", "vpn", tu.t.VPN, "err", err)
+	}
+}
+
+// trafficLocked starts what a down on-traffic tunnel lacks after a packet
+// was routed into it.
+func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, p progress) {
+	switch {
+	case p == progressIdle:
+		c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
+		c.initiateLocked(now, tu)
+	case p == progressEstablished && tu.childAsked.IsZero():
+		c.requestChildLocked(now, tu)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // Rekey rekeys the IPsec SAs of vpn ("" = every VPN) now.
@@ -487,9 +706,11 @@ func (c *ikeComponent) TrafficStart(unit int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	c.supMu.Lock()
+	defer c.supMu.Unlock()
 	for _, tu := range c.tunnels {
-		if tu.t.Unit == unit && !tu.up.Load() && !negotiating(tu.eng.IKESAs(now)) {
-			c.initiate(now, tu)
+		if tu.t.Unit == unit && !tu.up.Load() && !tu.stopped.Load() {
+			c.trafficLocked(now, tu, ikeProgress(tu.eng.IKESAs(now)))
 		}
 	}
 }
@@ -638,8 +859,8 @@ func (m *mux) Tick(now time.Time) {
 	m.mu.Unlock()
 	if due {
 		next := m.c.supervise(now, ts)
-		if next.IsZero() {
-			next = now.Add(RetryMax)
+		if limit := now.Add(superviseMax); next.IsZero() || next.After(limit) {
+			next = limit
 		}
 		m.mu.Lock()
 		m.superAt = next

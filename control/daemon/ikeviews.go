@@ -118,7 +118,7 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 		switch {
 		case ts.Up:
 			ts.State = "up"
-		case negotiating(tu.eng.IKESAs(now)):
+		case ikeProgress(tu.eng.IKESAs(now)) != progressIdle:
 			ts.State = "connecting"
 		case tu.t.Immediate:
 			ts.State = "retrying"
@@ -127,10 +127,19 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 		}
 		if err := tu.eng.LastError(); err != nil {
 			ts.LastError = err.Error()
+		} else if !ts.Up {
+			ts.LastError = c.supervisionError(tu)
 		}
 		out = append(out, ts)
 	}
 	return out
+}
+
+// supervisionError is why the supervision last abandoned tu's negotiation.
+func (c *ikeComponent) supervisionError(tu *tunnel) string {
+	c.supMu.Lock()
+	defer c.supMu.Unlock()
+	return tu.supErr
 }
 
 // IKESAs implements TunnelSource.
