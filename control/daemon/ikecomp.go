@@ -168,8 +168,10 @@ type listener struct {
 // their local address; datagrams go to the engine whose peer address and
 // IKE version match. Changing a VPN restarts only its engine.
 type ikeComponent struct {
-	log  *slog.Logger
+	log *slog.Logger
+	// kern is sas: the kernel behind a record of bpfvpn's SAs.
 	kern saInstaller
+	sas  *saRecord
 	dp   SPIPublisher
 	// listen opens the sockets of a local address (udp.Listen; tests may
 	// enter a network namespace first).
@@ -197,7 +199,8 @@ type ikeComponent struct {
 }
 
 func newIKEComponent(log *slog.Logger, kern saInstaller, dp SPIPublisher) *ikeComponent {
-	c := &ikeComponent{log: log.With("component", "ike"), kern: kern, dp: dp, now: time.Now,
+	sas := newSARecord(kern)
+	c := &ikeComponent{log: log.With("component", "ike"), kern: sas, sas: sas, dp: dp, now: time.Now,
 		tunnels: map[string]*tunnel{}, listeners: map[netip.Addr]*listener{}, adopted: map[int]bool{}}
 	c.listen = func(addr netip.Addr) (*udp.Runner, error) {
 		return udp.Listen(c.log, udp.DefaultListeners(addr))
@@ -246,6 +249,8 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Units may have changed hands: list the kernel's SAs afresh.
+	c.sas.invalidate()
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -716,34 +721,18 @@ func (c *ikeComponent) TrafficStart(unit int) {
 }
 
 // otherChildren reports whether the tunnel has an installed inbound SA
-// besides spiIn (then a newer pair carries it). It asks the kernel: it runs
-// in the engine's sink, where the engine's own state is locked.
+// besides spiIn (then a newer pair carries it). It runs in the engine's
+// sink, where the engine's own state is locked, so it asks the SA record.
 func (c *ikeComponent) otherChildren(tu *tunnel, spiIn uint32) bool {
-	installed, err := c.kern.InstalledSAs()
-	if err != nil {
-		return false
-	}
-	for _, sa := range installed {
-		if sa.Unit == tu.t.Unit && sa.SPI != spiIn && sa.Dst == tu.t.Local && sa.Direction != "outbound" {
-			return true
-		}
-	}
-	return false
+	_, other, err := c.sas.unitSAs(tu.t.Unit, tu.t.Local, spiIn)
+	return err == nil && other
 }
 
 // unitHasSAs reports whether the kernel holds SAs of unit (left by an
-// earlier daemon when this one starts).
+// earlier daemon when this one starts, or another pair of the tunnel).
 func (c *ikeComponent) unitHasSAs(unit int) bool {
-	installed, err := c.kern.InstalledSAs()
-	if err != nil {
-		return false
-	}
-	for _, sa := range installed {
-		if sa.Unit == unit {
-			return true
-		}
-	}
-	return false
+	has, _, err := c.sas.unitSAs(unit, netip.Addr{}, 0)
+	return err == nil && has
 }
 
 func (c *ikeComponent) markAdopted(unit int) bool {

@@ -28,6 +28,7 @@ type fakeKernel struct {
 	installs []kernel.ChildSA
 	removes  []int
 	retired  []uint32
+	lists    int // InstalledSAs calls
 }
 
 func newFakeKernel() *fakeKernel { return &fakeKernel{sas: map[uint32]kernel.InstalledSA{}} }
@@ -78,6 +79,7 @@ func (k *fakeKernel) RemoveTunnel(ctx context.Context, unit int) ([]kernel.Chang
 func (k *fakeKernel) InstalledSAs() ([]kernel.InstalledSA, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.lists++
 	var out []kernel.InstalledSA
 	for _, sa := range k.sas {
 		out = append(out, sa)
@@ -741,9 +743,9 @@ func TestIKEComponentsConvergeWhenBothInitiate(t *testing.T) {
 			}
 			// The supervision's first attempt waits: the test starts
 			// every negotiation on both ends at once instead.
-			old := ResponderDelay
-			ResponderDelay = time.Hour
-			t.Cleanup(func() { ResponderDelay = old })
+			old, oldNego, oldGrace := ResponderDelay, NegotiationTimeout, ChildGrace
+			ResponderDelay, NegotiationTimeout, ChildGrace = time.Hour, 5*time.Second, time.Second
+			t.Cleanup(func() { ResponderDelay, NegotiationTimeout, ChildGrace = old, oldNego, oldGrace })
 			opts := lab.ConfigOptions{IKEVersion: version}
 			srx1, srx2 := newTestGateway(t, ns, "srx1"), newTestGateway(t, ns, "srx2")
 			cfg1 := labConfig(t, lab.SRX1, opts, collisionVPNs(lab.SRX1, n, version))
@@ -795,5 +797,52 @@ func TestIKEComponentsConvergeWhenBothInitiate(t *testing.T) {
 				return ok1 && ok2
 			})
 		})
+	}
+}
+
+// The sinks' questions about a unit's SAs are answered from the record:
+// bringing up n tunnels lists the kernel's SAs once, not n times.
+func TestSARecordAnswersWithoutListing(t *testing.T) {
+	k := newFakeKernel()
+	k.InstallChildSA(t.Context(), kernelChildSA(7, testChildSA(0x1000, 0x2000))) // an earlier daemon's pair
+	c := newIKEComponent(slog.New(slog.DiscardHandler), k, nil)
+	if !c.unitHasSAs(7) || c.unitHasSAs(1) {
+		t.Fatal("earlier daemon's SAs not seen")
+	}
+	for u := 10; u < 110; u++ {
+		sa := testChildSA(uint32(0x10000+u), uint32(0x20000+u))
+		if c.unitHasSAs(u) {
+			t.Fatalf("st0.%d holds SAs before its install", u)
+		}
+		if _, err := c.kern.InstallChildSA(t.Context(), kernelChildSA(u, sa)); err != nil {
+			t.Fatal(err)
+		}
+		tu := &tunnel{t: &Tunnel{Unit: u, Local: sa.Local}}
+		if !c.unitHasSAs(u) || c.otherChildren(tu, sa.SPIIn) {
+			t.Fatalf("st0.%d after its install: has %v, other inbound %v", u, c.unitHasSAs(u), c.otherChildren(tu, sa.SPIIn))
+		}
+	}
+	if k.lists != 1 {
+		t.Errorf("the kernel was listed %d times for 100 installs, want once", k.lists)
+	}
+	// A second pair, then the first retired: the unit keeps one inbound SA.
+	tu := &tunnel{t: &Tunnel{Unit: 5, Local: netip.MustParseAddr("172.16.13.1")}}
+	second := kernelChildSA(5, testChildSA(0x3005, 0x4005))
+	c.kern.InstallInbound(t.Context(), second)
+	if !c.otherChildren(tu, 0x10005) {
+		t.Error("second inbound SA not seen")
+	}
+	c.kern.RetireChildSA(t.Context(), kernelChildSA(5, testChildSA(0x10005, 0x20005).WithoutKeys()), RetireGrace)
+	if c.otherChildren(tu, 0x3005) {
+		t.Error("a retired pair still counts as another inbound SA")
+	}
+	c.kern.RemoveTunnel(t.Context(), 5)
+	if c.unitHasSAs(5) {
+		t.Error("SAs left after RemoveTunnel")
+	}
+	// A commit lists the kernel again (units may have changed hands).
+	c.sas.invalidate()
+	if !c.unitHasSAs(7) || k.lists != 2 {
+		t.Errorf("after invalidate: has %v, lists %d", c.unitHasSAs(7), k.lists)
 	}
 }
