@@ -34,6 +34,8 @@ const (
 	// superviseMax bounds how long a mux goes without supervising its
 	// tunnels, so that a tunnel that went down is seen within it.
 	superviseMax = 5 * time.Second
+	// listenerTick is the polling tick of a listener's runner.
+	listenerTick = time.Second
 )
 
 // Supervision deadlines of a tunnel that is not up. Variables so that tests
@@ -42,10 +44,12 @@ var (
 	// NegotiationTimeout is how long a negotiation (an IKE SA being set up,
 	// or a CHILD SA requested on an established one) may take before the
 	// supervision abandons it (deletes its IKE SAs) and retries with
-	// back-off. The engines give up on an unanswered request later
-	// (IKEv2: six retransmissions, about a minute), and not at all on a
-	// negotiation the peer stalls in a collision.
-	NegotiationTimeout = 30 * time.Second
+	// back-off. It is longer than an engine takes to give up on an
+	// unanswered request (IKEv2: six retransmissions, about 63 s), so it
+	// only ends negotiations that would neither complete nor fail (seen
+	// after collisions), and a slow but live one (a peer installing
+	// thousands of SAs) is left to finish.
+	NegotiationTimeout = 75 * time.Second
 	// ChildGrace is how long an established IKE SA may go without an
 	// installed CHILD SA (its own exchange, or one the peer runs on it)
 	// before the supervision requests one.
@@ -129,7 +133,17 @@ type tunnel struct {
 	up      atomic.Bool
 	stopped atomic.Bool
 
-	// guarded by ikeComponent.supMu
+	// Status for the operational views, which take no lock that an engine
+	// may hold while its sink waits for the kernel: the progress and the
+	// engine's last error as the supervision last saw them, and why it
+	// last abandoned a negotiation ("" if it did not).
+	progress atomic.Uint32
+	engErr   atomic.Pointer[string]
+	supErr   atomic.Pointer[string]
+
+	// sup guards the supervision state below. Lock order: the component's
+	// mu, then sup, then the engine's own lock.
+	sup     sync.Mutex
 	nextTry time.Time
 	// resetBackoff is set by the sink when the tunnel came up.
 	resetBackoff atomic.Bool
@@ -147,8 +161,6 @@ type tunnel struct {
 	// CHILD SA was first seen; childAsked when one was requested on it.
 	childlessSince time.Time
 	childAsked     time.Time
-	// supErr is why the supervision last abandoned a negotiation.
-	supErr string
 	// emptySince is when the engine was first seen holding no CHILD SA
 	// while the tunnel counts as up.
 	emptySince time.Time
@@ -181,11 +193,10 @@ type ikeComponent struct {
 	txCount func(unit int) (uint64, error)
 	now     func() time.Time
 
-	// Lock order: mu, then supMu, then an engine's own lock. The engines
-	// call the sinks with their lock held, so the sinks take neither mu
-	// nor supMu.
+	// Lock order: mu, then a tunnel's sup, then its engine's own lock.
+	// The engines call the sinks with their lock held, so the sinks take
+	// neither mu nor sup.
 	mu        sync.Mutex
-	supMu     sync.Mutex
 	adoptMu   sync.Mutex
 	tunnels   map[string]*tunnel // by VPN name
 	order     []string           // VPN names in configuration order
@@ -249,8 +260,6 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	// Units may have changed hands: list the kernel's SAs afresh.
-	c.sas.invalidate()
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -285,6 +294,17 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 		c.listeners[a] = l
 		opened = append(opened, a)
 	}
+	// Units may change hands: the SA record lists the kernel afresh (a
+	// re-apply of an unchanged configuration keeps it).
+	changed := len(want) != len(c.tunnels)
+	for _, t := range want {
+		if tu, ok := c.tunnels[t.VPN]; !ok || tu.t.Fingerprint != t.Fingerprint {
+			changed = true
+		}
+	}
+	if changed {
+		c.sas.invalidate()
+	}
 	// Stop tunnels that went away or changed.
 	restarted := map[string]bool{}
 	for name, tu := range c.tunnels {
@@ -313,9 +333,9 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 			// The peer was just told to delete the old SAs; if it keeps
 			// its tunnel up it initiates at once. Let it, rather than
 			// colliding with it.
-			c.supMu.Lock()
+			tu.sup.Lock()
 			tu.nextTry = tu.nextTry.Add(ResponderDelay)
-			c.supMu.Unlock()
+			tu.sup.Unlock()
 		}
 		c.tunnels[t.VPN] = tu
 	}
@@ -336,6 +356,11 @@ func (c *ikeComponent) startListener(a netip.Addr) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ike: open UDP 500/4500 on %s: %w", a, err)
 	}
+	// The mux's NextTimer is exact and datagrams wake the runner, so its
+	// polling tick only bounds the delay of timers set from outside
+	// (commits, clear, rekey); with one runner per local address, 100 ms
+	// polls of thousands of tunnels cost more than the negotiations.
+	r.TickInterval = listenerTick
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &listener{addr: a, runner: r, cancel: cancel, done: make(chan struct{})}
 	l.mux = newMux(c)
@@ -425,8 +450,8 @@ func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel
 
 // initiate starts negotiation and schedules the next retry.
 func (c *ikeComponent) initiate(now time.Time, tu *tunnel) {
-	c.supMu.Lock()
-	defer c.supMu.Unlock()
+	tu.sup.Lock()
+	defer tu.sup.Unlock()
 	c.initiateLocked(now, tu)
 }
 
@@ -476,9 +501,10 @@ func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
 	if tu.t.Local.Compare(tu.t.Remote) > 0 {
 		d += ResponderDelay
 	}
-	tu.supErr = why
+	tu.supErr.Store(&why)
 	c.log.Warn("negotiation abandoned; retrying", "vpn", tu.t.VPN, "reason", why, "retry-in", d.Round(time.Millisecond))
 	tu.eng.Terminate(now)
+	tu.progress.Store(uint32(progressIdle))
 	tu.nextTry = now.Add(d)
 	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
 }
@@ -519,55 +545,68 @@ func ikeProgress(sas []ike.IKESAStatus) progress {
 //
 // It returns when it next wants to run.
 func (c *ikeComponent) supervise(now time.Time, tunnels []*tunnel) time.Time {
-	c.supMu.Lock()
-	defer c.supMu.Unlock()
 	var next time.Time
-	at := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+	for _, tu := range tunnels {
+		if t := c.superviseOne(now, tu); !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	for _, tu := range tunnels {
-		if tu.stopped.Load() {
-			continue
+	return next
+}
+
+// superviseOne supervises tu and returns when it next needs attention
+// (zero: no sooner than superviseMax).
+func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
+	tu.sup.Lock()
+	defer tu.sup.Unlock()
+	if tu.stopped.Load() {
+		return time.Time{}
+	}
+	defer func() {
+		if err := tu.eng.LastError(); err != nil {
+			s := err.Error()
+			tu.engErr.Store(&s)
+		} else {
+			tu.engErr.Store(nil)
+		}
+	}()
+	if tu.up.Load() {
+		tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+		tu.supErr.Store(nil)
+		tu.progress.Store(uint32(progressEstablished))
+		if c.staleUpLocked(now, tu) {
+			return tu.emptySince.Add(ChildGrace)
 		}
 		if tu.up.Load() {
-			tu.deadline, tu.childlessSince, tu.childAsked, tu.supErr = time.Time{}, time.Time{}, time.Time{}, ""
-			if c.staleUpLocked(now, tu) {
-				at(tu.emptySince.Add(ChildGrace))
-				continue
-			}
-			if tu.up.Load() {
-				continue
-			}
+			return time.Time{}
 		}
-		if tu.resetBackoff.Swap(false) {
-			tu.backoff, tu.haveTx = 0, false
-		}
-		if tu.t.Immediate {
-			at(c.superviseImmediate(now, tu))
-			continue
-		}
-		// on-traffic
-		p := ikeProgress(tu.eng.IKESAs(now))
-		if p != progressIdle {
-			at(c.timeNegotiation(now, tu, p, false))
-		}
-		if now.Before(tu.nextProbe) {
-			at(tu.nextProbe)
-			continue
-		}
-		tu.nextProbe = now.Add(trafficPoll)
-		at(tu.nextProbe)
-		n, err := c.txCount(tu.t.Unit)
-		if err != nil {
-			continue
-		}
-		if tu.haveTx && n > tu.lastTx {
-			c.trafficLocked(now, tu, p)
-		}
-		tu.lastTx, tu.haveTx = n, true
 	}
+	if tu.resetBackoff.Swap(false) {
+		tu.backoff, tu.haveTx = 0, false
+	}
+	if tu.t.Immediate {
+		return c.superviseImmediate(now, tu)
+	}
+	// on-traffic
+	var next time.Time
+	p := ikeProgress(tu.eng.IKESAs(now))
+	tu.progress.Store(uint32(p))
+	if p != progressIdle {
+		next = c.timeNegotiation(now, tu, p, false)
+	}
+	if now.Before(tu.nextProbe) {
+		return minTime(next, tu.nextProbe)
+	}
+	tu.nextProbe = now.Add(trafficPoll)
+	next = minTime(next, tu.nextProbe)
+	n, err := c.txCount(tu.t.Unit)
+	if err != nil {
+		return next
+	}
+	if tu.haveTx && n > tu.lastTx {
+		c.trafficLocked(now, tu, p)
+	}
+	tu.lastTx, tu.haveTx = n, true
 	return next
 }
 
@@ -605,6 +644,7 @@ func (c *ikeComponent) staleUpLocked(now time.Time, tu *tunnel) bool {
 // that is not up and returns when it next needs attention.
 func (c *ikeComponent) superviseImmediate(now time.Time, tu *tunnel) time.Time {
 	p := ikeProgress(tu.eng.IKESAs(now))
+	tu.progress.Store(uint32(p))
 	if p != progressIdle {
 		return c.timeNegotiation(now, tu, p, true)
 	}
@@ -711,11 +751,11 @@ func (c *ikeComponent) TrafficStart(unit int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	c.supMu.Lock()
-	defer c.supMu.Unlock()
 	for _, tu := range c.tunnels {
 		if tu.t.Unit == unit && !tu.up.Load() && !tu.stopped.Load() {
+			tu.sup.Lock()
 			c.trafficLocked(now, tu, ikeProgress(tu.eng.IKESAs(now)))
+			tu.sup.Unlock()
 		}
 	}
 }

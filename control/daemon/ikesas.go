@@ -64,12 +64,17 @@ func (r *saRecord) invalidate() {
 
 // changed runs op on the kernel and applies record to the listing when it
 // succeeds; a failure may have changed part of the kernel, so the record is
-// listed again next time.
+// listed again next time. The record is not locked while op runs: the
+// kernel's own lock serialises the changes, and questions about other
+// units need not wait for them. (A listing taken while op runs may or may
+// not show op's change; record makes it show.)
 func (r *saRecord) changed(op func() ([]kernel.Change, error), record func()) ([]kernel.Change, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.listLocked()
+	r.mu.Unlock()
 	ch, err := op()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if err != nil {
 		r.listed = false
 		return ch, err

@@ -110,7 +110,6 @@ func espNames(sa ike.ChildSA) (enc, auth string) {
 
 // Tunnels implements TunnelSource.
 func (c *ikeComponent) Tunnels() []TunnelStatus {
-	now := c.now()
 	var out []TunnelStatus
 	for _, tu := range c.snapshotTunnels() {
 		ts := TunnelStatus{VPN: tu.t.VPN, Interface: fmt.Sprintf("st0.%d", tu.t.Unit), Gateway: tu.t.Gateway,
@@ -118,28 +117,21 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 		switch {
 		case ts.Up:
 			ts.State = "up"
-		case ikeProgress(tu.eng.IKESAs(now)) != progressIdle:
+		case progress(tu.progress.Load()) != progressIdle:
 			ts.State = "connecting"
 		case tu.t.Immediate:
 			ts.State = "retrying"
 		default:
 			ts.State = "waiting for traffic"
 		}
-		if err := tu.eng.LastError(); err != nil {
-			ts.LastError = err.Error()
-		} else if !ts.Up {
-			ts.LastError = c.supervisionError(tu)
+		if e := tu.engErr.Load(); e != nil {
+			ts.LastError = *e
+		} else if e := tu.supErr.Load(); e != nil && !ts.Up {
+			ts.LastError = *e
 		}
 		out = append(out, ts)
 	}
 	return out
-}
-
-// supervisionError is why the supervision last abandoned tu's negotiation.
-func (c *ikeComponent) supervisionError(tu *tunnel) string {
-	c.supMu.Lock()
-	defer c.supMu.Unlock()
-	return tu.supErr
 }
 
 // IKESAs implements TunnelSource.
@@ -257,9 +249,9 @@ func (c *ikeComponent) ClearIKE(ctx context.Context, index uint32) error {
 		found = true
 		tu.eng.Terminate(now)
 		if tu.t.Immediate {
-			c.supMu.Lock()
+			tu.sup.Lock()
 			tu.nextTry, tu.backoff = now.Add(RetryMin), 0
-			c.supMu.Unlock()
+			tu.sup.Unlock()
 		}
 	}
 	if !found {
