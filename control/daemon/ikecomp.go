@@ -57,7 +57,16 @@ var (
 	// ResponderDelay is how long the end with the higher address lets the
 	// other initiate first.
 	ResponderDelay = 3 * time.Second
+	// MaxNegotiations bounds how many IKE SAs the supervision keeps in
+	// negotiation at once (initiated, not yet established); further
+	// immediately tunnels wait for a slot. Starting a thousand at once made
+	// the peer's answers come later than the retransmission limits, and
+	// every failed attempt was started again: the daemons never settled.
+	MaxNegotiations int64 = 64
 )
+
+// slotWait is how often a tunnel waiting for a negotiation slot looks again.
+const slotWait = 250 * time.Millisecond
 
 // engine is one tunnel's IKE engine, IKEv1 or IKEv2, behind one interface.
 type engine interface {
@@ -132,6 +141,9 @@ type tunnel struct {
 	// tunnel was removed. The sink sets them without any component lock.
 	up      atomic.Bool
 	stopped atomic.Bool
+	// slot is held while an IKE SA this tunnel's supervision initiated is
+	// in negotiation (ikeComponent.negotiations counts them).
+	slot atomic.Bool
 
 	// Status for the operational views, which take no lock that an engine
 	// may hold while its sink waits for the kernel: the progress and the
@@ -203,6 +215,8 @@ type ikeComponent struct {
 	listeners map[netip.Addr]*listener
 	adopted   map[int]bool
 	closed    bool
+	// negotiations is the number of tunnels holding a slot.
+	negotiations atomic.Int64
 	// watchExpire makes the first Apply start watchExpires; stopWatch
 	// ends it.
 	watchExpire bool
@@ -438,6 +452,7 @@ func establishName(immediate bool) string {
 // stopTunnel deletes the tunnel's SAs (telling the peer) and removes it.
 func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel) {
 	tu.stopped.Store(true)
+	c.releaseSlot(tu)
 	tu.eng.Terminate(now)
 	if l := c.listeners[tu.t.Local]; l != nil {
 		l.mux.remove(tu)
@@ -469,6 +484,30 @@ func (c *ikeComponent) initiateLocked(now time.Time, tu *tunnel) {
 	tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}
 	if err := tu.eng.Initiate(now); err != nil {
 		c.log.Warn("initiate", "vpn", tu.t.VPN, "err", err)
+	}
+}
+
+// takeSlot reserves a negotiation slot for tu (true if it holds one).
+func (c *ikeComponent) takeSlot(tu *tunnel) bool {
+	if tu.slot.Load() {
+		return true
+	}
+	for {
+		n := c.negotiations.Load()
+		if n >= MaxNegotiations {
+			return false
+		}
+		if c.negotiations.CompareAndSwap(n, n+1) {
+			tu.slot.Store(true)
+			return true
+		}
+	}
+}
+
+// releaseSlot frees tu's negotiation slot, if it holds one.
+func (c *ikeComponent) releaseSlot(tu *tunnel) {
+	if tu.slot.CompareAndSwap(true, false) {
+		c.negotiations.Add(-1)
 	}
 }
 
@@ -504,6 +543,7 @@ func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
 	tu.supErr.Store(&why)
 	c.log.Warn("negotiation abandoned; retrying", "vpn", tu.t.VPN, "reason", why, "retry-in", d.Round(time.Millisecond))
 	tu.eng.Terminate(now)
+	c.releaseSlot(tu)
 	tu.progress.Store(uint32(progressIdle))
 	tu.nextTry = now.Add(d)
 	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
@@ -571,6 +611,7 @@ func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
 		}
 	}()
 	if tu.up.Load() {
+		c.releaseSlot(tu)
 		tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
 		tu.supErr.Store(nil)
 		tu.progress.Store(uint32(progressEstablished))
@@ -649,9 +690,13 @@ func (c *ikeComponent) superviseImmediate(now time.Time, tu *tunnel) time.Time {
 		return c.timeNegotiation(now, tu, p, true)
 	}
 	// Idle: the last attempt failed in the engine (or was abandoned).
+	c.releaseSlot(tu)
 	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
 	if now.Before(tu.nextTry) {
 		return tu.nextTry
+	}
+	if !c.takeSlot(tu) {
+		return now.Add(slotWait)
 	}
 	c.initiateLocked(now, tu)
 	return minTime(tu.nextTry, tu.deadline)
@@ -674,6 +719,7 @@ func (c *ikeComponent) timeNegotiation(now time.Time, tu *tunnel, p progress, as
 		return tu.deadline
 	}
 	// An IKE SA is up but no CHILD SA is installed.
+	c.releaseSlot(tu)
 	if tu.childlessSince.IsZero() {
 		tu.childlessSince = now
 		tu.deadline = time.Time{}
@@ -881,6 +927,10 @@ func (m *mux) Tick(now time.Time) {
 	for _, tu := range ts {
 		if at, ok := tu.eng.NextTimer(); ok && !at.After(now) {
 			tu.eng.Tick(now)
+		}
+		if tu.up.Load() {
+			// Free the slot at once: other tunnels wait for it.
+			m.c.releaseSlot(tu)
 		}
 	}
 	m.mu.Lock()

@@ -846,3 +846,49 @@ func TestSARecordAnswersWithoutListing(t *testing.T) {
 		t.Errorf("after invalidate: has %v, lists %d", c.unitHasSAs(7), k.lists)
 	}
 }
+
+// The supervision keeps at most MaxNegotiations IKE SAs in negotiation;
+// the other tunnels start as slots free up.
+func TestSupervisePacesInitiations(t *testing.T) {
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	old := MaxNegotiations
+	MaxNegotiations = 4
+	t.Cleanup(func() { MaxNegotiations = old })
+	var tunnels []*tunnel
+	var engines []*fakeEngine
+	for i := 0; i < 10; i++ {
+		e := &fakeEngine{onInitiate: []ike.IKESAStatus{ikeConnecting}}
+		tu := &tunnel{t: &Tunnel{VPN: fmt.Sprintf("VPN-%d", i), Unit: i, Version: 2, Immediate: true,
+			Local: netip.MustParseAddr("172.16.13.10"), Remote: netip.MustParseAddr("172.16.23.10")}, eng: e}
+		tu.nextTry = s.now
+		tunnels, engines = append(tunnels, tu), append(engines, e)
+	}
+	initiated := func() (n int) {
+		for _, e := range engines {
+			i, _, _ := e.counts()
+			n += i
+		}
+		return n
+	}
+	s.c.supervise(s.now, tunnels)
+	if n := initiated(); n != 4 {
+		t.Fatalf("%d initiations at once, want MaxNegotiations (4)", n)
+	}
+	s.c.supervise(s.now.Add(time.Second), tunnels)
+	if n := initiated(); n != 4 {
+		t.Fatalf("%d initiations while all slots are taken", n)
+	}
+	// Two IKE SAs come up, one tunnel comes up: three slots free.
+	engines[0].set(ikeEstablished)
+	engines[1].set(ikeEstablished)
+	tunnels[2].up.Store(true)
+	tunnels[2].eng.(*fakeEngine).children = []ike.ChildSAStatus{{}}
+	s.c.supervise(s.now.Add(2*time.Second), tunnels)
+	s.c.supervise(s.now.Add(2*time.Second), tunnels)
+	if n := initiated(); n != 7 {
+		t.Fatalf("%d initiations after three slots freed, want 7", n)
+	}
+	if got := s.c.negotiations.Load(); got != 4 {
+		t.Errorf("%d slots taken, want 4", got)
+	}
+}

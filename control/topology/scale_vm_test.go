@@ -78,6 +78,12 @@ func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) t
 			parts = append(parts, gw+" "+strconv.Itoa(up)+"/"+strconv.Itoa(total))
 			done = done && up == want && total == want
 		}
+		if os.Getenv(ProfileEnv) == "1" && !dumped["at90"] && time.Since(start) > 90*time.Second {
+			dumped["at90"] = true
+			for _, gw := range labrun.Gateways {
+				logGoroutines(t, gw, r.Running()[gw], 300)
+			}
+		}
 		if s := strings.Join(parts, ", "); s != last {
 			t.Logf("[%5.1fs] tunnels up: %s", time.Since(start).Seconds(), s)
 			last = s
