@@ -892,3 +892,27 @@ func TestSupervisePacesInitiations(t *testing.T) {
 		t.Errorf("%d slots taken, want 4", got)
 	}
 }
+
+func TestTxCountsReadsEveryUnit(t *testing.T) {
+	ns := ikeNamespace(t)
+	err := lab.Do(ns, func() error {
+		// (The host kernel has veth but no dummy or xfrm links; only the
+		// names matter here.)
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "st0.3"}, PeerName: "st0.12"}); err != nil {
+			return err
+		}
+		x := &txCounts{}
+		for _, unit := range []int{3, 12} {
+			if _, err := x.count(unit); err != nil {
+				return fmt.Errorf("st0.%d: %w", unit, err)
+			}
+		}
+		if _, err := x.count(4); err == nil {
+			return fmt.Errorf("st0.4 has a count but no link")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
