@@ -90,6 +90,15 @@ type engine interface {
 type v1Engine struct {
 	*ikev1.Engine
 	gateway string
+	live    *livenessProbe // ESP from the peer for DPD (liveness.go); nil: none
+}
+
+func (e v1Engine) NextTimer() (time.Time, bool) { return e.live.earlier(e.Engine.NextTimer()) }
+func (e v1Engine) Tick(now time.Time) {
+	if e.live.poll(now) {
+		e.Engine.PeerAlive(now, e.gateway)
+	}
+	e.Engine.Tick(now)
 }
 
 func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
@@ -427,7 +436,7 @@ func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
 		}
-		tu.eng = v1Engine{e, t.Gateway}
+		tu.eng = v1Engine{e, t.Gateway, newLivenessProbe(c.kern, t.Unit, t.Local, t.Remote, t.V1.DPD)}
 	default:
 		return nil, fmt.Errorf("vpn %s: no engine", t.VPN)
 	}

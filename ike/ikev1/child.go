@@ -15,10 +15,12 @@ type child struct {
 	proxyIdx    int
 	initiator   bool
 	established time.Time
-	lifetime    time.Duration
-	softT       *timer
-	hardT       *timer
-	delT        *timer
+	// seq places the installation in the engine's event order.
+	seq      uint64
+	lifetime time.Duration
+	softT    *timer
+	hardT    *timer
+	delT     *timer
 	// replaced: a newer SA for the same proxy ID exists.
 	replaced bool
 	// rekeying: a Quick Mode for the replacement is under way;
@@ -45,12 +47,13 @@ func (ps *peerState) hasChildFor(idx int) bool {
 	return false
 }
 
-// currentChild is the live CHILD SA for proxy ID idx with the selectors
-// of sa: a new SA with the same selectors replaces it.
+// currentChild is the live CHILD SA for proxy ID idx with the remote
+// address and selectors of sa: a new SA with the same ones replaces it (a
+// gateway without a remote address serves several peers).
 func (ps *peerState) currentChild(idx int, sa *ike.ChildSA) *child {
 	var best *child
 	for _, c := range ps.children {
-		if c.proxyIdx == idx && !c.replaced && sameSelectors(&c.sa, sa) && (best == nil || c.established.After(best.established)) {
+		if c.proxyIdx == idx && !c.replaced && c.sa.Remote == sa.Remote && sameSelectors(&c.sa, sa) && (best == nil || c.established.After(best.established)) {
 			best = c
 		}
 	}
@@ -61,7 +64,7 @@ func (ps *peerState) currentChild(idx int, sa *ike.ChildSA) *child {
 // lifetime timers.
 func (e *Engine) installChild(now time.Time, p *phase1, q *quickEx, sa ike.ChildSA) {
 	ps := p.peer
-	c := &child{sa: sa, peer: ps, proxyIdx: q.proxyIdx, initiator: q.role == ike.Initiator, established: now, lifetime: q.lifetime}
+	c := &child{sa: sa, peer: ps, proxyIdx: q.proxyIdx, initiator: q.role == ike.Initiator, established: now, lifetime: q.lifetime, seq: e.nextSeq()}
 	old := q.rekeyOf
 	if old == nil {
 		old = ps.currentChild(q.proxyIdx, &sa)
@@ -75,13 +78,18 @@ func (e *Engine) installChild(now time.Time, p *phase1, q *quickEx, sa ike.Child
 		old.rekeying = false
 		err = e.sink.ChildSARekeyed(old.sa.WithoutKeys(), sa)
 		p.log.Info("CHILD SA rekeyed", "old-in", spiHex(old.sa.SPIIn), "in", spiHex(sa.SPIIn), "out", spiHex(sa.SPIOut))
-		if c.initiator {
-			// Make-before-break: the old pair keeps decrypting until the
-			// peer has switched, then goes.
-			old.delT = e.at(now.Add(e.opts.DeleteDelay), func(now time.Time) {
-				e.deleteChild(now, old, true, "rekeyed")
-			})
+		// Make-before-break: the old pair keeps decrypting until the
+		// peer has switched, then goes. The initiator of the new pair
+		// deletes it; the responder later, in case the initiator does not
+		// (the old pair was not its to rekey: it never had it, or the
+		// peer keeps rekeyed pairs until they expire).
+		delay := e.opts.DeleteDelay
+		if !c.initiator {
+			delay *= 2
 		}
+		old.delT = e.at(now.Add(delay), func(now time.Time) {
+			e.deleteChild(now, old, true, "rekeyed")
+		})
 	} else {
 		err = e.sink.ChildSAInstalled(sa)
 		p.log.Info("CHILD SA established", "in", spiHex(sa.SPIIn), "out", spiHex(sa.SPIOut), "enc", sa.Encryption.IKEName,
@@ -91,6 +99,16 @@ func (e *Engine) installChild(now time.Time, p *phase1, q *quickEx, sa ike.Child
 		p.log.Warn("installing CHILD SA failed; deleting it", "in", spiHex(sa.SPIIn), "err", err)
 		e.deleteChild(now, c, true, "install failed")
 		return
+	}
+	// Quick Modes of this end for the same proxy ID that are still under
+	// way (both ends negotiated at once) would only add a duplicate.
+	for _, o := range e.phase1sOf(ps) {
+		for _, x := range o.quick {
+			if x != q && x.role == ike.Initiator && x.state == qm1Sent && x.proxyIdx == q.proxyIdx {
+				o.log.Debug("abandoning Quick Mode: the peer's came first", "mid", x.mid)
+				x.finish(now)
+			}
+		}
 	}
 	// The initiator of a CHILD SA rekeys first; the responder later, only
 	// if the initiator did not.
@@ -151,6 +169,21 @@ func (e *Engine) ChildExpired(now time.Time, spiIn uint32, hard bool) {
 	e.rekeyChild(now, c)
 }
 
+// phase1For is the established phase-1 SA to tell the peer about c over:
+// the one that negotiated c while it is up (strongSwan looks a deleted
+// CHILD SA up under the phase-1 SA the delete arrives on), else the best.
+func (e *Engine) phase1For(c *child) *phase1 {
+	for _, p := range e.phase1sOf(c.peer) {
+		if p.index == c.sa.IKESA && p.state == p1Established {
+			return p
+		}
+	}
+	if p, up := e.bestPhase1(c.peer); up {
+		return p
+	}
+	return nil
+}
+
 // deleteChild removes c; notify sends a delete payload for its inbound SPI.
 func (e *Engine) deleteChild(now time.Time, c *child, notify bool, reason string) {
 	if e.spis[c.sa.SPIIn] != c {
@@ -160,7 +193,7 @@ func (e *Engine) deleteChild(now time.Time, c *child, notify bool, reason string
 	e.cancel(c.hardT)
 	e.cancel(c.delT)
 	if notify {
-		if p, up := e.bestPhase1(c.peer); up {
+		if p := e.phase1For(c); p != nil {
 			p.sendInformational(now, []isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP,
 				SPISize: 4, SPIs: [][]byte{spiBytes(c.sa.SPIIn)}}})
 		}

@@ -80,6 +80,9 @@ type Engine struct {
 	spis      map[uint32]*child
 	timers    timerHeap
 	nextIndex uint64
+	// seq orders events of this engine (negotiation starts, phase-1
+	// establishment, CHILD SA installation) for INITIAL-CONTACT.
+	seq uint64
 	// newKE creates Diffie-Hellman state (tests substitute a
 	// deterministic one to replay exchanges).
 	newKE func(suite.DHGroup) (suite.KeyExchange, error)
@@ -248,14 +251,16 @@ func (e *Engine) phase1sOf(ps *peerState) []*phase1 {
 	return out
 }
 
-// bestPhase1 returns the newest established phase-1 SA of ps, or one in
-// negotiation (established == false), or nil.
+// bestPhase1 returns the established phase-1 SA of ps to negotiate over
+// (the newest of those the peer is known to hold, else the newest), or
+// one this end initiates that is in negotiation (established == false),
+// or nil.
 func (e *Engine) bestPhase1(ps *peerState) (p1 *phase1, established bool) {
 	var nego *phase1
 	for _, p := range e.phase1sOf(ps) {
 		switch p.state {
 		case p1Established:
-			if p1 == nil || p.established.After(p1.established) {
+			if p1 == nil || p.confirmed != p1.confirmed && p.confirmed || p.confirmed == p1.confirmed && p.estSeq > p1.estSeq {
 				p1 = p
 			}
 		case p1Deleted:
@@ -285,7 +290,7 @@ func (e *Engine) ensureUp(now time.Time, ps *peerState) {
 		}
 	}
 	for i := range ps.cfg.proxyIDs() {
-		if ps.hasChildFor(i) || p1.quickPendingFor(i) {
+		if ps.hasChildFor(i) || e.quickBusy(ps, i) {
 			continue
 		}
 		if up {
@@ -324,6 +329,12 @@ func (e *Engine) newSPI() uint32 {
 func (e *Engine) newIndex() uint64 {
 	e.nextIndex++
 	return e.nextIndex
+}
+
+// nextSeq returns the next value of the engine's event order.
+func (e *Engine) nextSeq() uint64 {
+	e.seq++
+	return e.seq
 }
 
 func (e *Engine) transmit(local, remote netip.AddrPort, b []byte) {

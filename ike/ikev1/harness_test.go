@@ -2,8 +2,10 @@ package ikev1
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"testing"
@@ -139,10 +141,25 @@ func basePeer(name string, local, remote netip.Addr) Peer {
 
 func newPair(t testing.TB, pa, pb Peer) *pair {
 	t.Helper()
-	pr := &pair{t: t, net: iketest.NewNetwork(1)}
+	return newSeededPair(t, pa, pb, 0)
+}
+
+// newSeededPair is newPair whose engines draw cookies, nonces, SPIs and
+// DH values from ChaCha8 streams of seed (0: crypto/rand), so that a run
+// replays exactly.
+func newSeededPair(t testing.TB, pa, pb Peer, seed uint64) *pair {
+	t.Helper()
+	pr := &pair{t: t, net: iketest.NewNetwork(max(seed, 1))}
 	mk := func(name string, p Peer) *end {
 		e := &end{name: name, sink: newRecSink(), addr: p.Local}
-		eng, err := New([]Peer{p}, pr.net, e.sink, Options{Logger: testLogger(t).With("end", name), RetransmitBase: time.Second, RetransmitTries: 5})
+		opts := Options{Logger: testLogger(t).With("end", name), RetransmitBase: time.Second, RetransmitTries: 5}
+		if seed != 0 {
+			var key [32]byte
+			binary.BigEndian.PutUint64(key[:], seed)
+			key[8] = name[0]
+			opts.Rand = rand.NewChaCha8(key)
+		}
+		eng, err := New([]Peer{p}, pr.net, e.sink, opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -244,3 +244,55 @@ func TestInteropLibipsec(t *testing.T) {
 		}
 	}
 }
+
+// TestInteropSimultaneous: charon and bpfvpn start Main Mode at the same
+// moment (both keep the tunnel up). The INITIAL-CONTACTs must not leave
+// either end waiting for DPD: they agree on a working CHILD SA pair, which
+// then stays.
+func TestInteropSimultaneous(t *testing.T) {
+	if os.Getenv("IKEV1_SKIP_LIBIPSEC") != "" {
+		t.Skip("IKEV1_SKIP_LIBIPSEC set")
+	}
+	s := interopSuites()[0]
+	for round := 0; round < 3; round++ {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
+			f := newNSFixture(t, s)
+			start := make(chan struct{})
+			done := make(chan string, 1)
+			go func() {
+				<-start
+				out, err := f.charon.Swanctl("--initiate", "--child", "c", "--timeout", "20")
+				if err != nil {
+					out += err.Error()
+				}
+				done <- out
+			}()
+			close(start)
+			if err := f.eng.Initiate(time.Now(), "swan"); err != nil {
+				t.Fatal(err)
+			}
+			f.waitMatched("simultaneous start")
+			<-done
+			t.Logf("after the start: %d phase-1 SAs here, %s", len(f.eng.IKESAs(time.Now())), f.sink.counts())
+			// Duplicate pairs, if any, are deleted; one agreed pair stays.
+			defer func() { t.Logf("charon:\n%s", f.swanctl("--list-sas")) }()
+			waitFor(t, 30*time.Second, "one CHILD SA pair on each end", func() bool {
+				sas, err := f.charon.ListSAs()
+				if err != nil {
+					return false
+				}
+				n := 0
+				for _, s := range sas {
+					for _, c := range s.Children {
+						if c.State == "INSTALLED" {
+							n++
+						}
+					}
+				}
+				return n == 1 && len(f.sink.Installed()) == 1
+			})
+			t.Logf("%s", f.swanctl("--list-sas"))
+			f.waitMatched("after the clean-up")
+		})
+	}
+}

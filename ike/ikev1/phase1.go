@@ -74,13 +74,22 @@ type phase1 struct {
 	replyTo [32]byte
 
 	established time.Time
-	expireT     *timer
-	rekeyT      *timer
+	// startSeq and estSeq place the start of the negotiation and the
+	// establishment in the engine's event order (Engine.nextSeq).
+	startSeq, estSeq uint64
+	// confirmed: the peer is known to hold the SA established (this end
+	// received the sixth message, or a protected exchange over it). A
+	// responder's SA is not: the sixth message may never have arrived.
+	confirmed bool
+	expireT   *timer
+	rekeyT    *timer
 	// replaces is the SA this one re-establishes.
 	replaces *phase1
 
-	quick      map[uint32]*quickEx
-	queued     []int // proxy-ID indexes waiting for the SA
+	quick  map[uint32]*quickEx
+	queued []int // proxy-ID indexes waiting for the SA
+	// early are Quick Mode messages that arrived before the SA was up.
+	early      []ike.Datagram
 	infoMIDs   map[uint32]bool
 	dpd        dpdState
 	lastHeard  time.Time
@@ -89,7 +98,7 @@ type phase1 struct {
 
 func (e *Engine) newPhase1(ps *peerState, role ike.Role, local, remote netip.AddrPort) *phase1 {
 	p := &phase1{e: e, peer: ps, role: role, index: e.newIndex(), local: local, remote: remote,
-		quick: map[uint32]*quickEx{}, infoMIDs: map[uint32]bool{}}
+		quick: map[uint32]*quickEx{}, infoMIDs: map[uint32]bool{}, startSeq: e.nextSeq()}
 	p.rt.e, p.rt.stats = e, &p.stats
 	p.log = e.log.With("gateway", ps.cfg.Name, "sa", p.index)
 	return p
@@ -521,7 +530,10 @@ func (p *phase1) initiatorMM4(now time.Time, d ike.Datagram, m isakmp.Message) e
 	idB := id.AppendBody(nil)
 	hashI := p.authHash(true, idB)
 	out := []isakmp.Payload{id, isakmp.Hash(hashI)}
-	if !p.e.opts.NoInitialContact && p.replaces == nil && !p.e.hasEstablished(p.peer, p) {
+	// INITIAL-CONTACT tells the peer that this end holds nothing of it:
+	// only when no other phase-1 SA is up and no CHILD SA exists (in
+	// IKEv1 CHILD SAs outlive the phase-1 SA that made them).
+	if !p.e.opts.NoInitialContact && p.replaces == nil && !p.e.hasEstablished(p.peer, p) && len(p.peer.children) == 0 {
 		out = append(out, &isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoISAKMP,
 			SPI: p.cookieSPI(), NotifyType: isakmp.NotifyInitialContact})
 	}
@@ -679,6 +691,8 @@ func (p *phase1) initiatorMM6(now time.Time, d ike.Datagram, m isakmp.Message) e
 func (p *phase1) establish(now time.Time) {
 	p.state = p1Established
 	p.established = now
+	p.estSeq = p.e.nextSeq()
+	p.confirmed = p.role == ike.Initiator
 	p.peer.lastErr = nil
 	p.lastHeard = now
 	p.e.nHalfOpen--
@@ -710,13 +724,11 @@ func (p *phase1) establish(now time.Time) {
 	p.startDPD(now)
 	p.startKeepalive(now)
 	p.notifyStatus()
-	queued := p.queued
-	p.queued = nil
-	for _, i := range queued {
-		if !p.peer.hasChildFor(i) {
-			p.startQuick(now, i, nil)
-		}
+	p.handleEarly(now)
+	if p.state != p1Established {
+		return
 	}
+	p.startQueued(now, p)
 	// A rekey of a CHILD SA may have been waiting for a phase-1 SA.
 	for _, c := range p.peer.childList() {
 		if c.needsRekey && !c.rekeying {
@@ -734,7 +746,7 @@ func (p *phase1) reestablish(now time.Time) {
 		return
 	}
 	for _, q := range p.e.phase1sOf(p.peer) {
-		if q != p && (q.replaces == p || q.state == p1Established && q.established.After(p.established)) {
+		if q != p && (q.replaces == p || q.state == p1Established && q.estSeq > p.estSeq) {
 			return
 		}
 	}
@@ -742,17 +754,22 @@ func (p *phase1) reestablish(now time.Time) {
 	p.e.startMain(now, p.peer, p)
 }
 
-// initialContact removes every other SA with the peer of p: the peer
-// rebooted and lost them (RFC 2407 §4.6.3.3).
+// initialContact removes the SAs with the peer of p that the peer lost
+// (it rebooted; RFC 2407 §4.6.3.3): the phase-1 and CHILD SAs that were
+// established here before the negotiation of p began. The peer sends
+// INITIAL-CONTACT only while it holds no SA with this end, and an SA is up
+// at the peer before, or one message after, it is up here; so whatever came
+// up here before p began is gone at the peer. SAs that came up later (both
+// ends initiated at once), negotiations in progress and p itself stay.
 func (e *Engine) initialContact(now time.Time, p *phase1) {
 	for _, q := range e.phase1sOf(p.peer) {
-		if q != p && q.remote.Addr() == p.remote.Addr() {
-			q.log.Info("phase-1 SA replaced after INITIAL-CONTACT")
+		if q != p && q.state == p1Established && q.estSeq < p.startSeq && q.remote.Addr() == p.remote.Addr() {
+			q.log.Info("phase-1 SA deleted after INITIAL-CONTACT", "new-sa", p.index)
 			q.delete(now, false, "peer sent INITIAL-CONTACT")
 		}
 	}
 	for _, c := range p.peer.childList() {
-		if c.sa.Remote == p.remote.Addr() {
+		if c.seq < p.startSeq && c.sa.Remote == p.remote.Addr() {
 			e.deleteChild(now, c, false, "peer sent INITIAL-CONTACT")
 		}
 	}
@@ -790,6 +807,12 @@ func (p *phase1) delete(now time.Time, notify bool, reason string) {
 	if p.e.halfOpen[p.halfKey] == p {
 		delete(p.e.halfOpen, p.halfKey)
 	}
+	if len(p.queued) > 0 {
+		// This SA never came up: what waited for it goes over another.
+		if best, up := p.e.bestPhase1(p.peer); up {
+			best.startQueued(now, p)
+		}
+	}
 	if p.keys != nil {
 		p.keys.wipe()
 	}
@@ -819,6 +842,20 @@ func (p *phase1) delete(now time.Time, notify bool, reason string) {
 				}
 			}
 		})
+	}
+}
+
+// startQueued runs over p the Quick Modes that waited for from to come up
+// (from may be p). What waits for an SA this end initiates stays with it
+// while both ends initiate: the peer holds that SA once it is up here, not
+// necessarily the one it initiated itself.
+func (p *phase1) startQueued(now time.Time, from *phase1) {
+	queued := from.queued
+	from.queued = nil
+	for _, i := range queued {
+		if !p.peer.hasChildFor(i) && !p.e.quickBusy(p.peer, i) {
+			p.startQuick(now, i, nil)
+		}
 	}
 }
 

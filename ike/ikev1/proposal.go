@@ -51,11 +51,14 @@ func parsePhase1Transform(t isakmp.Transform) (phase1Attrs, error) {
 		return a, fmt.Errorf("transform ID %d is not KEY_IKE", t.ID)
 	}
 	var enc, keyLen uint16
-	lifeType := uint16(0)
+	var life saLife
 	for _, at := range t.Attributes {
 		v, err := at.Uint()
 		if err != nil {
 			return a, err
+		}
+		if life.take(phase1Life, at, v) {
+			continue
 		}
 		switch at.Type {
 		case isakmp.AttrEncryption:
@@ -68,12 +71,6 @@ func parsePhase1Transform(t isakmp.Transform) (phase1Attrs, error) {
 			a.auth = uint16(v)
 		case isakmp.AttrGroup:
 			a.prop.Group = suite.DHGroup(v)
-		case isakmp.AttrLifeType:
-			lifeType = uint16(v)
-		case isakmp.AttrLifeDuration:
-			if lifeType == isakmp.LifeSeconds && v > 0 {
-				a.lifetime = time.Duration(min(v, 1<<31)) * time.Second
-			}
 		case isakmp.AttrPRF:
 			return a, fmt.Errorf("PRF attribute %d unsupported", v)
 		default:
@@ -91,6 +88,7 @@ func parsePhase1Transform(t isakmp.Transform) (phase1Attrs, error) {
 	default:
 		return a, fmt.Errorf("encryption %d unsupported", enc)
 	}
+	a.lifetime = life.secs
 	a.prop.Lifetime = a.lifetime
 	return a, nil
 }
@@ -235,22 +233,16 @@ func espSA(props []Phase2Proposal, spi uint32, encap uint16, pfs suite.DHGroup) 
 func parseESPTransform(t isakmp.Transform) (phase2Attrs, error) {
 	var a phase2Attrs
 	var keyLen, authAlg uint16
-	lifeType := uint16(0)
+	var life saLife
 	for _, at := range t.Attributes {
 		v, err := at.Uint()
 		if err != nil {
 			return a, err
 		}
+		if life.take(phase2Life, at, v) {
+			continue
+		}
 		switch at.Type {
-		case isakmp.AttrSALifeType:
-			lifeType = uint16(v)
-		case isakmp.AttrSALifeDuration:
-			switch lifeType {
-			case isakmp.LifeSeconds:
-				a.lifeSecs = time.Duration(min(v, 1<<31)) * time.Second
-			case isakmp.LifeKilobytes:
-				a.lifeKB = v
-			}
 		case isakmp.AttrSAGroup:
 			a.group = suite.DHGroup(v)
 		case isakmp.AttrEncapMode:
@@ -291,6 +283,7 @@ func parseESPTransform(t isakmp.Transform) (phase2Attrs, error) {
 	if a.encap == 0 {
 		a.encap = isakmp.EncapTunnel
 	}
+	a.lifeSecs, a.lifeKB = life.secs, life.kb
 	return a, nil
 }
 

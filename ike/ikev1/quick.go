@@ -1,6 +1,7 @@
 package ikev1
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"errors"
 	"fmt"
@@ -46,6 +47,9 @@ type quickEx struct {
 	installPending *ike.ChildSA // responder: installed when QM3 arrives
 	// iFailed marks an initiator exchange that ends without an SA.
 	iFailed bool
+	// raced is the message ID of the peer's exchange for the same proxy
+	// ID that this one won against (left unanswered).
+	raced uint32
 }
 
 func (q *quickEx) stop() {
@@ -69,18 +73,42 @@ func (q *quickEx) stop() {
 	}
 }
 
-func (p *phase1) quickPendingFor(idx int) bool {
-	for _, q := range p.quick {
-		if q.proxyIdx == idx && q.state != qmDone && q.rekeyOf == nil {
-			return true
+// quickBusy reports a Quick Mode that will bring up a CHILD SA for proxy
+// ID idx of ps: one under way in either role over any phase-1 SA with the
+// peer (rekeys aside), or one waiting for a phase-1 SA.
+func (e *Engine) quickBusy(ps *peerState, idx int) bool {
+	for _, p := range e.phase1sOf(ps) {
+		if p.state == p1Deleted {
+			continue
 		}
-	}
-	for _, i := range p.queued {
-		if i == idx {
-			return true
+		for _, q := range p.quick {
+			if q.proxyIdx == idx && q.state != qmDone && q.rekeyOf == nil {
+				return true
+			}
+		}
+		for _, i := range p.queued {
+			if i == idx {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// ownQuick is this end's Quick Mode for proxy ID idx of ps that waits for
+// its second message, over any phase-1 SA with the peer.
+func (e *Engine) ownQuick(ps *peerState, idx int) *quickEx {
+	for _, p := range e.phase1sOf(ps) {
+		if p.state != p1Established {
+			continue
+		}
+		for _, q := range p.quick {
+			if q.role == ike.Initiator && q.state == qm1Sent && q.proxyIdx == idx {
+				return q
+			}
+		}
+	}
+	return nil
 }
 
 func (p *phase1) queueQuick(idx int) { p.queued = append(p.queued, idx) }
@@ -190,6 +218,13 @@ func (q *quickEx) finish(now time.Time) {
 func (e *Engine) handleQuick(now time.Time, d ike.Datagram, m isakmp.Message) {
 	h := m.Header
 	p := e.byCookies[pairOf(h.InitiatorCookie, h.ResponderCookie)]
+	if p != nil && p.state == p1MM5Sent && h.MessageID != 0 && len(p.early) < maxEarly {
+		// The peer finished Main Mode as responder and began Quick Mode at
+		// once; its first message overtook the last of Main Mode. It is
+		// handled (and authenticated) once the SA is up.
+		p.early = append(p.early, ike.Datagram{Local: d.Local, Remote: d.Remote, Data: append([]byte(nil), d.Data...)})
+		return
+	}
 	if p == nil || p.state != p1Established || h.MessageID == 0 {
 		e.log.Debug("dropped Quick Mode message for unknown or unfinished SA", "from", d.Remote)
 		return
@@ -225,10 +260,26 @@ func (e *Engine) handleQuick(now time.Time, d ike.Datagram, m isakmp.Message) {
 	}
 }
 
+// maxEarly bounds the Quick Mode messages kept for a phase-1 SA that is
+// not up yet.
+const maxEarly = 2
+
+// handleEarly handles the Quick Mode messages that arrived before p was up.
+func (p *phase1) handleEarly(now time.Time) {
+	early := p.early
+	p.early = nil
+	for _, d := range early {
+		if m, err := isakmp.Parse(d.Data); err == nil && p.state == p1Established {
+			p.e.handleQuick(now, d, m)
+		}
+	}
+}
+
 // heard records proof of liveness from the peer and follows a NAT
 // mapping change.
 func (p *phase1) heard(now time.Time, d ike.Datagram) {
 	p.lastHeard = now
+	p.confirmed = true
 	p.dpd.outstanding = 0
 	if p.behindNAT() && d.Remote != p.remote && d.Local.Port() == p.local.Port() {
 		p.log.Info("peer address changed (NAT mapping)", "old", p.remote, "new", d.Remote)
@@ -328,6 +379,25 @@ func (p *phase1) respondQM1(now time.Time, d ike.Datagram, m isakmp.Message, dg 
 		p.peer.fail(fmt.Sprintf("phase 2: proxy ID mismatch (peer proposed local %s, remote %s)", localSel, remoteSel))
 		p.sendNotify(now, isakmp.ProtoESP, nil, isakmp.NotifyInvalidIDInformation)
 		return nil
+	}
+	// Both ends negotiate this proxy ID at once: the exchange whose
+	// initiator nonce is higher goes on, the other is abandoned by its
+	// initiator, so that one pair results (both ends decide alike). A
+	// peer that does not abandon its exchange gets an answer to its
+	// retransmission once ours is done. When ours runs over an SA the
+	// peer may not hold, both go on (installChild abandons the slower).
+	if own := p.e.ownQuick(p.peer, q.proxyIdx); own != nil && (own.p1 == p || own.p1.confirmed) {
+		if bytes.Compare(own.ni, q.ni) > 0 {
+			p.log.Debug("simultaneous Quick Mode: ours goes on, the peer's is left unanswered", "ours", own.mid, "peer", mid)
+			if own.raced == mid {
+				// The peer retransmits: ours may have been lost.
+				own.rt.resend()
+			}
+			own.raced = mid
+			return nil
+		}
+		p.log.Debug("simultaneous Quick Mode: answering the peer's, abandoning ours", "ours", own.mid, "peer", mid)
+		own.finish(now)
 	}
 	// Choose the first offered proposal we accept.
 	var chosen *isakmp.Proposal
@@ -441,7 +511,13 @@ outer:
 	p.quick[mid] = q
 	q.rt.start(now, p.local, p.remote, msg, true, func(now time.Time) {
 		p.log.Warn("Quick Mode timed out waiting for the third message", "mid", mid)
+		// The initiator installed the pair when it sent the third
+		// message: tell it the pair does not exist here, and negotiate
+		// again if this end keeps the tunnel up.
+		p.sendInformational(now, []isakmp.Payload{&isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP,
+			SPISize: 4, SPIs: [][]byte{spiBytes(q.spiIn)}}})
 		q.finish(now)
+		p.retryLater(now)
 	})
 	return nil
 }
@@ -557,27 +633,19 @@ func (q *quickEx) applyResponderLifetime(data []byte) {
 	if err != nil {
 		return
 	}
-	var lt uint16
+	var life saLife
 	for _, a := range attrs {
 		v, err := a.Uint()
 		if err != nil {
 			return
 		}
-		switch a.Type {
-		case isakmp.AttrSALifeType:
-			lt = uint16(v)
-		case isakmp.AttrSALifeDuration:
-			switch lt {
-			case isakmp.LifeSeconds:
-				if d := time.Duration(min(v, 1<<31)) * time.Second; d > 0 && d < q.lifetime {
-					q.lifetime = d
-				}
-			case isakmp.LifeKilobytes:
-				if v > 0 && (q.lifeKB == 0 || v < q.lifeKB) {
-					q.lifeKB = v
-				}
-			}
-		}
+		life.take(phase2Life, a, v)
+	}
+	if life.secs > 0 && life.secs < q.lifetime {
+		q.lifetime = life.secs
+	}
+	if life.kb > 0 && (q.lifeKB == 0 || life.kb < q.lifeKB) {
+		q.lifeKB = life.kb
 	}
 	q.p1.log.Info("peer sent RESPONDER-LIFETIME", "lifetime", q.lifetime, "kilobytes", q.lifeKB)
 }
