@@ -436,7 +436,7 @@ func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
 		}
-		tu.eng = v1Engine{e, t.Gateway, newLivenessProbe(c.kern, t.Unit, t.Local, t.Remote, t.V1.DPD)}
+		tu.eng = v1Engine{e, t.Gateway, newLivenessProbe(c.sas.kern, t.Unit, t.Local, t.Remote, t.V1.DPD)}
 	default:
 		return nil, fmt.Errorf("vpn %s: no engine", t.VPN)
 	}

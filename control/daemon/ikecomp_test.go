@@ -916,3 +916,34 @@ func TestTxCountsReadsEveryUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// countingKernel is a fake kernel that also serves SA counters.
+type countingKernel struct {
+	*fakeKernel
+	fakeCounters
+}
+
+// The IKEv1 DPD liveness probe finds the kernel's counters behind the
+// component's SA record.
+func TestIKEv1TunnelGetsLivenessProbe(t *testing.T) {
+	ns := ikeNamespace(t)
+	kern := &countingKernel{fakeKernel: newFakeKernel()}
+	c := newIKEComponent(slog.New(slog.DiscardHandler), kern, nil)
+	c.listen = func(a netip.Addr) (*udp.Runner, error) {
+		var r *udp.Runner
+		err := lab.Do(ns, func() error {
+			var err error
+			r, err = udp.Listen(c.log, udp.DefaultListeners(a))
+			return err
+		})
+		return r, err
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Apply(context.Background(), labConfig(t, lab.SRX1, lab.ConfigOptions{}, "")); err != nil {
+		t.Fatal(err)
+	}
+	tu := c.snapshotTunnels()[0]
+	if e, ok := tu.eng.(v1Engine); !ok || e.live == nil {
+		t.Fatalf("IKEv1 tunnel without a liveness probe (engine %T)", tu.eng)
+	}
+}
