@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(daemonEnv) == "1" {
 		go dumpGoroutinesOnSignal()
 		go profileCPUOnSignal()
+		go heapProfileOnSignal()
 		os.Exit(labrun.RunDaemon(os.Args[1:]))
 	}
 	os.Exit(m.Run())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -128,4 +129,53 @@ func logCPUProfile(t *testing.T, name string, pid int) {
 		return
 	}
 	t.Logf("CPUPROFILE %s %s", name, base64.StdEncoding.EncodeToString(data))
+}
+
+func heapProfilePath(pid int) string {
+	return fmt.Sprintf("%s/bpfvpn-topology-heap-%d.prof", os.TempDir(), pid)
+}
+
+// heapProfileOnSignal runs in a test daemon: SIGWINCH writes a heap
+// profile (in-use memory after a GC).
+func heapProfileOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGWINCH)
+	for range ch {
+		path := heapProfilePath(os.Getpid())
+		f, err := os.Create(path + ".tmp")
+		if err != nil {
+			continue
+		}
+		runtime.GC()
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+		os.Rename(path+".tmp", path)
+	}
+}
+
+// logHeapProfile logs the daemon pid's heap profile base64-encoded on one
+// line starting with "HEAPPROFILE name ".
+func logHeapProfile(t *testing.T, name string, pid int) {
+	path := heapProfilePath(pid)
+	os.Remove(path)
+	if err := syscall.Kill(pid, syscall.SIGWINCH); err != nil {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Logf("%s: no heap profile", name)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	defer os.Remove(path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	t.Logf("HEAPPROFILE %s %s", name, base64.StdEncoding.EncodeToString(data))
 }

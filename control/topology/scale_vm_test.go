@@ -288,6 +288,11 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 	}
 	waitTunnels(t, r, n+1, limit)
 	allUp := time.Since(start)
+	if os.Getenv(ProfileEnv) == "1" {
+		for _, gw := range labrun.Gateways {
+			logHeapProfile(t, gw, pids[gw])
+		}
+	}
 	var mem, cpu []string
 	for _, gw := range labrun.Gateways {
 		mem = append(mem, gw+" "+strconv.Itoa(rssKiB(pids[gw]))+" KiB (was "+strconv.Itoa(rss0[gw])+" KiB with 1 tunnel)")
