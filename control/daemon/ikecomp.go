@@ -997,9 +997,12 @@ type txCounts struct {
 func (x *txCounts) count(unit int) (uint64, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if now := time.Now(); x.at.IsZero() || now.Sub(x.at) >= trafficPoll/2 {
-		x.at = now
+	if x.at.IsZero() || time.Since(x.at) >= trafficPoll/2 {
 		x.byUnit, x.err = linkTxCounts()
+		// From the end of the dump: a dump slower than trafficPoll/2
+		// (1,000 links in the VM) must not make every waiting caller
+		// dump again.
+		x.at = time.Now()
 	}
 	if x.err != nil {
 		return 0, x.err
