@@ -947,3 +947,29 @@ func TestIKEv1TunnelGetsLivenessProbe(t *testing.T) {
 		t.Fatalf("IKEv1 tunnel without a liveness probe (engine %T)", tu.eng)
 	}
 }
+
+// A re-apply of the same configuration reuses its translation; another
+// configuration is translated.
+func TestIKEComponentReapplyKeepsTranslation(t *testing.T) {
+	ns := ikeNamespace(t)
+	g := newTestGateway(t, ns, "srx1")
+	ctx := context.Background()
+	cfg := labConfig(t, lab.SRX1, lab.ConfigOptions{}, "")
+	if err := g.c.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	first := g.c.appliedWant
+	if err := g.c.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || &g.c.appliedWant[0] != &first[0] {
+		t.Fatal("re-apply of the same configuration translated it again")
+	}
+	other := labConfig(t, lab.SRX1, lab.ConfigOptions{}, "set security ipsec vpn VPN-to-Host2 establish-tunnels on-traffic\n")
+	if err := g.c.Apply(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if g.c.appliedCfg != other || g.c.appliedWant[0].Immediate {
+		t.Fatal("another configuration was not translated")
+	}
+}
