@@ -121,8 +121,14 @@ topology:
 	$(GO) run ./vm/cmd/vmrun -kernel all -tests ./control/topology/...
 
 # Tunnel scale: time to all-up and daemon memory (RSS) for TOPO_TUNNELS tunnels
-# between two daemons in the VM (results: bench/RESULTS.md, topology section).
+# between two daemons in the VM, then the same tunnels with strongSwan's charon
+# (kernel-netlink, if_id-bound xfrm interfaces) in the SRX2 role; two boots of
+# the same kernel, one test binary each (a binary gets 10 minutes).
+# Results: bench/RESULTS.md, topology section.
 TOPO_TUNNELS ?= 1000
 bench-topology:
 	$(GO) run ./vm/cmd/vmrun -kernel 6.12 -mem 4G -env BPFVPN_SCALE_TUNNELS=$(TOPO_TUNNELS) \
-		-run TestVMScaleTunnels -tests ./control/topology/... | grep -E 'SCALE|PASS|FAIL'
+		-run 'TestVMScaleTunnels$$' -tests ./control/topology/... | grep -E 'SCALE|--- |PASS|FAIL'
+	$(GO) run ./vm/cmd/vmrun -kernel 6.12 -mem 4G -env BPFVPN_SCALE_TUNNELS=$(TOPO_TUNNELS) -env BPFVPN_SCALE_SWAN=1 \
+		-run 'TestVMScaleStrongSwanPeer' -tests ./control/topology/... | grep -E 'SCALE|--- |PASS|FAIL'
+

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/bpfvpn/bpfvpn/control/config"
+	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/ikev1"
 	"github.com/bpfvpn/bpfvpn/ike/ikev2"
@@ -31,10 +32,42 @@ const (
 	trafficPoll = time.Second
 	// startJitter spreads the first negotiation of immediately tunnels.
 	startJitter = 300 * time.Millisecond
+	// superviseMax bounds how long a mux goes without supervising its
+	// tunnels, so that a tunnel that went down is seen within it.
+	superviseMax = 5 * time.Second
+	// listenerTick is the polling tick of a listener's runner.
+	listenerTick = time.Second
+)
+
+// Supervision deadlines of a tunnel that is not up. Variables so that tests
+// of the whole negotiation can shorten them.
+var (
+	// NegotiationTimeout is how long a negotiation (an IKE SA being set up,
+	// or a CHILD SA requested on an established one) may take before the
+	// supervision abandons it (deletes its IKE SAs) and retries with
+	// back-off. It is longer than an engine takes to give up on an
+	// unanswered request (IKEv2: six retransmissions, about 63 s), so it
+	// only ends negotiations that would neither complete nor fail (seen
+	// after collisions), and a slow but live one (a peer installing
+	// thousands of SAs) is left to finish.
+	NegotiationTimeout = 75 * time.Second
+	// ChildGrace is how long an established IKE SA may go without an
+	// installed CHILD SA (its own exchange, or one the peer runs on it)
+	// before the supervision requests one.
+	ChildGrace = 5 * time.Second
 	// ResponderDelay is how long the end with the higher address lets the
 	// other initiate first.
 	ResponderDelay = 3 * time.Second
+	// MaxNegotiations bounds how many IKE SAs the supervision keeps in
+	// negotiation at once (initiated, not yet established); further
+	// immediately tunnels wait for a slot. Starting a thousand at once made
+	// the peer's answers come later than the retransmission limits, and
+	// every failed attempt was started again: the daemons never settled.
+	MaxNegotiations int64 = 64
 )
+
+// slotWait is how often a tunnel waiting for a negotiation slot looks again.
+const slotWait = 250 * time.Millisecond
 
 // engine is one tunnel's IKE engine, IKEv1 or IKEv2, behind one interface.
 type engine interface {
@@ -50,6 +83,8 @@ type engine interface {
 	// Expired reports the kernel's soft (rekey) or hard (delete) byte
 	// limit of the pair with inbound SPI spiIn.
 	Expired(now time.Time, spiIn uint32, hard bool)
+	// CreateChild negotiates a CHILD SA on the established IKE SA.
+	CreateChild(now time.Time) error
 }
 
 type v1Engine struct {
@@ -69,6 +104,10 @@ func (e v1Engine) Tick(now time.Time) {
 func (e v1Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
 func (e v1Engine) Terminate(now time.Time)      { _ = e.Engine.Terminate(now, e.gateway) }
 func (e v1Engine) LastError() error             { return nil }
+
+// CreateChild: Initiate starts Quick Mode for every proxy identity without
+// an IPsec SA when a phase-1 SA is up.
+func (e v1Engine) CreateChild(now time.Time) error { return e.Engine.Initiate(now, e.gateway) }
 func (e v1Engine) Expired(now time.Time, spiIn uint32, hard bool) {
 	e.ChildSAExpired(now, spiIn, hard)
 }
@@ -95,6 +134,9 @@ func (e v2Engine) Initiate(now time.Time) error { return e.Engine.Initiate(now, 
 func (e v2Engine) Terminate(now time.Time)      { e.Engine.Terminate(now, e.name) }
 func (e v2Engine) LastError() error             { return e.Engine.LastError(e.name) }
 func (e v2Engine) Rekey(now time.Time) error    { return e.RekeyChild(now, e.name) }
+func (e v2Engine) CreateChild(now time.Time) error {
+	return e.Engine.CreateChild(now, e.name)
+}
 func (e v2Engine) Expired(now time.Time, spiIn uint32, hard bool) {
 	e.ChildExpired(now, spiIn, hard)
 }
@@ -109,16 +151,41 @@ type tunnel struct {
 	// tunnel was removed. The sink sets them without any component lock.
 	up      atomic.Bool
 	stopped atomic.Bool
+	// slot is held while an IKE SA this tunnel's supervision initiated is
+	// in negotiation (ikeComponent.negotiations counts them).
+	slot atomic.Bool
 
-	// guarded by ikeComponent.supMu
+	// Status for the operational views, which take no lock that an engine
+	// may hold while its sink waits for the kernel: the progress and the
+	// engine's last error as the supervision last saw them, and why it
+	// last abandoned a negotiation ("" if it did not).
+	progress atomic.Uint32
+	engErr   atomic.Pointer[string]
+	supErr   atomic.Pointer[string]
+
+	// sup guards the supervision state below. Lock order: the component's
+	// mu, then sup, then the engine's own lock.
+	sup     sync.Mutex
 	nextTry time.Time
 	// resetBackoff is set by the sink when the tunnel came up.
 	resetBackoff atomic.Bool
 	backoff      time.Duration
-	attempts     int
-	lastTx       uint64
-	haveTx       bool
-	nextProbe    time.Time
+	// delay is the back-off step of the attempt under way.
+	delay     time.Duration
+	attempts  int
+	lastTx    uint64
+	haveTx    bool
+	nextProbe time.Time
+	// deadline is when the negotiation under way is abandoned (zero: none
+	// is being timed).
+	deadline time.Time
+	// childlessSince is when an established IKE SA without an installed
+	// CHILD SA was first seen; childAsked when one was requested on it.
+	childlessSince time.Time
+	childAsked     time.Time
+	// emptySince is when the engine was first seen holding no CHILD SA
+	// while the tunnel counts as up.
+	emptySince time.Time
 }
 
 // listener owns the UDP 500/4500 sockets of one local address and the mux
@@ -135,8 +202,10 @@ type listener struct {
 // their local address; datagrams go to the engine whose peer address and
 // IKE version match. Changing a VPN restarts only its engine.
 type ikeComponent struct {
-	log  *slog.Logger
+	log *slog.Logger
+	// kern is sas: the kernel behind a record of bpfvpn's SAs.
 	kern saInstaller
+	sas  *saRecord
 	dp   SPIPublisher
 	// listen opens the sockets of a local address (udp.Listen; tests may
 	// enter a network namespace first).
@@ -146,30 +215,37 @@ type ikeComponent struct {
 	txCount func(unit int) (uint64, error)
 	now     func() time.Time
 
-	// Lock order: mu, then supMu, then an engine's own lock. The engines
-	// call the sinks with their lock held, so the sinks take neither mu
-	// nor supMu.
+	// Lock order: mu, then a tunnel's sup, then its engine's own lock.
+	// The engines call the sinks with their lock held, so the sinks take
+	// neither mu nor sup.
 	mu        sync.Mutex
-	supMu     sync.Mutex
 	adoptMu   sync.Mutex
 	tunnels   map[string]*tunnel // by VPN name
 	order     []string           // VPN names in configuration order
 	listeners map[netip.Addr]*listener
 	adopted   map[int]bool
 	closed    bool
+	// negotiations is the number of tunnels holding a slot.
+	negotiations atomic.Int64
 	// watchExpire makes the first Apply start watchExpires; stopWatch
 	// ends it.
 	watchExpire bool
 	stopWatch   context.CancelFunc
+	// appliedCfg is the configuration of the last Apply (configurations
+	// are not changed once parsed) and appliedWant its translation.
+	appliedCfg  *config.Config
+	appliedWant []*Tunnel
 }
 
 func newIKEComponent(log *slog.Logger, kern saInstaller, dp SPIPublisher) *ikeComponent {
-	c := &ikeComponent{log: log.With("component", "ike"), kern: kern, dp: dp, now: time.Now,
+	sas := newSARecord(kern)
+	c := &ikeComponent{log: log.With("component", "ike"), kern: sas, sas: sas, dp: dp, now: time.Now,
 		tunnels: map[string]*tunnel{}, listeners: map[netip.Addr]*listener{}, adopted: map[int]bool{}}
 	c.listen = func(addr netip.Addr) (*udp.Runner, error) {
 		return udp.Listen(c.log, udp.DefaultListeners(addr))
 	}
-	c.txCount = linkTxCount
+	tx := &txCounts{}
+	c.txCount = tx.count
 	return c
 }
 
@@ -210,13 +286,22 @@ func (c *ikeComponent) Check(ctx context.Context, cfg *config.Config) error {
 }
 
 func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
-	want, err := translate(cfg)
-	if err != nil {
-		return err
-	}
-	now := c.now()
+	// The daemon re-applies its active configuration every 30 s; its
+	// translation (a fingerprint per VPN) is kept rather than redone
+	// (with 1,000 VPNs it was up to a quarter of a daemon's CPU).
 	c.mu.Lock()
+	want := c.appliedWant
+	if cfg != c.appliedCfg || want == nil {
+		c.mu.Unlock()
+		var err error
+		if want, err = translate(cfg); err != nil {
+			return err
+		}
+		c.mu.Lock()
+	}
 	defer c.mu.Unlock()
+	c.appliedCfg, c.appliedWant = cfg, want
+	now := c.now()
 	if c.closed {
 		return errors.New("ike: closed")
 	}
@@ -248,6 +333,17 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 		c.listeners[a] = l
 		opened = append(opened, a)
 	}
+	// Units may change hands: the SA record lists the kernel afresh (a
+	// re-apply of an unchanged configuration keeps it).
+	changed := len(want) != len(c.tunnels)
+	for _, t := range want {
+		if tu, ok := c.tunnels[t.VPN]; !ok || tu.t.Fingerprint != t.Fingerprint {
+			changed = true
+		}
+	}
+	if changed {
+		c.sas.invalidate()
+	}
 	// Stop tunnels that went away or changed.
 	restarted := map[string]bool{}
 	for name, tu := range c.tunnels {
@@ -276,9 +372,9 @@ func (c *ikeComponent) Apply(ctx context.Context, cfg *config.Config) error {
 			// The peer was just told to delete the old SAs; if it keeps
 			// its tunnel up it initiates at once. Let it, rather than
 			// colliding with it.
-			c.supMu.Lock()
+			tu.sup.Lock()
 			tu.nextTry = tu.nextTry.Add(ResponderDelay)
-			c.supMu.Unlock()
+			tu.sup.Unlock()
 		}
 		c.tunnels[t.VPN] = tu
 	}
@@ -299,6 +395,11 @@ func (c *ikeComponent) startListener(a netip.Addr) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ike: open UDP 500/4500 on %s: %w", a, err)
 	}
+	// The mux's NextTimer is exact and datagrams wake the runner, so its
+	// polling tick only bounds the delay of timers set from outside
+	// (commits, clear, rekey); with one runner per local address, 100 ms
+	// polls of thousands of tunnels cost more than the negotiations.
+	r.TickInterval = listenerTick
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &listener{addr: a, runner: r, cancel: cancel, done: make(chan struct{})}
 	l.mux = newMux(c)
@@ -349,7 +450,7 @@ func (c *ikeComponent) startTunnel(now time.Time, t *Tunnel) (*tunnel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vpn %s: %w", t.VPN, err)
 		}
-		tu.eng = v1Engine{e, t.Gateway, newLivenessProbe(c.kern, t.Unit, t.Local, t.Remote, t.V1.DPD)}
+		tu.eng = v1Engine{e, t.Gateway, newLivenessProbe(c.sas.kern, t.Unit, t.Local, t.Remote, t.V1.DPD)}
 	default:
 		return nil, fmt.Errorf("vpn %s: no engine", t.VPN)
 	}
@@ -376,6 +477,7 @@ func establishName(immediate bool) string {
 // stopTunnel deletes the tunnel's SAs (telling the peer) and removes it.
 func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel) {
 	tu.stopped.Store(true)
+	c.releaseSlot(tu)
 	tu.eng.Terminate(now)
 	if l := c.listeners[tu.t.Local]; l != nil {
 		l.mux.remove(tu)
@@ -388,87 +490,310 @@ func (c *ikeComponent) stopTunnel(ctx context.Context, now time.Time, tu *tunnel
 
 // initiate starts negotiation and schedules the next retry.
 func (c *ikeComponent) initiate(now time.Time, tu *tunnel) {
-	c.supMu.Lock()
-	defer c.supMu.Unlock()
+	tu.sup.Lock()
+	defer tu.sup.Unlock()
 	c.initiateLocked(now, tu)
 }
 
+// initiateLocked starts a new IKE SA (with its CHILD SA). A negotiation
+// that fails in the engine leaves the tunnel idle until nextTry; one that
+// neither completes nor fails is abandoned at deadline.
 func (c *ikeComponent) initiateLocked(now time.Time, tu *tunnel) {
 	if tu.resetBackoff.Swap(false) {
 		tu.backoff = 0
 	}
 	tu.attempts++
-	if tu.backoff == 0 {
-		tu.backoff = RetryMin
-	}
-	tu.nextTry = now.Add(tu.backoff)
-	tu.backoff = min(2*tu.backoff, RetryMax)
+	tu.delay = c.nextBackoff(tu)
+	tu.nextTry = now.Add(tu.delay)
+	tu.deadline = now.Add(NegotiationTimeout)
+	tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}
 	if err := tu.eng.Initiate(now); err != nil {
 		c.log.Warn("initiate", "vpn", tu.t.VPN, "err", err)
 	}
 }
 
-// supervise keeps immediately tunnels up (retry with back-off while no IKE
-// SA is up or negotiating) and starts on-traffic tunnels when a packet was
-// routed into their st0. It returns when it next wants to run.
-func (c *ikeComponent) supervise(now time.Time, tunnels []*tunnel) time.Time {
-	c.supMu.Lock()
-	defer c.supMu.Unlock()
-	var next time.Time
-	at := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
+// takeSlot reserves a negotiation slot for tu (true if it holds one).
+func (c *ikeComponent) takeSlot(tu *tunnel) bool {
+	if tu.slot.Load() {
+		return true
+	}
+	for {
+		n := c.negotiations.Load()
+		if n >= MaxNegotiations {
+			return false
+		}
+		if c.negotiations.CompareAndSwap(n, n+1) {
+			tu.slot.Store(true)
+			return true
 		}
 	}
+}
+
+// releaseSlot frees tu's negotiation slot, if it holds one.
+func (c *ikeComponent) releaseSlot(tu *tunnel) {
+	if tu.slot.CompareAndSwap(true, false) {
+		c.negotiations.Add(-1)
+	}
+}
+
+// nextBackoff returns the delay before the next attempt and doubles the
+// back-off (RetryMin … RetryMax).
+func (c *ikeComponent) nextBackoff(tu *tunnel) time.Duration {
+	if tu.backoff == 0 {
+		tu.backoff = RetryMin
+	}
+	d := tu.backoff
+	tu.backoff = min(2*tu.backoff, RetryMax)
+	return d
+}
+
+// abandonLocked gives up on a negotiation that did not finish by its
+// deadline: it deletes the tunnel's IKE SAs (none carries an installed
+// CHILD SA) and schedules a new attempt after the back-off. The delay is
+// jittered, and the end with the higher address adds ResponderDelay, so two
+// ends that keep colliding drift apart and one of them ends up responding.
+func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
+	if tu.resetBackoff.Swap(false) {
+		tu.backoff, tu.delay = 0, 0
+	}
+	d := tu.delay
+	if d == 0 {
+		d = c.nextBackoff(tu)
+	}
+	tu.delay = 0
+	d += time.Duration(mrand.Int64N(int64(d)/2 + 1))
+	if tu.t.Local.Compare(tu.t.Remote) > 0 {
+		d += ResponderDelay
+	}
+	tu.supErr.Store(&why)
+	c.log.Warn("negotiation abandoned; retrying", "vpn", tu.t.VPN, "reason", why, "retry-in", d.Round(time.Millisecond))
+	tu.eng.Terminate(now)
+	c.releaseSlot(tu)
+	tu.progress.Store(uint32(progressIdle))
+	tu.nextTry = now.Add(d)
+	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+}
+
+// progress is how far a tunnel that is not up got, from its IKE SAs.
+type progress uint8
+
+const (
+	progressIdle        progress = iota // no IKE SA, or only ones going away
+	progressIKE                         // an IKE SA being negotiated
+	progressEstablished                 // an IKE SA up (its CHILD SA pending or missing)
+)
+
+func ikeProgress(sas []ike.IKESAStatus) progress {
+	p := progressIdle
+	for _, s := range sas {
+		switch s.State {
+		case ike.StateEstablished, ike.StateRekeying:
+			return progressEstablished
+		case ike.StateConnecting:
+			p = progressIKE
+		}
+	}
+	return p
+}
+
+// supervise keeps immediately tunnels up and starts on-traffic tunnels when
+// a packet was routed into their st0. A tunnel that is not up is, by its IKE
+// SAs:
+//   - idle: (immediately) a new IKE SA is initiated once the back-off
+//     allows;
+//   - negotiating an IKE SA: left alone until NegotiationTimeout, then
+//     abandoned and retried with back-off;
+//   - holding an established IKE SA without an installed CHILD SA (a
+//     collision or a deleted CHILD SA): after ChildGrace a CHILD SA is
+//     requested on it, and abandoned like an IKE SA if none is installed
+//     by the deadline.
+//
+// It returns when it next wants to run.
+func (c *ikeComponent) supervise(now time.Time, tunnels []*tunnel) time.Time {
+	var next time.Time
 	for _, tu := range tunnels {
-		if tu.stopped.Load() || tu.up.Load() {
-			continue
+		if t := c.superviseOne(now, tu); !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
 		}
-		if tu.resetBackoff.Swap(false) {
-			tu.backoff, tu.haveTx = 0, false
-		}
-		if tu.t.Immediate {
-			if now.Before(tu.nextTry) {
-				at(tu.nextTry)
-				continue
-			}
-			if negotiating(tu.eng.IKESAs(now)) {
-				tu.nextTry = now.Add(tu.backoff)
-				at(tu.nextTry)
-				continue
-			}
-			c.initiateLocked(now, tu)
-			at(tu.nextTry)
-			continue
-		}
-		// on-traffic
-		if now.Before(tu.nextProbe) {
-			at(tu.nextProbe)
-			continue
-		}
-		tu.nextProbe = now.Add(trafficPoll)
-		at(tu.nextProbe)
-		n, err := c.txCount(tu.t.Unit)
-		if err != nil {
-			continue
-		}
-		if tu.haveTx && n > tu.lastTx && !negotiating(tu.eng.IKESAs(now)) {
-			c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
-			c.initiateLocked(now, tu)
-		}
-		tu.lastTx, tu.haveTx = n, true
 	}
 	return next
 }
 
-func negotiating(sas []ike.IKESAStatus) bool {
-	for _, s := range sas {
-		switch s.State {
-		case ike.StateConnecting, ike.StateEstablished, ike.StateRekeying:
-			return true
+// superviseOne supervises tu and returns when it next needs attention
+// (zero: no sooner than superviseMax).
+func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
+	tu.sup.Lock()
+	defer tu.sup.Unlock()
+	if tu.stopped.Load() {
+		return time.Time{}
+	}
+	defer func() {
+		if err := tu.eng.LastError(); err != nil {
+			s := err.Error()
+			tu.engErr.Store(&s)
+		} else {
+			tu.engErr.Store(nil)
+		}
+	}()
+	if tu.up.Load() {
+		c.releaseSlot(tu)
+		tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+		tu.supErr.Store(nil)
+		tu.progress.Store(uint32(progressEstablished))
+		if c.staleUpLocked(now, tu) {
+			return tu.emptySince.Add(ChildGrace)
+		}
+		if tu.up.Load() {
+			return time.Time{}
 		}
 	}
+	if tu.resetBackoff.Swap(false) {
+		tu.backoff, tu.haveTx = 0, false
+	}
+	if tu.t.Immediate {
+		return c.superviseImmediate(now, tu)
+	}
+	// on-traffic
+	var next time.Time
+	p := ikeProgress(tu.eng.IKESAs(now))
+	tu.progress.Store(uint32(p))
+	if p != progressIdle {
+		next = c.timeNegotiation(now, tu, p, false)
+	}
+	if now.Before(tu.nextProbe) {
+		return minTime(next, tu.nextProbe)
+	}
+	tu.nextProbe = now.Add(trafficPoll)
+	next = minTime(next, tu.nextProbe)
+	n, err := c.txCount(tu.t.Unit)
+	if err != nil {
+		return next
+	}
+	if tu.haveTx && n > tu.lastTx {
+		c.trafficLocked(now, tu, p)
+	}
+	tu.lastTx, tu.haveTx = n, true
+	return next
+}
+
+// staleUpLocked checks a tunnel that counts as up against its engine. The
+// sink keeps a tunnel up when a deleted pair leaves another installed one,
+// and that one may be an old inbound SA in its retirement grace (colliding
+// negotiations create and delete several pairs). A tunnel whose engine holds
+// no CHILD SA for ChildGrace is down: its SAs are removed (withdrawing its
+// routes) and it is supervised as down. It reports whether the check is
+// still waiting out the grace.
+func (c *ikeComponent) staleUpLocked(now time.Time, tu *tunnel) bool {
+	if len(tu.eng.ChildSAs(now)) > 0 {
+		tu.emptySince = time.Time{}
+		return false
+	}
+	if tu.emptySince.IsZero() {
+		tu.emptySince = now
+	}
+	if now.Before(tu.emptySince.Add(ChildGrace)) {
+		return true
+	}
+	tu.emptySince = time.Time{}
+	c.log.Warn("tunnel counted up without an IPsec SA in its engine: taking it down", "vpn", tu.t.VPN)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.kern.RemoveTunnel(ctx, tu.t.Unit); err != nil {
+		c.log.Warn("remove tunnel", "vpn", tu.t.VPN, "err", err)
+	}
+	tu.up.Store(false)
+	tu.resetBackoff.Store(true)
 	return false
+}
+
+// superviseImmediate supervises an establish-tunnels immediately tunnel
+// that is not up and returns when it next needs attention.
+func (c *ikeComponent) superviseImmediate(now time.Time, tu *tunnel) time.Time {
+	p := ikeProgress(tu.eng.IKESAs(now))
+	tu.progress.Store(uint32(p))
+	if p != progressIdle {
+		return c.timeNegotiation(now, tu, p, true)
+	}
+	// Idle: the last attempt failed in the engine (or was abandoned).
+	c.releaseSlot(tu)
+	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+	if now.Before(tu.nextTry) {
+		return tu.nextTry
+	}
+	if !c.takeSlot(tu) {
+		return now.Add(slotWait)
+	}
+	c.initiateLocked(now, tu)
+	return minTime(tu.nextTry, tu.deadline)
+}
+
+// timeNegotiation times a negotiation in progress p of a tunnel that is not
+// up; askChild lets it request a missing CHILD SA. It returns when it next
+// needs attention.
+func (c *ikeComponent) timeNegotiation(now time.Time, tu *tunnel, p progress, askChild bool) time.Time {
+	if p == progressIKE {
+		tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}
+		if tu.deadline.IsZero() {
+			// Started by the peer, or left from an earlier attempt.
+			tu.deadline = now.Add(NegotiationTimeout)
+		}
+		if !now.Before(tu.deadline) {
+			c.abandonLocked(now, tu, fmt.Sprintf("IKE SA not established within %v", NegotiationTimeout))
+			return tu.nextTry
+		}
+		return tu.deadline
+	}
+	// An IKE SA is up but no CHILD SA is installed.
+	c.releaseSlot(tu)
+	if tu.childlessSince.IsZero() {
+		tu.childlessSince = now
+		tu.deadline = time.Time{}
+	}
+	if !tu.childAsked.IsZero() {
+		if !now.Before(tu.deadline) {
+			c.abandonLocked(now, tu, fmt.Sprintf("no CHILD SA installed within %v of requesting one", NegotiationTimeout))
+			return tu.nextTry
+		}
+		return tu.deadline
+	}
+	if grace := tu.childlessSince.Add(ChildGrace); now.Before(grace) {
+		return grace
+	}
+	if !askChild {
+		return time.Time{}
+	}
+	c.requestChildLocked(now, tu)
+	return tu.deadline
+}
+
+// requestChildLocked asks the engine for a CHILD SA on the established IKE
+// SA, timed by NegotiationTimeout.
+func (c *ikeComponent) requestChildLocked(now time.Time, tu *tunnel) {
+	c.log.Info("IKE SA up without an IPsec SA: requesting one", "vpn", tu.t.VPN)
+	tu.childAsked = now
+	tu.deadline = now.Add(NegotiationTimeout)
+	if err := tu.eng.CreateChild(now); err != nil {
+		c.log.Warn("request CHILD SA", "vpn", tu.t.VPN, "err", err)
+	}
+}
+
+// trafficLocked starts what a down on-traffic tunnel lacks after a packet
+// was routed into it.
+func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, p progress) {
+	switch {
+	case p == progressIdle:
+		c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
+		c.initiateLocked(now, tu)
+	case p == progressEstablished && tu.childAsked.IsZero():
+		c.requestChildLocked(now, tu)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // Rekey rekeys the IPsec SAs of vpn ("" = every VPN) now.
@@ -498,41 +823,27 @@ func (c *ikeComponent) TrafficStart(unit int) {
 	defer c.mu.Unlock()
 	now := c.now()
 	for _, tu := range c.tunnels {
-		if tu.t.Unit == unit && !tu.up.Load() && !negotiating(tu.eng.IKESAs(now)) {
-			c.initiate(now, tu)
+		if tu.t.Unit == unit && !tu.up.Load() && !tu.stopped.Load() {
+			tu.sup.Lock()
+			c.trafficLocked(now, tu, ikeProgress(tu.eng.IKESAs(now)))
+			tu.sup.Unlock()
 		}
 	}
 }
 
 // otherChildren reports whether the tunnel has an installed inbound SA
-// besides spiIn (then a newer pair carries it). It asks the kernel: it runs
-// in the engine's sink, where the engine's own state is locked.
+// besides spiIn (then a newer pair carries it). It runs in the engine's
+// sink, where the engine's own state is locked, so it asks the SA record.
 func (c *ikeComponent) otherChildren(tu *tunnel, spiIn uint32) bool {
-	installed, err := c.kern.InstalledSAs()
-	if err != nil {
-		return false
-	}
-	for _, sa := range installed {
-		if sa.Unit == tu.t.Unit && sa.SPI != spiIn && sa.Dst == tu.t.Local && sa.Direction != "outbound" {
-			return true
-		}
-	}
-	return false
+	_, other, err := c.sas.unitSAs(tu.t.Unit, tu.t.Local, spiIn)
+	return err == nil && other
 }
 
 // unitHasSAs reports whether the kernel holds SAs of unit (left by an
-// earlier daemon when this one starts).
+// earlier daemon when this one starts, or another pair of the tunnel).
 func (c *ikeComponent) unitHasSAs(unit int) bool {
-	installed, err := c.kern.InstalledSAs()
-	if err != nil {
-		return false
-	}
-	for _, sa := range installed {
-		if sa.Unit == unit {
-			return true
-		}
-	}
-	return false
+	has, _, err := c.sas.unitSAs(unit, netip.Addr{}, 0)
+	return err == nil && has
 }
 
 func (c *ikeComponent) markAdopted(unit int) bool {
@@ -651,14 +962,18 @@ func (m *mux) Tick(now time.Time) {
 		if at, ok := tu.eng.NextTimer(); ok && !at.After(now) {
 			tu.eng.Tick(now)
 		}
+		if tu.up.Load() {
+			// Free the slot at once: other tunnels wait for it.
+			m.c.releaseSlot(tu)
+		}
 	}
 	m.mu.Lock()
 	due := !m.superAt.After(now)
 	m.mu.Unlock()
 	if due {
 		next := m.c.supervise(now, ts)
-		if next.IsZero() {
-			next = now.Add(RetryMax)
+		if limit := now.Add(superviseMax); next.IsZero() || next.After(limit) {
+			next = limit
 		}
 		m.mu.Lock()
 		if m.gen == gen {
@@ -692,16 +1007,53 @@ func sortedAddrs(m map[netip.Addr]*listener) []netip.Addr {
 	return out
 }
 
-// linkTxCount reads how many packets were routed into st0.unit: sent,
-// dropped and failed ones (without SAs the xfrm interface drops them).
-func linkTxCount(unit int) (uint64, error) {
-	l, err := netlink.LinkByName(fmt.Sprintf("st0.%d", unit))
+// txCounts reads how many packets were routed into each st0 unit (sent,
+// dropped and failed ones: without SAs the xfrm interface drops them) with
+// one dump of the links, shared by every on-traffic tunnel that probes
+// within trafficPoll/2 of it. (A netlink request per tunnel per poll was
+// most of a responder's CPU with 1,000 on-traffic tunnels.)
+type txCounts struct {
+	mu     sync.Mutex
+	at     time.Time
+	byUnit map[int]uint64
+	err    error
+}
+
+func (x *txCounts) count(unit int) (uint64, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.at.IsZero() || time.Since(x.at) >= trafficPoll/2 {
+		x.byUnit, x.err = linkTxCounts()
+		// From the end of the dump: a dump slower than trafficPoll/2
+		// (1,000 links in the VM) must not make every waiting caller
+		// dump again.
+		x.at = time.Now()
+	}
+	if x.err != nil {
+		return 0, x.err
+	}
+	n, ok := x.byUnit[unit]
+	if !ok {
+		return 0, fmt.Errorf("st0.%d: no such link", unit)
+	}
+	return n, nil
+}
+
+// linkTxCounts returns the transmit attempts of every st0 unit.
+func linkTxCounts() (map[int]uint64, error) {
+	links, err := netlink.LinkList()
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("list links: %w", err)
 	}
-	st := l.Attrs().Statistics
-	if st == nil {
-		return 0, fmt.Errorf("st0.%d: no statistics", unit)
+	out := make(map[int]uint64)
+	for _, l := range links {
+		unit, ok := kernel.UnitOfLink(l.Attrs().Name)
+		if !ok {
+			continue
+		}
+		if st := l.Attrs().Statistics; st != nil {
+			out[unit] = st.TxPackets + st.TxDropped + st.TxErrors + st.TxCarrierErrors
+		}
 	}
-	return st.TxPackets + st.TxDropped + st.TxErrors + st.TxCarrierErrors, nil
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/config"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/udp"
 )
 
@@ -27,6 +28,7 @@ type fakeKernel struct {
 	installs []kernel.ChildSA
 	removes  []int
 	retired  []uint32
+	lists    int // InstalledSAs calls
 }
 
 func newFakeKernel() *fakeKernel { return &fakeKernel{sas: map[uint32]kernel.InstalledSA{}} }
@@ -77,6 +79,7 @@ func (k *fakeKernel) RemoveTunnel(ctx context.Context, unit int) ([]kernel.Chang
 func (k *fakeKernel) InstalledSAs() ([]kernel.InstalledSA, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.lists++
 	var out []kernel.InstalledSA
 	for _, sa := range k.sas {
 		out = append(out, sa)
@@ -374,5 +377,599 @@ func TestTunnelOfReferenceDefaults(t *testing.T) {
 	}
 	if c.IKEProposals[0].Integrity[0].String() != "HMAC-SHA2-256-128" || c.ChildProposals[0].Integrity != nil {
 		t.Errorf("v2 proposals %+v %+v", c.IKEProposals, c.ChildProposals)
+	}
+}
+
+// fakeEngine is an engine whose IKE and CHILD SAs the test sets; it records
+// what the supervision asks of it.
+type fakeEngine struct {
+	mu         sync.Mutex
+	sas        []ike.IKESAStatus
+	children   []ike.ChildSAStatus
+	initiated  []time.Time
+	created    []time.Time
+	terminated []time.Time
+	// onInitiate sets the IKE SAs an initiation leaves (nil: none).
+	onInitiate []ike.IKESAStatus
+}
+
+func (e *fakeEngine) HandleDatagram(time.Time, ike.Datagram) {}
+func (e *fakeEngine) Tick(time.Time)                         {}
+func (e *fakeEngine) NextTimer() (time.Time, bool)           { return time.Time{}, false }
+func (e *fakeEngine) LastError() error                       { return nil }
+func (e *fakeEngine) Rekey(time.Time) error                  { return nil }
+func (e *fakeEngine) Expired(time.Time, uint32, bool)        {}
+
+func (e *fakeEngine) Initiate(now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.initiated = append(e.initiated, now)
+	e.sas = append([]ike.IKESAStatus(nil), e.onInitiate...)
+	return nil
+}
+
+func (e *fakeEngine) CreateChild(now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.created = append(e.created, now)
+	return nil
+}
+
+func (e *fakeEngine) Terminate(now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.terminated = append(e.terminated, now)
+	e.sas, e.children = nil, nil
+}
+
+func (e *fakeEngine) IKESAs(time.Time) []ike.IKESAStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]ike.IKESAStatus(nil), e.sas...)
+}
+
+func (e *fakeEngine) ChildSAs(time.Time) []ike.ChildSAStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]ike.ChildSAStatus(nil), e.children...)
+}
+
+func (e *fakeEngine) set(sas ...ike.IKESAStatus) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sas = sas
+}
+
+func (e *fakeEngine) counts() (initiated, created, terminated int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.initiated), len(e.created), len(e.terminated)
+}
+
+var (
+	ikeConnecting  = ike.IKESAStatus{Index: 1, State: ike.StateConnecting}
+	ikeEstablished = ike.IKESAStatus{Index: 1, State: ike.StateEstablished}
+)
+
+// supervised is one tunnel under supervision with a fake engine and clock.
+type supervised struct {
+	t    *testing.T
+	c    *ikeComponent
+	kern *fakeKernel
+	eng  *fakeEngine
+	tu   *tunnel
+	now  time.Time
+	next time.Time // what the last supervise run asked for
+}
+
+// newSupervised returns an immediately tunnel on st0.1 from local to remote,
+// due for its first attempt at the fake clock's start.
+func newSupervised(t *testing.T, local, remote string) *supervised {
+	kern := newFakeKernel()
+	c := newIKEComponent(slog.New(slog.NewTextHandler(testWriter{t, "sup"}, nil)), kern, nil)
+	s := &supervised{t: t, c: c, kern: kern, eng: &fakeEngine{}, now: time.Unix(1_000_000, 0)}
+	c.now = func() time.Time { return s.now }
+	s.tu = &tunnel{t: &Tunnel{VPN: "VPN-1", Gateway: "GW-1", Unit: 1, Version: 2, Immediate: true,
+		Local: netip.MustParseAddr(local), Remote: netip.MustParseAddr(remote)}, eng: s.eng}
+	s.tu.nextTry = s.now
+	c.tunnels[s.tu.t.VPN], c.order = s.tu, []string{s.tu.t.VPN}
+	return s
+}
+
+// run sets the fake clock to at and supervises.
+func (s *supervised) run(at time.Time) {
+	s.now = at
+	s.next = s.c.supervise(at, []*tunnel{s.tu})
+}
+
+// until supervises at every time the supervision asks for, up to end.
+func (s *supervised) until(end time.Time) {
+	for i := 0; i < 1000; i++ {
+		if s.next.IsZero() || s.next.After(end) {
+			s.now = end
+			s.next = s.c.supervise(end, []*tunnel{s.tu})
+			return
+		}
+		s.run(s.next)
+	}
+	s.t.Fatal("supervision loops")
+}
+
+func TestSuperviseRequestsChildOnEstablishedIKESA(t *testing.T) {
+	// The tunnel went down because its CHILD SA was deleted (a collision,
+	// or the peer deleted it) while its IKE SA stays up.
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	s.eng.set(ikeEstablished)
+	t0 := s.now
+	s.run(t0)
+	if i, c, _ := s.eng.counts(); i != 0 || c != 0 {
+		t.Fatalf("at once: %d initiations, %d CHILD SA requests; want neither during ChildGrace", i, c)
+	}
+	s.until(t0.Add(ChildGrace))
+	if i, c, _ := s.eng.counts(); i != 0 || c != 1 {
+		t.Fatalf("after ChildGrace: %d initiations, %d CHILD SA requests; want one request, no new IKE SA", i, c)
+	}
+	s.until(t0.Add(ChildGrace + NegotiationTimeout - time.Second))
+	if i, c, tm := s.eng.counts(); i != 0 || c != 1 || tm != 0 {
+		t.Fatalf("before the deadline: %d initiations, %d requests, %d terminations", i, c, tm)
+	}
+	// No CHILD SA by the deadline: the IKE SA is given up and a new one
+	// negotiated after the back-off.
+	s.until(t0.Add(ChildGrace + NegotiationTimeout))
+	if _, _, tm := s.eng.counts(); tm != 1 {
+		t.Fatalf("at the deadline: %d terminations, want 1", tm)
+	}
+	if st := s.c.Tunnels()[0]; st.LastError == "" || st.State != "retrying" {
+		t.Errorf("status after abandoning: %+v", st)
+	}
+	s.until(t0.Add(ChildGrace + NegotiationTimeout + RetryMin*2))
+	if i, _, _ := s.eng.counts(); i != 1 {
+		t.Fatalf("after the back-off: %d initiations, want 1", i)
+	}
+}
+
+func TestSuperviseAbandonsStuckIKENegotiation(t *testing.T) {
+	// The negotiation neither completes nor fails (seen: both ends
+	// "connecting" for minutes after colliding).
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	s.eng.onInitiate = []ike.IKESAStatus{ikeConnecting}
+	t0 := s.now
+	s.run(t0)
+	if i, _, _ := s.eng.counts(); i != 1 {
+		t.Fatalf("%d initiations at the start, want 1", i)
+	}
+	s.until(t0.Add(NegotiationTimeout - time.Millisecond))
+	if i, _, tm := s.eng.counts(); i != 1 || tm != 0 {
+		t.Fatalf("before the deadline: %d initiations, %d terminations", i, tm)
+	}
+	// Abandoned at the deadline, retried after a back-off, abandoned
+	// again: the gaps between attempts grow.
+	s.until(t0.Add(10 * time.Minute))
+	s.eng.mu.Lock()
+	inits, terms := append([]time.Time(nil), s.eng.initiated...), len(s.eng.terminated)
+	s.eng.mu.Unlock()
+	if len(inits) < 4 || terms < len(inits)-1 {
+		t.Fatalf("in 10 minutes: %d initiations, %d terminations", len(inits), terms)
+	}
+	var waits []time.Duration
+	for i := 1; i < len(inits); i++ {
+		waits = append(waits, inits[i].Sub(inits[i-1])-NegotiationTimeout)
+	}
+	for i, w := range waits {
+		lo := min(RetryMin<<i, RetryMax)
+		if w < lo || w > lo*3/2+time.Millisecond {
+			t.Errorf("wait before attempt %d: %v, want back-off %v plus at most half of it as jitter (waits %v)", i+2, w, lo, waits)
+		}
+	}
+}
+
+func TestSuperviseHigherAddressYieldsAfterCollision(t *testing.T) {
+	s := newSupervised(t, "172.16.23.10", "172.16.13.10")
+	s.eng.set(ikeConnecting)
+	t0 := s.now
+	s.run(t0) // the peer's negotiation is timed from here
+	if i, _, _ := s.eng.counts(); i != 0 {
+		t.Fatalf("initiated while the peer negotiates")
+	}
+	s.until(t0.Add(NegotiationTimeout))
+	if _, _, tm := s.eng.counts(); tm != 1 {
+		t.Fatalf("%d terminations at the deadline", tm)
+	}
+	if d := s.tu.nextTry.Sub(s.now); d < RetryMin+ResponderDelay {
+		t.Errorf("the end with the higher address retries after %v, want at least %v", d, RetryMin+ResponderDelay)
+	}
+}
+
+func TestSuperviseBacksOffFailedInitiations(t *testing.T) {
+	// Each attempt fails in the engine at once (no IKE SA left).
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	t0 := s.now
+	s.run(t0)
+	s.until(t0.Add(5 * time.Minute))
+	s.eng.mu.Lock()
+	inits := append([]time.Time(nil), s.eng.initiated...)
+	s.eng.mu.Unlock()
+	for i := 1; i < len(inits); i++ {
+		if got, want := inits[i].Sub(inits[i-1]), min(RetryMin<<(i-1), RetryMax); got != want {
+			t.Errorf("gap before attempt %d: %v, want %v", i+1, got, want)
+		}
+	}
+	if len(inits) < 6 {
+		t.Fatalf("%d attempts in 5 minutes", len(inits))
+	}
+	// Coming up resets the back-off.
+	s.tu.up.Store(true)
+	s.tu.resetBackoff.Store(true)
+	s.eng.children = []ike.ChildSAStatus{{}}
+	s.run(s.now.Add(time.Second))
+	s.tu.up.Store(false)
+	s.eng.children = nil
+	n := len(inits)
+	s.run(s.now.Add(time.Second))
+	s.until(s.now.Add(RetryMin))
+	if i, _, _ := s.eng.counts(); i != n+2 {
+		t.Errorf("after going down: %d new attempts within RetryMin, want 2 (at once and after RetryMin)", i-n)
+	}
+}
+
+func TestSuperviseTakesDownTunnelWithoutChildSA(t *testing.T) {
+	// The sink kept the tunnel up because another inbound SA was still in
+	// the kernel (retiring), but the engine holds no CHILD SA any more.
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	s.tu.up.Store(true)
+	s.eng.set(ikeEstablished)
+	t0 := s.now
+	s.run(t0)
+	if !s.tu.up.Load() {
+		t.Fatal("taken down at once; want ChildGrace first")
+	}
+	s.until(t0.Add(ChildGrace))
+	if s.tu.up.Load() {
+		t.Fatal("still up after ChildGrace without a CHILD SA")
+	}
+	if len(s.kern.removes) != 1 || s.kern.removes[0] != 1 {
+		t.Errorf("kernel removals %v, want st0.1", s.kern.removes)
+	}
+	s.until(t0.Add(2*ChildGrace + time.Second))
+	if i, c, _ := s.eng.counts(); i != 0 || c != 1 {
+		t.Errorf("%d initiations, %d CHILD SA requests; want one request on the IKE SA", i, c)
+	}
+	// A tunnel whose engine holds its CHILD SA stays up.
+	u := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	u.tu.up.Store(true)
+	u.eng.children = []ike.ChildSAStatus{{}}
+	u.run(u.now)
+	u.until(u.now.Add(time.Minute))
+	if !u.tu.up.Load() || len(u.kern.removes) != 0 {
+		t.Error("a tunnel with its CHILD SA was taken down")
+	}
+}
+
+func TestSuperviseOnTrafficRequestsChild(t *testing.T) {
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	s.tu.t.Immediate = false
+	var tx uint64
+	s.c.txCount = func(int) (uint64, error) { return tx, nil }
+	s.eng.set(ikeEstablished)
+	t0 := s.now
+	s.run(t0)
+	s.until(t0.Add(ChildGrace + time.Second))
+	if i, c, _ := s.eng.counts(); i+c != 0 {
+		t.Fatalf("without traffic: %d initiations, %d requests", i, c)
+	}
+	tx = 1
+	s.until(s.now.Add(2 * trafficPoll))
+	if i, c, _ := s.eng.counts(); i != 0 || c != 1 {
+		t.Fatalf("after traffic: %d initiations, %d CHILD SA requests; want one request", i, c)
+	}
+}
+
+// matchedUnit is matched for st0.unit.
+func matchedUnit(a, b *fakeKernel, unit int) bool {
+	ain, aout := a.pair(unit)
+	bin, bout := b.pair(unit)
+	has := func(l []uint32, v uint32) bool {
+		for _, x := range l {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	for _, in := range ain {
+		if !has(bout, in) {
+			continue
+		}
+		for _, out := range aout {
+			if has(bin, out) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// collisionVPNs returns n extra VPNs on st0.1..n between 172.16.13.(10+i)
+// and 172.16.23.(10+i), establish-tunnels immediately, for gateway gw.
+func collisionVPNs(gw string, n int, version string) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		local, peer := fmt.Sprintf("172.16.13.%d", 10+i), fmt.Sprintf("172.16.23.%d", 10+i)
+		if gw == lab.SRX2 {
+			local, peer = peer, local
+		}
+		fmt.Fprintf(&b, "set interfaces ge-0/0/1 unit 0 family inet address %s/24\n", local)
+		fmt.Fprintf(&b, "set interfaces st0 unit %d family inet address 10.200.%d.%d/24\n", i, i, map[bool]int{true: 1, false: 2}[gw == lab.SRX1])
+		fmt.Fprintf(&b, "set security zones security-zone vpn interfaces st0.%d\n", i)
+		fmt.Fprintf(&b, "set security ike gateway GW-%d ike-policy IKE-POL\n", i)
+		fmt.Fprintf(&b, "set security ike gateway GW-%d address %s\n", i, peer)
+		fmt.Fprintf(&b, "set security ike gateway GW-%d external-interface ge-0/0/1\n", i)
+		fmt.Fprintf(&b, "set security ike gateway GW-%d local-address %s\n", i, local)
+		fmt.Fprintf(&b, "set security ike gateway GW-%d version %s\n", i, version)
+		fmt.Fprintf(&b, "set security ipsec vpn VPN-%d bind-interface st0.%d\n", i, i)
+		fmt.Fprintf(&b, "set security ipsec vpn VPN-%d ike gateway GW-%d\n", i, i)
+		fmt.Fprintf(&b, "set security ipsec vpn VPN-%d ike ipsec-policy IPSEC-POL\n", i)
+		fmt.Fprintf(&b, "set security ipsec vpn VPN-%d establish-tunnels immediately\n", i)
+	}
+	return b.String()
+}
+
+// TestIKEComponentsConvergeWhenBothInitiate starts both gateways' tunnels
+// at the same moment (no responder delay), so that many negotiations
+// collide, and requires every tunnel to end with one matching SA pair on
+// both sides, each side counting it up.
+func TestIKEComponentsConvergeWhenBothInitiate(t *testing.T) {
+	const n = 24
+	for _, version := range []string{"v2-only", "v1-only"} {
+		t.Run(version, func(t *testing.T) {
+			ns := ikeNamespace(t)
+			err := lab.Do(ns, func() error {
+				lo, err := netlink.LinkByName("lo")
+				if err != nil {
+					return err
+				}
+				for i := 1; i <= n; i++ {
+					for _, a := range []string{fmt.Sprintf("172.16.13.%d/32", 10+i), fmt.Sprintf("172.16.23.%d/32", 10+i)} {
+						addr, _ := netlink.ParseAddr(a)
+						if err := netlink.AddrAdd(lo, addr); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The supervision's first attempt waits: the test starts
+			// every negotiation on both ends at once instead.
+			old, oldNego, oldGrace := ResponderDelay, NegotiationTimeout, ChildGrace
+			ResponderDelay, NegotiationTimeout, ChildGrace = time.Hour, 5*time.Second, time.Second
+			t.Cleanup(func() { ResponderDelay, NegotiationTimeout, ChildGrace = old, oldNego, oldGrace })
+			opts := lab.ConfigOptions{IKEVersion: version}
+			srx1, srx2 := newTestGateway(t, ns, "srx1"), newTestGateway(t, ns, "srx2")
+			cfg1 := labConfig(t, lab.SRX1, opts, collisionVPNs(lab.SRX1, n, version))
+			cfg2 := labConfig(t, lab.SRX2, opts, collisionVPNs(lab.SRX2, n, version))
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			wg.Add(2)
+			go func() { defer wg.Done(); errs[0] = srx1.c.Apply(ctx, cfg1) }()
+			go func() { defer wg.Done(); errs[1] = srx2.c.Apply(ctx, cfg2) }()
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			ResponderDelay = old
+			now := time.Now()
+			start := make(chan struct{})
+			for _, c := range []*ikeComponent{srx1.c, srx2.c} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					for _, tu := range c.snapshotTunnels() {
+						c.initiate(now, tu)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			allUp := func(c *ikeComponent) (int, bool) {
+				up := 0
+				for _, ts := range c.Tunnels() {
+					if ts.Up {
+						up++
+					}
+				}
+				return up, up == n+1
+			}
+			waitFor(t, "every tunnel up with a matching pair on both gateways", 3*time.Minute, func() bool {
+				for u := 0; u <= n; u++ {
+					if !matchedUnit(srx1.kern, srx2.kern, u) {
+						return false
+					}
+				}
+				_, ok1 := allUp(srx1.c)
+				_, ok2 := allUp(srx2.c)
+				return ok1 && ok2
+			})
+		})
+	}
+}
+
+// The sinks' questions about a unit's SAs are answered from the record:
+// bringing up n tunnels lists the kernel's SAs once, not n times.
+func TestSARecordAnswersWithoutListing(t *testing.T) {
+	k := newFakeKernel()
+	k.InstallChildSA(t.Context(), kernelChildSA(7, testChildSA(0x1000, 0x2000))) // an earlier daemon's pair
+	c := newIKEComponent(slog.New(slog.DiscardHandler), k, nil)
+	if !c.unitHasSAs(7) || c.unitHasSAs(1) {
+		t.Fatal("earlier daemon's SAs not seen")
+	}
+	for u := 10; u < 110; u++ {
+		sa := testChildSA(uint32(0x10000+u), uint32(0x20000+u))
+		if c.unitHasSAs(u) {
+			t.Fatalf("st0.%d holds SAs before its install", u)
+		}
+		if _, err := c.kern.InstallChildSA(t.Context(), kernelChildSA(u, sa)); err != nil {
+			t.Fatal(err)
+		}
+		tu := &tunnel{t: &Tunnel{Unit: u, Local: sa.Local}}
+		if !c.unitHasSAs(u) || c.otherChildren(tu, sa.SPIIn) {
+			t.Fatalf("st0.%d after its install: has %v, other inbound %v", u, c.unitHasSAs(u), c.otherChildren(tu, sa.SPIIn))
+		}
+	}
+	if k.lists != 1 {
+		t.Errorf("the kernel was listed %d times for 100 installs, want once", k.lists)
+	}
+	// A second pair, then the first retired: the unit keeps one inbound SA.
+	tu := &tunnel{t: &Tunnel{Unit: 5, Local: netip.MustParseAddr("172.16.13.1")}}
+	second := kernelChildSA(5, testChildSA(0x3005, 0x4005))
+	c.kern.InstallInbound(t.Context(), second)
+	if !c.otherChildren(tu, 0x10005) {
+		t.Error("second inbound SA not seen")
+	}
+	c.kern.RetireChildSA(t.Context(), kernelChildSA(5, testChildSA(0x10005, 0x20005).WithoutKeys()), RetireGrace)
+	if c.otherChildren(tu, 0x3005) {
+		t.Error("a retired pair still counts as another inbound SA")
+	}
+	c.kern.RemoveTunnel(t.Context(), 5)
+	if c.unitHasSAs(5) {
+		t.Error("SAs left after RemoveTunnel")
+	}
+	// A commit lists the kernel again (units may have changed hands).
+	c.sas.invalidate()
+	if !c.unitHasSAs(7) || k.lists != 2 {
+		t.Errorf("after invalidate: has %v, lists %d", c.unitHasSAs(7), k.lists)
+	}
+}
+
+// The supervision keeps at most MaxNegotiations IKE SAs in negotiation;
+// the other tunnels start as slots free up.
+func TestSupervisePacesInitiations(t *testing.T) {
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	old := MaxNegotiations
+	MaxNegotiations = 4
+	t.Cleanup(func() { MaxNegotiations = old })
+	var tunnels []*tunnel
+	var engines []*fakeEngine
+	for i := 0; i < 10; i++ {
+		e := &fakeEngine{onInitiate: []ike.IKESAStatus{ikeConnecting}}
+		tu := &tunnel{t: &Tunnel{VPN: fmt.Sprintf("VPN-%d", i), Unit: i, Version: 2, Immediate: true,
+			Local: netip.MustParseAddr("172.16.13.10"), Remote: netip.MustParseAddr("172.16.23.10")}, eng: e}
+		tu.nextTry = s.now
+		tunnels, engines = append(tunnels, tu), append(engines, e)
+	}
+	initiated := func() (n int) {
+		for _, e := range engines {
+			i, _, _ := e.counts()
+			n += i
+		}
+		return n
+	}
+	s.c.supervise(s.now, tunnels)
+	if n := initiated(); n != 4 {
+		t.Fatalf("%d initiations at once, want MaxNegotiations (4)", n)
+	}
+	s.c.supervise(s.now.Add(time.Second), tunnels)
+	if n := initiated(); n != 4 {
+		t.Fatalf("%d initiations while all slots are taken", n)
+	}
+	// Two IKE SAs come up, one tunnel comes up: three slots free.
+	engines[0].set(ikeEstablished)
+	engines[1].set(ikeEstablished)
+	tunnels[2].up.Store(true)
+	tunnels[2].eng.(*fakeEngine).children = []ike.ChildSAStatus{{}}
+	s.c.supervise(s.now.Add(2*time.Second), tunnels)
+	s.c.supervise(s.now.Add(2*time.Second), tunnels)
+	if n := initiated(); n != 7 {
+		t.Fatalf("%d initiations after three slots freed, want 7", n)
+	}
+	if got := s.c.negotiations.Load(); got != 4 {
+		t.Errorf("%d slots taken, want 4", got)
+	}
+}
+
+func TestTxCountsReadsEveryUnit(t *testing.T) {
+	ns := ikeNamespace(t)
+	err := lab.Do(ns, func() error {
+		// (The host kernel has veth but no dummy or xfrm links; only the
+		// names matter here.)
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "st0.3"}, PeerName: "st0.12"}); err != nil {
+			return err
+		}
+		x := &txCounts{}
+		for _, unit := range []int{3, 12} {
+			if _, err := x.count(unit); err != nil {
+				return fmt.Errorf("st0.%d: %w", unit, err)
+			}
+		}
+		if _, err := x.count(4); err == nil {
+			return fmt.Errorf("st0.4 has a count but no link")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingKernel is a fake kernel that also serves SA counters.
+type countingKernel struct {
+	*fakeKernel
+	fakeCounters
+}
+
+// The IKEv1 DPD liveness probe finds the kernel's counters behind the
+// component's SA record.
+func TestIKEv1TunnelGetsLivenessProbe(t *testing.T) {
+	ns := ikeNamespace(t)
+	kern := &countingKernel{fakeKernel: newFakeKernel()}
+	c := newIKEComponent(slog.New(slog.DiscardHandler), kern, nil)
+	c.listen = func(a netip.Addr) (*udp.Runner, error) {
+		var r *udp.Runner
+		err := lab.Do(ns, func() error {
+			var err error
+			r, err = udp.Listen(c.log, udp.DefaultListeners(a))
+			return err
+		})
+		return r, err
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Apply(context.Background(), labConfig(t, lab.SRX1, lab.ConfigOptions{}, "")); err != nil {
+		t.Fatal(err)
+	}
+	tu := c.snapshotTunnels()[0]
+	if e, ok := tu.eng.(v1Engine); !ok || e.live == nil {
+		t.Fatalf("IKEv1 tunnel without a liveness probe (engine %T)", tu.eng)
+	}
+}
+
+// A re-apply of the same configuration reuses its translation; another
+// configuration is translated.
+func TestIKEComponentReapplyKeepsTranslation(t *testing.T) {
+	ns := ikeNamespace(t)
+	g := newTestGateway(t, ns, "srx1")
+	ctx := context.Background()
+	cfg := labConfig(t, lab.SRX1, lab.ConfigOptions{}, "")
+	if err := g.c.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	first := g.c.appliedWant
+	if err := g.c.Apply(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || &g.c.appliedWant[0] != &first[0] {
+		t.Fatal("re-apply of the same configuration translated it again")
+	}
+	other := labConfig(t, lab.SRX1, lab.ConfigOptions{}, "set security ipsec vpn VPN-to-Host2 establish-tunnels on-traffic\n")
+	if err := g.c.Apply(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if g.c.appliedCfg != other || g.c.appliedWant[0].Immediate {
+		t.Fatal("another configuration was not translated")
 	}
 }

@@ -53,6 +53,9 @@ func (c *ikeComponent) watchExpires(ctx context.Context) {
 // its SPI among the engines' CHILD SAs.
 func (c *ikeComponent) expired(st *netlink.XfrmState, hard bool) {
 	spi := uint32(st.Spi)
+	if hard {
+		c.sas.forget(spi) // the kernel deleted it
+	}
 	now := c.now()
 	for _, tu := range c.snapshotTunnels() {
 		for _, cs := range tu.eng.ChildSAs(now) {

@@ -110,7 +110,6 @@ func espNames(sa ike.ChildSA) (enc, auth string) {
 
 // Tunnels implements TunnelSource.
 func (c *ikeComponent) Tunnels() []TunnelStatus {
-	now := c.now()
 	var out []TunnelStatus
 	for _, tu := range c.snapshotTunnels() {
 		ts := TunnelStatus{VPN: tu.t.VPN, Interface: fmt.Sprintf("st0.%d", tu.t.Unit), Gateway: tu.t.Gateway,
@@ -121,7 +120,7 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 		switch {
 		case ts.Up:
 			ts.State = "up"
-		case negotiating(tu.eng.IKESAs(now)):
+		case progress(tu.progress.Load()) != progressIdle:
 			ts.State = "connecting"
 		case tu.t.Immediate && attempts == 0:
 			ts.State = "starting"
@@ -130,8 +129,10 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 		default:
 			ts.State = "waiting for traffic"
 		}
-		if err := tu.eng.LastError(); err != nil {
-			ts.LastError = err.Error()
+		if e := tu.engErr.Load(); e != nil {
+			ts.LastError = *e
+		} else if e := tu.supErr.Load(); e != nil && !ts.Up {
+			ts.LastError = *e
 		}
 		out = append(out, ts)
 	}
@@ -253,9 +254,9 @@ func (c *ikeComponent) ClearIKE(ctx context.Context, index uint32) error {
 		found = true
 		tu.eng.Terminate(now)
 		if tu.t.Immediate {
-			c.supMu.Lock()
+			tu.sup.Lock()
 			tu.nextTry, tu.backoff = now.Add(RetryMin), 0
-			c.supMu.Unlock()
+			tu.sup.Unlock()
 		}
 	}
 	if !found {

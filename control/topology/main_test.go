@@ -22,6 +22,9 @@ const daemonEnv = "BPFVPN_TOPOLOGY_TEST_DAEMON"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(daemonEnv) == "1" {
+		go dumpGoroutinesOnSignal()
+		go profileCPUOnSignal()
+		go heapProfileOnSignal()
 		os.Exit(labrun.RunDaemon(os.Args[1:]))
 	}
 	os.Exit(m.Run())

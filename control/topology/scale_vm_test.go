@@ -2,8 +2,10 @@ package topology
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +59,7 @@ func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) t
 	start := time.Now()
 	deadline := start.Add(timeout)
 	last := ""
+	dumped := map[string]bool{}
 	for {
 		done := true
 		var parts []string
@@ -67,10 +70,20 @@ func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) t
 				// keep waiting until the deadline.
 				parts = append(parts, gw+" status: "+err.Error())
 				done = false
+				if !dumped[gw] {
+					dumped[gw] = true
+					logGoroutines(t, gw, r.Running()[gw], 400)
+				}
 				continue
 			}
 			parts = append(parts, gw+" "+strconv.Itoa(up)+"/"+strconv.Itoa(total))
 			done = done && up == want && total == want
+		}
+		if os.Getenv(ProfileEnv) == "1" && !dumped["at90"] && time.Since(start) > 90*time.Second {
+			dumped["at90"] = true
+			for _, gw := range labrun.Gateways {
+				logGoroutines(t, gw, r.Running()[gw], 300)
+			}
 		}
 		if s := strings.Join(parts, ", "); s != last {
 			t.Logf("[%5.1fs] tunnels up: %s", time.Since(start).Seconds(), s)
@@ -95,7 +108,12 @@ func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) t
 					}
 				}
 			}
-			t.Fatalf("want %d tunnels up on both gateways after %v: %s", want, timeout, last)
+			var mem []string
+			for gw, pid := range r.Running() {
+				mem = append(mem, fmt.Sprintf("%s %d KiB, %.1fs CPU", gw, rssKiB(pid), cpuSeconds(pid)))
+			}
+			sort.Strings(mem)
+			t.Fatalf("want %d tunnels up on both gateways after %v: %s (daemons: %s)", want, timeout, last, strings.Join(mem, ", "))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -111,6 +129,46 @@ func rssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// cpuSeconds returns the user+system CPU time pid has used.
+func cpuSeconds(pid int) float64 {
+	data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	// Fields after the command name (which may hold spaces) start at ")".
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// raiseNeighbourLimits lets the Internet node hold a neighbour entry per
+// WAN address: the kernel's ARP table limits (gc_thresh1-3: 128/512/1024)
+// count entries of every namespace together, and n tunnels give Internet
+// 2n neighbours on its two links. The VM is the test's own; the old values
+// come back at the end.
+func raiseNeighbourLimits(t *testing.T, n int) {
+	t.Helper()
+	for i, v := range []int{n, 4 * n, 8 * n} {
+		path := "/proc/sys/net/ipv4/neigh/default/gc_thresh" + strconv.Itoa(i+1)
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("neighbour limits: %v", err)
+		}
+		if cur, _ := strconv.Atoi(strings.TrimSpace(string(old))); cur >= v {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(strconv.Itoa(v)), 0); err != nil {
+			t.Fatalf("neighbour limits: %v", err)
+		}
+		t.Cleanup(func() { os.WriteFile(path, old, 0) })
+	}
 }
 
 // st0Links returns the st0 units present in gw's namespace.
@@ -170,22 +228,15 @@ func xfrmCounts(t *testing.T, r *labrun.Run, gw string) (states, policies int) {
 func TestVMScaleTunnels(t *testing.T) { scaleTunnels(t, "on-traffic") }
 
 // TestVMScaleTunnelsBothInitiate is TestVMScaleTunnels with both gateways
-// initiating every tunnel at once (establish-tunnels immediately on both).
-// It fails in some runs: when colliding negotiations end with a CHILD SA
-// deleted under a still established IKE SA, the daemon marks the tunnel
-// down and never negotiates a new CHILD SA (control/daemon/ikecomp.go
-// supervise: negotiating() counts an Established IKE SA as negotiating), so
-// some tunnels stay down for good (seen on 6.12: 132 of 201 up after
-// 4m20s, both daemons silent). It runs with BPFVPN_TOPO_COLLIDE=1.
-func TestVMScaleTunnelsBothInitiate(t *testing.T) {
-	if os.Getenv("BPFVPN_TOPO_COLLIDE") != "1" {
-		t.Skip("flaky until the daemon re-negotiates a CHILD SA deleted under an established IKE SA (ikecomp.go supervise/negotiating); BPFVPN_TOPO_COLLIDE=1 runs it")
-	}
-	scaleTunnels(t, "immediately")
-}
+// initiating every tunnel at once (establish-tunnels immediately on both), so
+// that negotiations collide; the daemons' supervision must still bring every
+// tunnel up (control/daemon supervise: CHILD SAs requested on established
+// IKE SAs, stalled negotiations abandoned and retried).
+func TestVMScaleTunnelsBothInitiate(t *testing.T) { scaleTunnels(t, "immediately") }
 
 func scaleTunnels(t *testing.T, srx2Establish string) {
 	vm.RequireKernelIPsec(t)
+	testStart := time.Now()
 	n := scaleCount(t)
 	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, false)
 	ctx := context.Background()
@@ -195,6 +246,7 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 	if n > LinkScaleTunnels {
 		addInternetRoutes(t, r)
 	}
+	raiseNeighbourLimits(t, n)
 	s0, p0 := xfrmCounts(t, r, lab.SRX1)
 	t.Logf("reference tunnel: srx1 holds %d XFRM states, %d policies", s0, p0)
 	if s0 < 2 || p0 < 3 {
@@ -202,8 +254,10 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 	}
 	pids := r.Running()
 	rss0 := map[string]int{}
+	cpu0 := map[string]float64{}
 	for gw, pid := range pids {
 		rss0[gw] = rssKiB(pid)
+		cpu0[gw] = cpuSeconds(pid)
 	}
 
 	configs := map[string]string{}
@@ -223,13 +277,41 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 	commit(t, r, lab.SRX2, configs[lab.SRX2])
 	commit(t, r, lab.SRX1, configs[lab.SRX1])
 	committed := time.Since(start)
-	waitTunnels(t, r, n+1, time.Duration(60+n)*time.Second)
+	if os.Getenv(ProfileEnv) == "1" {
+		var wg sync.WaitGroup
+		for _, gw := range labrun.Gateways {
+			wg.Add(1)
+			go func() { defer wg.Done(); logCPUProfile(t, gw, pids[gw]) }()
+		}
+		defer wg.Wait()
+	}
+	limit := time.Duration(60+n) * time.Second
+	if srx2Establish == "immediately" {
+		// Colliding negotiations that end stuck are given up and retried
+		// (daemon.NegotiationTimeout, or an engine's own give-up after
+		// about a minute): allow one such round more. (200 tunnels took
+		// 121 s and 172 s on a loaded build machine.)
+		limit += 90 * time.Second
+	}
+	if n > 200 {
+		// Beyond make test's scale, end the wait (with what came up) within
+		// the test binary's 10 minutes.
+		limit = min(limit, 8*time.Minute-time.Since(testStart))
+	}
+	waitTunnels(t, r, n+1, limit)
 	allUp := time.Since(start)
-	var mem []string
+	if os.Getenv(ProfileEnv) == "1" {
+		for _, gw := range labrun.Gateways {
+			logHeapProfile(t, gw, pids[gw])
+		}
+	}
+	var mem, cpu []string
 	for _, gw := range labrun.Gateways {
 		mem = append(mem, gw+" "+strconv.Itoa(rssKiB(pids[gw]))+" KiB (was "+strconv.Itoa(rss0[gw])+" KiB with 1 tunnel)")
+		cpu = append(cpu, fmt.Sprintf("%s %.1fs", gw, cpuSeconds(pids[gw])-cpu0[gw]))
 	}
-	t.Logf("SCALE tunnels=%d commit-both=%.2fs all-up=%.2fs rss: %s", n, committed.Seconds(), allUp.Seconds(), strings.Join(mem, ", "))
+	t.Logf("SCALE tunnels=%d srx2=%s commit-both=%.2fs all-up=%.2fs rss: %s; cpu since commit: %s", n, srx2Establish,
+		committed.Seconds(), allUp.Seconds(), strings.Join(mem, ", "), strings.Join(cpu, ", "))
 
 	t.Run("ping-each", func(t *testing.T) {
 		ns, err := netns.GetFromName(r.Lab().Namespace(lab.SRX1))
@@ -266,6 +348,12 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 	})
 
 	t.Run("commit-without", func(t *testing.T) {
+		if n > teardownTunnels {
+			// control/kernel removeTunnel lists every XFRM state and
+			// policy per removed unit: 1,000 removals took over 4 minutes
+			// in the VM (6.12), past the test binary's 10-minute limit.
+			t.Skipf("removing %d tunnels by commit is checked up to %d (kernel teardown is O(n²) yet)", n, teardownTunnels)
+		}
 		base := map[string]string{}
 		for _, gw := range labrun.Gateways {
 			text, err := ScaleConfig(gw, 0, lab.ConfigOptions{IKEVersion: "v2-only"}, "immediately")
@@ -301,6 +389,9 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 		}
 	})
 }
+
+// teardownTunnels is the largest n whose removal by commit is checked.
+const teardownTunnels = 300
 
 // addInternetRoutes adds ScaleInternetRoutes on the Internet node.
 func addInternetRoutes(t *testing.T, r *labrun.Run) {
