@@ -973,3 +973,13 @@ func TestIKEComponentReapplyKeepsTranslation(t *testing.T) {
 		t.Fatal("another configuration was not translated")
 	}
 }
+
+// kernelChildSA is sa as the sink installs it on unit.
+func kernelChildSA(unit int, sa ike.ChildSA) kernel.ChildSA {
+	kc, err := kernel.FromIKE(sa)
+	if err != nil {
+		panic(err)
+	}
+	kc.Unit = unit
+	return kc
+}

@@ -123,6 +123,17 @@ func (r *saRecord) RemoveTunnel(ctx context.Context, unit int) ([]kernel.Change,
 		})
 }
 
+func (r *saRecord) RemovePeerTunnel(ctx context.Context, unit, peer int) ([]kernel.Change, error) {
+	return r.changed(func() ([]kernel.Change, error) { return r.kern.RemovePeerTunnel(ctx, unit, peer) },
+		func() {
+			for id, sa := range r.sas {
+				if sa.Unit == unit && sa.Peer == peer {
+					delete(r.sas, id)
+				}
+			}
+		})
+}
+
 // forget drops an SA the kernel deleted on its own (a hard lifetime).
 func (r *saRecord) forget(spi uint32) {
 	r.mu.Lock()

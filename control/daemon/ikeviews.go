@@ -114,16 +114,11 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 	for _, tu := range c.snapshotTunnels() {
 		ts := TunnelStatus{VPN: tu.t.VPN, Interface: fmt.Sprintf("st0.%d", tu.t.Unit), Gateway: tu.t.Gateway,
 			Version: tu.t.Version, Establish: establishName(tu.t.Immediate), Up: tu.up.Load()}
-		c.supMu.Lock()
-		attempts := tu.attempts
-		c.supMu.Unlock()
 		switch {
 		case ts.Up:
 			ts.State = "up"
 		case progress(tu.progress.Load()) != progressIdle:
 			ts.State = "connecting"
-		case tu.t.Immediate && attempts == 0:
-			ts.State = "starting"
 		case tu.t.Immediate:
 			ts.State = "retrying"
 		default:

@@ -11,7 +11,6 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/config"
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
-	"github.com/bpfvpn/bpfvpn/ike"
 )
 
 // establish-tunnels on-traffic with the data plane: the st0 interface of
@@ -28,18 +27,19 @@ var errEventsInstead = errors.New("on-traffic start comes from the data plane's 
 // component and the tunnels' up/down state to the data plane.
 func wireOnTraffic(ik *ikeComponent, dp *dataplaneComponent) {
 	dp.onDemand = ik.trafficStartIfID
+	poll := ik.txCount
 	ik.txCount = func(unit int) (uint64, error) {
 		if dp.demandsRunning() {
 			return 0, errEventsInstead
 		}
-		return linkTxCount(unit)
+		return poll(unit)
 	}
 }
 
-// trafficStartIfID starts the negotiation of the down on-traffic tunnel
-// whose CHILD SAs carry ifid. An IKE SA that is being set up or rekeyed is
-// left to finish; an established one without a CHILD SA (the peer deleted
-// it) does not block a new negotiation. The tunnel's back-off applies.
+// trafficStartIfID starts what the down on-traffic tunnel whose CHILD SAs
+// carry ifid lacks: an IKE SA (after the tunnel's back-off) or, on an
+// established one without a CHILD SA (the peer deleted it), a CHILD SA. An
+// IKE SA that is being set up is left to finish.
 func (c *ikeComponent) trafficStartIfID(ifid uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -48,16 +48,12 @@ func (c *ikeComponent) trafficStartIfID(ifid uint32) {
 		if tunnelIfID(tu.t) != ifid || tu.t.Immediate || tu.up.Load() || tu.stopped.Load() {
 			continue
 		}
-		busy := false
-		for _, s := range tu.eng.IKESAs(now) {
-			busy = busy || s.State == ike.StateConnecting || s.State == ike.StateRekeying
+		tu.sup.Lock()
+		p := ikeProgress(tu.eng.IKESAs(now))
+		if p != progressIdle || !now.Before(tu.nextTry) {
+			c.trafficLocked(now, tu, p)
 		}
-		c.supMu.Lock()
-		if !busy && !now.Before(tu.nextTry) {
-			c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN, "trigger", "data plane event")
-			c.initiateLocked(now, tu)
-		}
-		c.supMu.Unlock()
+		tu.sup.Unlock()
 	}
 }
 
