@@ -11,8 +11,11 @@ import (
 // Version is the protocol version this package speaks.
 const Version = 1
 
-// MaxRequestBytes bounds one request line.
-const MaxRequestBytes = 1 << 20
+// MaxRequestBytes bounds one request line. A commit carries the whole
+// configuration text: 100,000 policies in set form are ~36 MB, so the bound
+// leaves room for that (the socket is root-only; the bound only stops a
+// runaway client).
+const MaxRequestBytes = 64 << 20
 
 // DefaultSocketPath is where the daemon listens unless told otherwise.
 const DefaultSocketPath = "/run/bpfvpn/bpfvpn.sock"

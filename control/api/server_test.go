@@ -193,6 +193,17 @@ func TestOversizedRequest(t *testing.T) {
 	}
 }
 
+// A request the size of a 100,000-policy configuration (~36 MB in set
+// form) is read and answered, not refused as oversized.
+func TestLargeRequestAccepted(t *testing.T) {
+	path, _ := startServer(t, opstest.Reference())
+	large := `{"version":1,"verb":"op","words":["` + strings.Repeat("a", 40<<20) + `"]}`
+	resps := rawExchange(t, path, large)
+	if e := resps[0].Error; e != nil && e.Code == api.CodeBadRequest {
+		t.Fatalf("40 MiB request refused: %+v", e)
+	}
+}
+
 func TestSocketModes(t *testing.T) {
 	path, _ := startServer(t, opstest.Reference())
 	fi, err := os.Stat(path)
