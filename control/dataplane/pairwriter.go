@@ -406,44 +406,10 @@ func compilePair(gen uint32, k pairID, ps []Policy) (*pairState, error) {
 	s := &pairState{policies: slices.Clone(ps), rows: make([]maps.Policy, len(ps)), keys: make([]string, len(ps))}
 	src, dst, app := prefixSets{}, prefixSets{}, appSets{}
 	for i, p := range ps {
-		var flags uint8
-		if p.Count {
-			flags |= 1
-		}
-		if p.Log {
-			flags |= 2
-		}
-		pv := maps.Policy{Action: uint8(p.Action), Flags: flags, Id: uint32(i), FromZone: k.from, ToZone: k.to}
-		copy(pv.Name[:len(pv.Name)-1], p.Name)
-		s.rows[i] = pv
+		s.rows[i] = policyRow(p, i, k.from, k.to)
 		s.keys[i] = p.FromZone + "/" + p.ToZone + "/" + p.Name
-		for _, side := range []struct {
-			ps   prefixSets
-			list []netip.Prefix
-		}{{src, p.Source}, {dst, p.Destination}} {
-			if side.list == nil {
-				side.ps.add(netip.PrefixFrom(netip.IPv4Unspecified(), 0), i)
-				side.ps.add(netip.PrefixFrom(netip.IPv6Unspecified(), 0), i)
-				continue
-			}
-			for _, pfx := range side.list {
-				if !pfx.IsValid() {
-					return nil, fmt.Errorf("policy %s: invalid prefix", p.Name)
-				}
-				side.ps.add(netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-boolInt(pfx.Addr().Is4In6())*96), i)
-			}
-		}
-		if p.Apps == nil {
-			app.add(appKey{0, 0}, i)
-		}
-		for _, t := range p.Apps {
-			ks, err := t.keys()
-			if err != nil {
-				return nil, fmt.Errorf("policy %s: application: %w", p.Name, err)
-			}
-			for _, ak := range ks {
-				app.add(ak, i)
-			}
+		if err := indexPolicy(p, i, src, dst, app); err != nil {
+			return nil, err
 		}
 	}
 	setIDs := map[maps.PolicySet]uint32{}

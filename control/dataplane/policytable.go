@@ -88,6 +88,54 @@ type appKey struct {
 
 type appSets map[appKey]*bitset
 
+// policyRow is the policies-map row of p, the i-th policy of its zone pair.
+func policyRow(p Policy, i int, from, to uint16) maps.Policy {
+	var flags uint8
+	if p.Count {
+		flags |= 1
+	}
+	if p.Log {
+		flags |= 2
+	}
+	pv := maps.Policy{Action: uint8(p.Action), Flags: flags, Id: uint32(i), FromZone: from, ToZone: to}
+	copy(pv.Name[:len(pv.Name)-1], p.Name)
+	return pv
+}
+
+// indexPolicy sets bit i (p's position in its zone pair) in the source,
+// destination and application sets p matches; no list means any.
+func indexPolicy(p Policy, i int, src, dst prefixSets, app appSets) error {
+	for _, side := range []struct {
+		ps   prefixSets
+		list []netip.Prefix
+	}{{src, p.Source}, {dst, p.Destination}} {
+		if side.list == nil {
+			side.ps.add(netip.PrefixFrom(netip.IPv4Unspecified(), 0), i)
+			side.ps.add(netip.PrefixFrom(netip.IPv6Unspecified(), 0), i)
+			continue
+		}
+		for _, pfx := range side.list {
+			if !pfx.IsValid() {
+				return fmt.Errorf("policy %s: invalid prefix", p.Name)
+			}
+			side.ps.add(netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-boolInt(pfx.Addr().Is4In6())*96), i)
+		}
+	}
+	if p.Apps == nil {
+		app.add(appKey{0, 0}, i)
+	}
+	for _, t := range p.Apps {
+		ks, err := t.keys()
+		if err != nil {
+			return fmt.Errorf("policy %s: application: %w", p.Name, err)
+		}
+		for _, ak := range ks {
+			app.add(ak, i)
+		}
+	}
+	return nil
+}
+
 func (as appSets) add(k appKey, pol int) {
 	k.bits &= appMask(k.len)
 	b := as[k]
@@ -249,43 +297,9 @@ func compilePolicies(gen uint32, zoneIDs map[string]uint16, pols []Policy) (*pol
 		pc.zonePairs[ZonePairIndex(gen, k.from, k.to)] = maps.ZonePair{Base: base, Count: uint16(len(ps)), Present: 1}
 		src, dst, app := prefixSets{}, prefixSets{}, appSets{}
 		for i, p := range ps {
-			var flags uint8
-			if p.Count {
-				flags |= 1
-			}
-			if p.Log {
-				flags |= 2
-			}
-			pv := maps.Policy{Action: uint8(p.Action), Flags: flags, Id: uint32(i), FromZone: k.from, ToZone: k.to}
-			copy(pv.Name[:len(pv.Name)-1], p.Name)
-			pc.policies[(gen&1)*maps.MaxPolicies+base+uint32(i)] = pv
-			for _, side := range []struct {
-				ps   prefixSets
-				list []netip.Prefix
-			}{{src, p.Source}, {dst, p.Destination}} {
-				if side.list == nil {
-					side.ps.add(netip.PrefixFrom(netip.IPv4Unspecified(), 0), i)
-					side.ps.add(netip.PrefixFrom(netip.IPv6Unspecified(), 0), i)
-					continue
-				}
-				for _, pfx := range side.list {
-					if !pfx.IsValid() {
-						return nil, fmt.Errorf("policy %s: invalid prefix", p.Name)
-					}
-					side.ps.add(netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-boolInt(pfx.Addr().Is4In6())*96), i)
-				}
-			}
-			if p.Apps == nil {
-				app.add(appKey{0, 0}, i)
-			}
-			for _, t := range p.Apps {
-				ks, err := t.keys()
-				if err != nil {
-					return nil, fmt.Errorf("policy %s: application: %w", p.Name, err)
-				}
-				for _, ak := range ks {
-					app.add(ak, i)
-				}
+			pc.policies[(gen&1)*maps.MaxPolicies+base+uint32(i)] = policyRow(p, i, k.from, k.to)
+			if err := indexPolicy(p, i, src, dst, app); err != nil {
+				return nil, err
 			}
 		}
 		for dir, ps := range map[uint32]prefixSets{dirSrc: src, dirDst: dst} {
