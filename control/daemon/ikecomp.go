@@ -670,7 +670,7 @@ func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
 		return next
 	}
 	if tu.haveTx && n > tu.lastTx {
-		c.trafficLocked(now, tu, p)
+		c.trafficLocked(now, tu, p, "st0 counters")
 	}
 	tu.lastTx, tu.haveTx = n, true
 	return next
@@ -778,11 +778,11 @@ func (c *ikeComponent) requestChildLocked(now time.Time, tu *tunnel) {
 }
 
 // trafficLocked starts what a down on-traffic tunnel lacks after a packet
-// was routed into it.
-func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, p progress) {
+// was routed into it; trigger says how that was seen.
+func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, p progress, trigger string) {
 	switch {
 	case p == progressIdle:
-		c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN)
+		c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN, "trigger", trigger)
 		c.initiateLocked(now, tu)
 	case p == progressEstablished && tu.childAsked.IsZero():
 		c.requestChildLocked(now, tu)
@@ -825,7 +825,7 @@ func (c *ikeComponent) TrafficStart(unit int) {
 	for _, tu := range c.tunnels {
 		if tu.t.Unit == unit && !tu.up.Load() && !tu.stopped.Load() {
 			tu.sup.Lock()
-			c.trafficLocked(now, tu, ikeProgress(tu.eng.IKESAs(now)))
+			c.trafficLocked(now, tu, ikeProgress(tu.eng.IKESAs(now)), "data plane event")
 			tu.sup.Unlock()
 		}
 	}

@@ -51,7 +51,7 @@ func (c *ikeComponent) trafficStartIfID(ifid uint32) {
 		tu.sup.Lock()
 		p := ikeProgress(tu.eng.IKESAs(now))
 		if p != progressIdle || !now.Before(tu.nextTry) {
-			c.trafficLocked(now, tu, p)
+			c.trafficLocked(now, tu, p, "data plane event")
 		}
 		tu.sup.Unlock()
 	}
