@@ -335,13 +335,18 @@ func (d *Daemon) persistDelta(tree *config.Tree, delta []byte, source, comment s
 	d.mu.Lock()
 	setForm, appended, endsNL, rewrite := d.activeSetForm, d.appendedBytes, d.fileEndsNL, d.fileRewrite
 	d.mu.Unlock()
-	if !setForm || path == "" || config.DetectFormat(delta) != config.FormatSet {
+	// writeWhole stores the whole configuration in set form instead of
+	// appending the delta.
+	writeWhole := func() {
 		var b bytes.Buffer
 		_ = tree.WriteSet(&b)
 		d.mu.Lock()
 		d.activeSetForm, d.appendedBytes, d.fileEndsNL = true, 0, true
 		d.mu.Unlock()
 		d.persist(func() []byte { return b.Bytes() }, source, comment, true, false, res)
+	}
+	if !setForm || path == "" || config.DetectFormat(delta) != config.FormatSet {
+		writeWhole()
 		return
 	}
 	if rewrite != nil {
@@ -353,12 +358,7 @@ func (d *Daemon) persistDelta(tree *config.Tree, delta []byte, source, comment s
 	}
 	if err := appendDurable(path, lines); err != nil {
 		d.log.Warn("delta not appended to the configuration file; writing it whole", "path", path, "err", err)
-		var b bytes.Buffer
-		_ = tree.WriteSet(&b)
-		d.mu.Lock()
-		d.activeSetForm, d.appendedBytes, d.fileEndsNL = true, 0, true
-		d.mu.Unlock()
-		d.persist(func() []byte { return b.Bytes() }, source, comment, true, false, res)
+		writeWhole()
 		return
 	}
 	d.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/loader"
-	"github.com/bpfvpn/bpfvpn/maps"
 )
 
 // Multipoint st0 units on kernels with collect_md xfrm interfaces (6.2+):
@@ -74,15 +72,6 @@ type xfrmMD struct {
 	ifindex int // of the device the program is attached to
 }
 
-func nextHopKey(nh netip.Addr) loader.XfrmMDNexthopKey {
-	nh = nh.Unmap()
-	f := uint32(maps.AFInet6)
-	if nh.Is4() {
-		f = maps.AFInet
-	}
-	return loader.XfrmMDNexthopKey{Family: f, Addr: maps.AddrWords(nh)}
-}
-
 func (x *xfrmMD) linkPin(name string) string {
 	return filepath.Join(x.dir, "link@"+strings.ReplaceAll(name, ".", ":"))
 }
@@ -132,7 +121,7 @@ func (x *xfrmMD) sync(st kernel.State) error {
 		if err := dataplane.SetNextHopIfID(x.objs, p.NextHop, kernel.PeerIfID(t.Unit, p.ID)); err != nil {
 			return fmt.Errorf("multipoint %s: %w", name, err)
 		}
-		want[nextHopKey(p.NextHop)] = true
+		want[dataplane.NextHopKey(p.NextHop)] = true
 	}
 	return x.clearMap(want)
 }

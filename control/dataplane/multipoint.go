@@ -11,7 +11,8 @@ import (
 	"github.com/bpfvpn/bpfvpn/maps"
 )
 
-func nextHopKey(nh netip.Addr) loader.XfrmMDNexthopKey {
+// NextHopKey is the key of next hop nh in the xfrm_md program's next-hop map.
+func NextHopKey(nh netip.Addr) loader.XfrmMDNexthopKey {
 	nh = nh.Unmap()
 	f := uint32(maps.AFInet6)
 	if nh.Is4() {
@@ -24,7 +25,7 @@ func nextHopKey(nh netip.Addr) loader.XfrmMDNexthopKey {
 // interface is nh use the SAs and policies of ifID (the tunnel of the peer
 // that owns nh).
 func SetNextHopIfID(objs *loader.XfrmMDObjects, nh netip.Addr, ifID uint32) error {
-	k := nextHopKey(nh)
+	k := NextHopKey(nh)
 	if err := objs.XfrmNexthops.Put(&k, ifID); err != nil {
 		return fmt.Errorf("map next hop %s to if_id %d: %w", nh, ifID, err)
 	}
@@ -33,7 +34,7 @@ func SetNextHopIfID(objs *loader.XfrmMDObjects, nh netip.Addr, ifID uint32) erro
 
 // RemoveNextHop forgets nh: its packets are dropped at the interface.
 func RemoveNextHop(objs *loader.XfrmMDObjects, nh netip.Addr) error {
-	k := nextHopKey(nh)
+	k := NextHopKey(nh)
 	if err := objs.XfrmNexthops.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("remove next hop %s: %w", nh, err)
 	}
