@@ -48,6 +48,7 @@ func DefaultListeners(addr netip.Addr) []Listener {
 
 type socket struct {
 	conn  *net.UDPConn
+	raw   syscall.RawConn // conn's, for receive
 	local netip.AddrPort
 	natt  bool
 }
@@ -94,7 +95,13 @@ func Listen(log *slog.Logger, ls []Listener) (*Runner, error) {
 			}
 		}
 		local := c.LocalAddr().(*net.UDPAddr).AddrPort()
-		r.sockets = append(r.sockets, &socket{conn: c, local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), natt: l.NATT})
+		raw, err := c.SyscallConn()
+		if err != nil {
+			c.Close()
+			r.Close()
+			return nil, fmt.Errorf("listen IKE %v: %w", l.Addr, err)
+		}
+		r.sockets = append(r.sockets, &socket{conn: c, raw: raw, local: netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), natt: l.NATT})
 	}
 	return r, nil
 }
@@ -222,10 +229,53 @@ func (r *Runner) Run(ctx context.Context, eng ike.Engine) error {
 	}
 }
 
+// receive reads one datagram of s into a buffer from the pool, which it
+// takes only once the socket is readable: a reader waiting for traffic
+// holds no buffer. (A daemon has a listener per local address, two sockets
+// each; with one address per tunnel, a 64 KiB buffer per idle reader was
+// most of its memory per tunnel.) The caller returns *bp to the pool.
+func (r *Runner) receive(s *socket) (bp *[]byte, n int, from netip.AddrPort, err error) {
+	var rerr error
+	err = s.raw.Read(func(fd uintptr) bool {
+		bp = r.bufPool.Get().(*[]byte)
+		var sa syscall.Sockaddr
+		n, sa, rerr = syscall.Recvfrom(int(fd), *bp, syscall.MSG_DONTWAIT)
+		if rerr == syscall.EAGAIN || rerr == syscall.EINTR {
+			r.bufPool.Put(bp)
+			bp = nil
+			return false // wait until readable again
+		}
+		if rerr == nil {
+			from = addrPortOf(sa)
+		}
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		if bp != nil {
+			r.bufPool.Put(bp)
+		}
+		return nil, 0, netip.AddrPort{}, err
+	}
+	return bp, n, from, nil
+}
+
+// addrPortOf is the address and port of an AF_INET or AF_INET6 sockaddr.
+func addrPortOf(sa syscall.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
 func (r *Runner) readLoop(ctx context.Context, s *socket, eng ike.Engine) {
-	buf := make([]byte, 65536)
 	for {
-		n, from, err := s.conn.ReadFromUDPAddrPort(buf)
+		bp, n, from, err := r.receive(s)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -237,19 +287,23 @@ func (r *Runner) readLoop(ctx context.Context, s *socket, eng ike.Engine) {
 			r.log.Warn("IKE socket read failed", "local", s.local, "err", err)
 			return
 		}
-		data := buf[:n]
+		data := (*bp)[:n]
 		if s.natt {
 			if n == 1 && data[0] == 0xff {
+				r.bufPool.Put(bp)
 				continue // NAT-T keepalive
 			}
 			if n < 4 || data[0]|data[1]|data[2]|data[3] != 0 {
+				r.bufPool.Put(bp)
 				continue // ESP (SPI != 0) not consumed by the kernel, or runt
 			}
 			data = data[4:]
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		local := s.local
-		eng.HandleDatagram(time.Now(), ike.Datagram{Local: local, Remote: from, Data: append([]byte(nil), data...)})
+		d := ike.Datagram{Local: local, Remote: from, Data: append([]byte(nil), data...)}
+		r.bufPool.Put(bp)
+		eng.HandleDatagram(time.Now(), d)
 		select {
 		case r.wake <- struct{}{}:
 		default:
