@@ -42,29 +42,8 @@ func probeUDP(c net.Conn, wait time.Duration) bool {
 func TestNetnsRouteChange(t *testing.T) {
 	l := newLab(t)
 	l.attach(t, labSpec())
-	var sc net.PacketConn
+	cc := l.udpEcho(t)
 	var err error
-	inNS(t, l.uh, func() { sc, err = net.ListenPacket("udp4", "10.10.2.2:53") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	go func() {
-		b := make([]byte, 100)
-		for {
-			n, from, err := sc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			sc.WriteTo(b[:n], from)
-		}
-	}()
-	var cc net.Conn
-	inNS(t, l.th, func() { cc, err = net.Dial("udp4", "10.10.2.2:53") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
 	for i := 0; i < 3; i++ {
 		if !probeUDP(cc, netTimeout) {
 			t.Fatalf("probe %d through the router lost", i)

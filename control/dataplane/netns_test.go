@@ -51,6 +51,37 @@ func inNS(t testing.TB, ns netns.NsHandle, fn func()) {
 	fn()
 }
 
+// udpEcho starts a UDP echo server on the untrust host (10.10.2.2:53) and
+// returns a socket of the trust host connected to it; both are closed when
+// the test ends.
+func (l *lab) udpEcho(t *testing.T) net.Conn {
+	t.Helper()
+	var sc net.PacketConn
+	var err error
+	inNS(t, l.uh, func() { sc, err = net.ListenPacket("udp4", "10.10.2.2:53") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	go func() {
+		b := make([]byte, 100)
+		for {
+			n, from, err := sc.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			sc.WriteTo(b[:n], from)
+		}
+	}()
+	var cc net.Conn
+	inNS(t, l.th, func() { cc, err = net.Dial("udp4", "10.10.2.2:53") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
 func newLab(t *testing.T) *lab {
 	requireRoot(t)
 	if _, err := exec.LookPath("ethtool"); err != nil {
@@ -563,29 +594,7 @@ func TestNetnsIPv6(t *testing.T) {
 func TestNetnsReattachNoLoss(t *testing.T) {
 	l := newLab(t)
 	l.attach(t, labSpec())
-	var sc net.PacketConn
-	var err error
-	inNS(t, l.uh, func() { sc, err = net.ListenPacket("udp4", "10.10.2.2:53") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	go func() {
-		b := make([]byte, 100)
-		for {
-			n, from, err := sc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			sc.WriteTo(b[:n], from)
-		}
-	}()
-	var cc net.Conn
-	inNS(t, l.th, func() { cc, err = net.Dial("udp4", "10.10.2.2:53") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := l.udpEcho(t)
 	if err := echoOK(cc); err != nil {
 		t.Fatalf("first exchange: %v", err)
 	}

@@ -1,7 +1,6 @@
 package dataplane_test
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 
@@ -26,29 +25,7 @@ func TestNetnsPairWriterNoLoss(t *testing.T) {
 		}
 	})
 	t.Cleanup(m.Close)
-	var sc net.PacketConn
-	var err error
-	inNS(t, l.uh, func() { sc, err = net.ListenPacket("udp4", "10.10.2.2:53") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	go func() {
-		b := make([]byte, 100)
-		for {
-			n, from, err := sc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			sc.WriteTo(b[:n], from)
-		}
-	}()
-	var cc net.Conn
-	inNS(t, l.th, func() { cc, err = net.Dial("udp4", "10.10.2.2:53") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := l.udpEcho(t)
 	if err := echoOK(cc); err != nil {
 		t.Fatalf("first exchange: %v", err)
 	}
