@@ -58,6 +58,13 @@ var (
 	// ResponderDelay is how long the end with the higher address lets the
 	// other initiate first.
 	ResponderDelay = 3 * time.Second
+	// ResponderStall is how long traffic routed into a down on-traffic
+	// tunnel waits on a negotiation the peer started before starting its
+	// own. A peer that restarted or changed its configuration mid-exchange
+	// leaves such a negotiation that would otherwise hold the tunnel down
+	// until NegotiationTimeout; a live one finishes well within it, and
+	// should it not, the engines resolve two simultaneous negotiations.
+	ResponderStall = 5 * time.Second
 	// MaxNegotiations bounds how many IKE SAs the supervision keeps in
 	// negotiation at once (initiated, not yet established); further
 	// immediately tunnels wait for a slot. Starting a thousand at once made
@@ -186,6 +193,9 @@ type tunnel struct {
 	// emptySince is when the engine was first seen holding no CHILD SA
 	// while the tunnel counts as up.
 	emptySince time.Time
+	// respondingSince is when the supervision first saw the IKE SAs in
+	// negotiation all started by the peer (zero: it does not now).
+	respondingSince time.Time
 }
 
 // listener owns the UDP 500/4500 sockets of one local address and the mux
@@ -655,8 +665,10 @@ func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
 	}
 	// on-traffic
 	var next time.Time
-	p := ikeProgress(tu.eng.IKESAs(now))
+	sas := tu.eng.IKESAs(now)
+	p := ikeProgress(sas)
 	tu.progress.Store(uint32(p))
+	c.stalledResponderLocked(now, tu, sas)
 	if p != progressIdle {
 		next = c.timeNegotiation(now, tu, p, false)
 	}
@@ -670,7 +682,7 @@ func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
 		return next
 	}
 	if tu.haveTx && n > tu.lastTx {
-		c.trafficLocked(now, tu, p, "st0 counters")
+		c.trafficLocked(now, tu, sas, "st0 counters")
 	}
 	tu.lastTx, tu.haveTx = n, true
 	return next
@@ -777,16 +789,52 @@ func (c *ikeComponent) requestChildLocked(now time.Time, tu *tunnel) {
 	}
 }
 
-// trafficLocked starts what a down on-traffic tunnel lacks after a packet
-// was routed into it; trigger says how that was seen.
-func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, p progress, trigger string) {
-	switch {
+// trafficLocked starts what a down on-traffic tunnel with IKE SAs sas
+// lacks after a packet was routed into it; trigger says how that was seen.
+// Its own negotiation under way is left to finish, and so is one the peer
+// started until it stalls for ResponderStall.
+func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, sas []ike.IKESAStatus, trigger string) {
+	switch p := ikeProgress(sas); {
 	case p == progressIdle:
 		c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN, "trigger", trigger)
+		c.initiateLocked(now, tu)
+	case p == progressIKE && c.stalledResponderLocked(now, tu, sas):
+		c.log.Info("traffic routed into a down tunnel whose peer-started negotiation stalled: negotiating",
+			"vpn", tu.t.VPN, "trigger", trigger, "stalled-for", now.Sub(tu.respondingSince).Round(time.Millisecond))
 		c.initiateLocked(now, tu)
 	case p == progressEstablished && tu.childAsked.IsZero():
 		c.requestChildLocked(now, tu)
 	}
+}
+
+// stalledResponderLocked tracks how long every IKE SA of tu in negotiation
+// (sas) has been one the peer started, and reports whether that has lasted
+// ResponderStall.
+func (c *ikeComponent) stalledResponderLocked(now time.Time, tu *tunnel, sas []ike.IKESAStatus) bool {
+	if !onlyPeerNegotiating(sas) {
+		tu.respondingSince = time.Time{}
+		return false
+	}
+	if tu.respondingSince.IsZero() {
+		tu.respondingSince = now
+	}
+	return !now.Before(tu.respondingSince.Add(ResponderStall))
+}
+
+// onlyPeerNegotiating reports whether sas holds IKE SAs in negotiation and
+// the peer started all of them.
+func onlyPeerNegotiating(sas []ike.IKESAStatus) bool {
+	peer := false
+	for _, s := range sas {
+		if s.State != ike.StateConnecting {
+			continue
+		}
+		if s.Role != ike.Responder {
+			return false
+		}
+		peer = true
+	}
+	return peer
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -825,7 +873,7 @@ func (c *ikeComponent) TrafficStart(unit int) {
 	for _, tu := range c.tunnels {
 		if tu.t.Unit == unit && !tu.up.Load() && !tu.stopped.Load() {
 			tu.sup.Lock()
-			c.trafficLocked(now, tu, ikeProgress(tu.eng.IKESAs(now)), "data plane event")
+			c.trafficLocked(now, tu, tu.eng.IKESAs(now), "data plane event")
 			tu.sup.Unlock()
 		}
 	}

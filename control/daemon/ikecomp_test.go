@@ -664,6 +664,59 @@ func TestSuperviseOnTrafficRequestsChild(t *testing.T) {
 	}
 }
 
+func TestSuperviseOnTrafficTakesOverStalledPeerNegotiation(t *testing.T) {
+	// The peer started Main Mode and then went quiet (its daemon restarted
+	// or its configuration changed mid-exchange): traffic routed into the
+	// tunnel waits ResponderStall for it, then starts its own negotiation.
+	s := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	s.tu.t.Immediate = false
+	var tx uint64
+	s.c.txCount = func(int) (uint64, error) { return tx, nil }
+	peer := ike.IKESAStatus{Index: 1, State: ike.StateConnecting, Role: ike.Responder}
+	ours := ike.IKESAStatus{Index: 2, State: ike.StateConnecting, Role: ike.Initiator}
+	s.eng.set(peer)
+	s.eng.onInitiate = []ike.IKESAStatus{peer, ours}
+	t0 := s.now
+	s.run(t0)
+	for at := t0.Add(trafficPoll); at.Before(t0.Add(ResponderStall)); at = at.Add(trafficPoll) {
+		tx++
+		s.run(at)
+		if i, _, _ := s.eng.counts(); i != 0 {
+			t.Fatalf("%v after the peer started: initiated while its negotiation may still finish", at.Sub(t0))
+		}
+	}
+	tx++
+	s.run(t0.Add(ResponderStall))
+	if i, _, _ := s.eng.counts(); i != 1 {
+		t.Fatalf("traffic %v into the peer's stalled negotiation: %d initiations, want 1", ResponderStall, i)
+	}
+	// Our own negotiation under way is left to finish.
+	for at := s.now.Add(trafficPoll); at.Before(t0.Add(NegotiationTimeout)); at = at.Add(trafficPoll) {
+		tx++
+		s.run(at)
+	}
+	if i, _, tm := s.eng.counts(); i != 1 || tm != 0 {
+		t.Fatalf("with our negotiation under way: %d initiations, %d terminations; want 1, 0", i, tm)
+	}
+
+	// Without traffic a stalled peer negotiation starts nothing.
+	u := newSupervised(t, "172.16.13.10", "172.16.23.10")
+	u.tu.t.Immediate = false
+	u.c.txCount = func(int) (uint64, error) { return 7, nil }
+	u.eng.set(peer)
+	u.run(u.now)
+	u.until(u.now.Add(2 * ResponderStall))
+	if i, _, _ := u.eng.counts(); i != 0 {
+		t.Fatalf("no traffic: %d initiations", i)
+	}
+	// A data-plane event after the stall starts one; the stall is timed
+	// from when the supervision first saw the negotiation.
+	u.c.TrafficStart(1)
+	if i, _, _ := u.eng.counts(); i != 1 {
+		t.Fatalf("data-plane event after the stall: %d initiations, want 1", i)
+	}
+}
+
 // matchedUnit is matched for st0.unit.
 func matchedUnit(a, b *fakeKernel, unit int) bool {
 	ain, aout := a.pair(unit)

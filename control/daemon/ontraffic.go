@@ -39,7 +39,8 @@ func wireOnTraffic(ik *ikeComponent, dp *dataplaneComponent) {
 // trafficStartIfID starts what the down on-traffic tunnel whose CHILD SAs
 // carry ifid lacks: an IKE SA (after the tunnel's back-off) or, on an
 // established one without a CHILD SA (the peer deleted it), a CHILD SA. An
-// IKE SA that is being set up is left to finish.
+// IKE SA that is being set up is left to finish (one the peer started, until
+// it stalls).
 func (c *ikeComponent) trafficStartIfID(ifid uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -49,9 +50,9 @@ func (c *ikeComponent) trafficStartIfID(ifid uint32) {
 			continue
 		}
 		tu.sup.Lock()
-		p := ikeProgress(tu.eng.IKESAs(now))
-		if p != progressIdle || !now.Before(tu.nextTry) {
-			c.trafficLocked(now, tu, p, "data plane event")
+		sas := tu.eng.IKESAs(now)
+		if ikeProgress(sas) != progressIdle || !now.Before(tu.nextTry) {
+			c.trafficLocked(now, tu, sas, "data plane event")
 		}
 		tu.sup.Unlock()
 	}
