@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bpfvpn/bpfvpn/control/ops"
+	"github.com/bpfvpn/bpfvpn/control/ops/opstest"
 	"github.com/bpfvpn/bpfvpn/loader"
 	"github.com/bpfvpn/bpfvpn/maps"
 )
@@ -51,15 +52,7 @@ func TestClearFlowSessionsDataPlane(t *testing.T) {
 	m := maps.FromObjects(objs)
 	dp := &dataplaneComponent{log: slog.New(slog.DiscardHandler), set: m}
 	st := newState(nil)
-	ctx := context.Background()
-	run := func(cmd string) string {
-		t.Helper()
-		out, err := ops.Run(ctx, st, strings.Fields(cmd), false)
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return out
-	}
+	run := func(cmd string) string { t.Helper(); return opstest.Run(t, st, cmd) }
 	if out := run("clear security flow session all"); out != "0 active sessions cleared\n" {
 		t.Fatalf("without a data plane: %q", out)
 	}
@@ -98,7 +91,7 @@ func TestClearFlowSessionsDataPlane(t *testing.T) {
 	if out := run("clear security flow session session-identifier " + id[1]); out != "1 active sessions cleared\n" {
 		t.Errorf("by session ID: %q", out)
 	}
-	out, err := ops.Run(ctx, st, strings.Fields("clear security flow session source-prefix 2001:db8:1::/48 | display json"), false)
+	out, err := ops.Run(context.Background(), st, strings.Fields("clear security flow session source-prefix 2001:db8:1::/48 | display json"), false)
 	if err != nil || out != "{\n  \"cleared\": 1\n}\n" {
 		t.Errorf("IPv6 prefix, JSON: %q, %v", out, err)
 	}

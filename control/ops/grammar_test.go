@@ -65,6 +65,16 @@ func TestParseAbbreviations(t *testing.T) {
 	}
 }
 
+// sessionFilterHint is the hint of an incomplete clear security flow session.
+const sessionFilterHint = `Possible completions:
+  all                  Clear all sessions
+  destination-port     Destination port
+  destination-prefix   Destination IP prefix or address
+  protocol             IP protocol name or number
+  session-identifier   Session ID
+  source-port          Source port
+  source-prefix        Source IP prefix or address`
+
 func TestParseErrors(t *testing.T) {
 	cases := []struct {
 		words string
@@ -106,25 +116,11 @@ syntax error, expecting <number>: '0' is not a number from 1 to 4294967295.`},
 		{"clear security flow session", `clear security flow session
                             ^
 syntax error, expecting <command>.
-Possible completions:
-  all                  Clear all sessions
-  destination-port     Destination port
-  destination-prefix   Destination IP prefix or address
-  protocol             IP protocol name or number
-  session-identifier   Session ID
-  source-port          Source port
-  source-prefix        Source IP prefix or address`},
+` + sessionFilterHint},
 		{"clear security flow session | display json", `clear security flow session | display json
                             ^
 syntax error, expecting <command>.
-Possible completions:
-  all                  Clear all sessions
-  destination-port     Destination port
-  destination-prefix   Destination IP prefix or address
-  protocol             IP protocol name or number
-  session-identifier   Session ID
-  source-port          Source port
-  source-prefix        Source IP prefix or address`},
+` + sessionFilterHint},
 		{"clear security flow", `clear security flow
                     ^
 syntax error, expecting <command>.
@@ -217,15 +213,7 @@ func TestParseEmpty(t *testing.T) {
 
 func TestPipes(t *testing.T) {
 	p := opstest.Reference()
-	ctx := context.Background()
-	run := func(cmd string) string {
-		t.Helper()
-		out, err := ops.Run(ctx, p, strings.Fields(cmd), false)
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return out
-	}
+	run := func(cmd string) string { t.Helper(); return opstest.Run(t, p, cmd) }
 	if got, want := run("show route | match st0"), "                    >  via st0.0\n                    >  via st0.0\n                       Local via st0.0\n"; got != want {
 		t.Errorf("match: %q, want %q", got, want)
 	}
