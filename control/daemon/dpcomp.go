@@ -332,7 +332,7 @@ func (c *dataplaneComponent) ClearSessions(f ops.SessionFilter) (int, error) {
 		return 0, nil
 	}
 	n, err := dataplane.ClearSessions(m, sessionview.Selector(f))
-	c.log.Info("flow sessions cleared", "count", n)
+	c.log.Info("flow sessions cleared", "filter", f.String(), "count", n)
 	return n, err
 }
 

@@ -31,6 +31,33 @@ func (f SessionFilter) Match(id uint64, proto uint8, src, dst netip.AddrPort) bo
 		is(f.Protocol, proto) && is(f.SourcePort, src.Port()) && is(f.DestinationPort, dst.Port()) && is(f.SessionID, id)
 }
 
+// String is f as the words of the command ("all" for the zero value).
+func (f SessionFilter) String() string {
+	var w []string
+	if f.SourcePrefix.IsValid() {
+		w = append(w, "source-prefix", f.SourcePrefix.String())
+	}
+	if f.DestinationPrefix.IsValid() {
+		w = append(w, "destination-prefix", f.DestinationPrefix.String())
+	}
+	if f.Protocol != nil {
+		w = append(w, "protocol", ProtocolName(*f.Protocol))
+	}
+	if f.SourcePort != nil {
+		w = append(w, "source-port", strconv.Itoa(int(*f.SourcePort)))
+	}
+	if f.DestinationPort != nil {
+		w = append(w, "destination-port", strconv.Itoa(int(*f.DestinationPort)))
+	}
+	if f.SessionID != nil {
+		w = append(w, "session-identifier", strconv.FormatUint(*f.SessionID, 10))
+	}
+	if len(w) == 0 {
+		return "all"
+	}
+	return strings.Join(w, " ")
+}
+
 func prefixHas(p netip.Prefix, a netip.Addr) bool { return !p.IsValid() || p.Contains(a.Unmap()) }
 
 func is[T comparable](want *T, v T) bool { return want == nil || *want == v }

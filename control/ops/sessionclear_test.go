@@ -130,3 +130,27 @@ func TestClearFlowSessionJSON(t *testing.T) {
 		t.Fatalf("cleared again: %q, %v", out, err)
 	}
 }
+
+// TestSessionFilterString: a filter reads as the words of the command in
+// one order, and those words parse back to the same filter.
+func TestSessionFilterString(t *testing.T) {
+	filterOf := func(words string) ops.SessionFilter {
+		t.Helper()
+		p := opstest.Reference()
+		opstest.Run(t, p, "clear security flow session "+words)
+		return p.Clears()[0].Filter
+	}
+	for words, want := range map[string]string{
+		"all":                                "all",
+		"protocol 1 source-prefix 10.100/16": "source-prefix 10.100.0.0/16 protocol icmp",
+		"session-identifier 1021 destination-port 22 source-port 7 destination-prefix 2001:db8::1": "destination-prefix 2001:db8::1/128 source-port 7 destination-port 22 session-identifier 1021",
+	} {
+		f := filterOf(words)
+		if got := f.String(); got != want {
+			t.Errorf("%s: reads %q, want %q", words, got, want)
+		}
+		if again := filterOf(f.String()); !reflect.DeepEqual(again, f) {
+			t.Errorf("%s: %q parses to %+v, want %+v", words, f, again, f)
+		}
+	}
+}
