@@ -362,9 +362,20 @@ func scaleTunnels(t *testing.T, srx2Establish string) {
 			}
 			base[gw] = text
 		}
+		var prof sync.WaitGroup
+		if os.Getenv(ProfileEnv) == "1" {
+			prof.Add(1)
+			go func() { defer prof.Done(); logCPUProfile(t, lab.SRX1+"-teardown", pids[lab.SRX1]) }()
+		}
+		start := time.Now()
 		commit(t, r, lab.SRX1, base[lab.SRX1])
+		srx1 := time.Since(start)
 		commit(t, r, lab.SRX2, base[lab.SRX2])
+		srx2 := time.Since(start) - srx1
 		waitTunnels(t, r, 1, 60*time.Second)
+		prof.Wait()
+		t.Logf("SCALE teardown tunnels=%d commit-srx1=%.2fs commit-srx2=%.2fs all-gone=%.2fs", n,
+			srx1.Seconds(), srx2.Seconds(), time.Since(start).Seconds())
 		for _, gw := range labrun.Gateways {
 			if l := st0Links(t, r, gw); len(l) != 1 || l[0] != kernel.LinkName(0) {
 				t.Errorf("%s: st0 units left after removing the tunnels: %v", gw, l)
