@@ -122,12 +122,22 @@ func (r *Reconciler) applyOne(c Change) error {
 		}
 		return ignoreNotFound(r.h.RouteDel(rt))
 	case OpDeletePolicy:
-		return ignoreNotFound(r.h.XfrmPolicyDel(policyID(c.pol)))
+		if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(c.pol))); err != nil {
+			r.xfrm.invalidate()
+			return err
+		}
+		r.xfrm.deletePolicy(c.pol)
+		return nil
 	case OpDeleteSA:
-		return ignoreNotFound(r.h.XfrmStateDel(&netlink.XfrmState{
+		if err := ignoreNotFound(r.h.XfrmStateDel(&netlink.XfrmState{
 			Src: net.IP(c.sa.Src.AsSlice()), Dst: net.IP(c.sa.Dst.AsSlice()),
 			Proto: netlink.XFRM_PROTO_ESP, Spi: int(c.sa.SPI), Ifid: int(tunnelIfID(c.sa.Unit, c.sa.Peer)),
-		}))
+		})); err != nil {
+			r.xfrm.invalidate()
+			return err
+		}
+		r.xfrm.deleteSA(c.sa)
+		return nil
 	}
 	return fmt.Errorf("unknown change %d", c.Op)
 }

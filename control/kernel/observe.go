@@ -95,8 +95,11 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// observeXfrm lists the XFRM states and policies bpfvpn owns.
+// observeXfrm lists the XFRM states and policies bpfvpn owns and makes
+// them the Reconciler's model (xfrmModel). Caller holds mu.
 func (r *Reconciler) observeXfrm() ([]obsSA, []obsPolicy, error) {
+	r.xfrmDumps++
+	r.xfrm.invalidate()
 	states, err := r.h.XfrmStateList(netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list xfrm states: %w", err)
@@ -143,5 +146,6 @@ func (r *Reconciler) observeXfrm() ([]obsSA, []obsPolicy, error) {
 		op.TmplSrc, op.TmplDst = ts.Unmap(), td.Unmap()
 		pols = append(pols, op)
 	}
+	r.xfrm.reset(sas, pols)
 	return sas, pols, nil
 }

@@ -44,6 +44,8 @@ type Reconciler struct {
 	up          map[int]bool // tunnel state per unit; absent = not known yet
 	sas         map[int]*unitSAs
 	retire      map[saID]*retirement
+	xfrm        xfrmModel
+	xfrmDumps   int // observeXfrm calls, for tests
 	baselines   map[saID]SACounters
 	statBase    XfrmStat
 	closed      bool

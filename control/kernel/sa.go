@@ -102,6 +102,7 @@ func (r *Reconciler) ensureSA(c ChildSA, inbound bool) ([]Change, error) {
 	if inbound {
 		dir, src, dst, spi = "inbound", c.Remote, c.Local, c.InboundSPI
 	}
+	sa := obsSA{Unit: c.Unit, Peer: c.Peer, SPI: spi, Src: src.Unmap(), Dst: dst.Unmap()}
 	got, err := r.h.XfrmStateGet(&netlink.XfrmState{
 		Src: net.IP(src.Unmap().AsSlice()), Dst: net.IP(dst.Unmap().AsSlice()),
 		Proto: netlink.XFRM_PROTO_ESP, Spi: int(spi),
@@ -111,13 +112,16 @@ func (r *Reconciler) ensureSA(c ChildSA, inbound bool) ([]Change, error) {
 		if u, p, ok := tunnelOfXfrm(got.Ifid, got.Reqid); !ok || u != c.Unit || p != c.Peer {
 			return nil, fmt.Errorf("%s SPI %08x to %s is taken by an SA bpfvpn does not own for st0.%d", dir, spi, dst, c.Unit)
 		}
+		r.xfrm.addSA(sa)
 		return nil, nil
 	case !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT):
 		return nil, fmt.Errorf("look up %s SA %08x: %w", dir, spi, err)
 	}
 	if err := r.xfrmStateAddRaw(c, inbound); err != nil {
+		r.xfrm.invalidate()
 		return nil, fmt.Errorf("add %s SA %08x: %w", dir, spi, err)
 	}
+	r.xfrm.addSA(sa)
 	ch := Change{Op: OpAddSA, Unit: c.Unit, SPI: spi, Dir: dir}
 	r.log.Info("kernel change", "change", ch.String())
 	return []Change{ch}, nil
@@ -148,15 +152,18 @@ func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
 			ch.Op = OpUpdatePolicy
 			err = r.h.XfrmPolicyUpdate(policyID(p))
 		default:
+			r.xfrm.addPolicy(p)
 			continue
 		}
 		if err != nil {
+			r.xfrm.invalidate()
 			if errors.Is(err, unix.EEXIST) {
 				err = fmt.Errorf("a policy bpfvpn does not own has this selector: %w", err)
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
 			continue
 		}
+		r.xfrm.addPolicy(p)
 		r.log.Info("kernel change", "change", ch.String())
 		changes = append(changes, ch)
 	}
@@ -168,9 +175,11 @@ func (r *Reconciler) ensurePolicies(c ChildSA) ([]Change, error) {
 			}
 			ch := Change{Op: OpDeletePolicy, Unit: c.Unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
 			if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(p))); err != nil {
+				r.xfrm.invalidate()
 				errs = append(errs, fmt.Errorf("%s: %w", ch, err))
 				continue
 			}
+			r.xfrm.deletePolicy(p)
 			changes = append(changes, ch)
 		}
 	}
@@ -282,11 +291,14 @@ func (r *Reconciler) deleteSA(sa obsSA, dir string) ([]Change, error) {
 		Proto: netlink.XFRM_PROTO_ESP, Spi: int(sa.SPI), Ifid: int(tunnelIfID(sa.Unit, sa.Peer)),
 	})
 	if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+		r.xfrm.deleteSA(sa)
 		return nil, nil
 	}
 	if err != nil {
+		r.xfrm.invalidate()
 		return nil, fmt.Errorf("delete %s SA %08x: %w", dir, sa.SPI, err)
 	}
+	r.xfrm.deleteSA(sa)
 	ch := Change{Op: OpDeleteSA, Unit: sa.Unit, SPI: sa.SPI, Dir: dir}
 	r.log.Info("kernel change", "change", ch.String())
 	return []Change{ch}, nil
@@ -329,10 +341,12 @@ func (r *Reconciler) removeTunnel(ctx context.Context, unit, peer int, all bool)
 	changes = append(changes, ch...)
 	errs = append(errs, err)
 
-	sas, pols, err := r.observeXfrm()
-	if err != nil {
-		return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
+	if !r.xfrm.valid {
+		if _, _, err := r.observeXfrm(); err != nil {
+			return changes, fmt.Errorf("remove tunnel st0.%d: %w", unit, err)
+		}
 	}
+	sas, pols := r.xfrm.tunnel(unit, peer, all)
 	for id, rt := range r.retire {
 		if mine(rt.sa.Unit, rt.sa.Peer) {
 			rt.timer.Stop()
@@ -344,10 +358,17 @@ func (r *Reconciler) removeTunnel(ctx context.Context, unit, peer int, all bool)
 			continue
 		}
 		ch := Change{Op: OpDeletePolicy, Unit: unit, Dir: dirName(p.Dir), Detail: " " + p.Src.String() + " -> " + p.Dst.String(), pol: p}
-		if err := ignoreNotFound(r.h.XfrmPolicyDel(policyID(p))); err != nil {
+		err := r.h.XfrmPolicyDel(policyID(p))
+		if err != nil && ignoreNotFound(err) == nil {
+			r.xfrm.deletePolicy(p) // gone already (the model was stale)
+			continue
+		}
+		if err != nil {
+			r.xfrm.invalidate()
 			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
 			continue
 		}
+		r.xfrm.deletePolicy(p)
 		r.log.Info("kernel change", "change", ch.String())
 		changes = append(changes, ch)
 	}
