@@ -72,7 +72,7 @@ func logGoroutines(t *testing.T, name string, pid, lines int) {
 }
 
 // ProfileEnv makes the scale tests profile both daemons' CPU while the
-// tunnels come up and log the top functions.
+// tunnels come up and while a commit removes them, and log the profiles.
 const ProfileEnv = "BPFVPN_SCALE_PROFILE"
 
 func cpuProfilePath(pid int) string {
