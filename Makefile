@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build generate vet unit vmtest test demo e2e interop clean \
 	bench bench-vmboot bench-config bench-dataplane bench-ike bench-ikev1 bench-reconcile \
-	bench-gateway interop-ikev1 bench-esp
+	bench-gateway interop-ikev1 bench-esp bench-teardown
 
 all: build
 
@@ -109,6 +109,15 @@ bench-dataplane:
 # Kernel reconciliation benchmark on the running kernel (control/kernel).
 bench-reconcile:
 	$(GO) run ./bench/reconcile -routes 10000 -runs 5
+
+# Removing TEARDOWN_TUNNELS tunnels one by one (control/kernel RemoveTunnel) in
+# the VM: one Reconciler against a new one per removal (a dump each), and a
+# commit's one Reconcile without them. Results: bench/RESULTS.md, topology
+# section ("Removing tunnels").
+TEARDOWN_TUNNELS ?= 1000
+bench-teardown:
+	$(GO) build -o bench/out/teardown ./bench/teardown
+	$(GO) run ./vm/cmd/vmrun -kernel 6.12 -timeout 20m -- bench/out/teardown -tunnels $(TEARDOWN_TUNNELS)
 
 # Commit latency of a one-policy change, reference SRX1 vs 100,000 policies
 # (control/daemon; results: bench/RESULTS.md, gateway section).
