@@ -158,3 +158,45 @@ func TestHostRemoveTunnelAfterForeignDelete(t *testing.T) {
 		t.Errorf("policies of %v left", owned)
 	}
 }
+
+// TestHostRemoveTunnelAfterFailedChange: an XFRM change that failed may have
+// been half-applied, so the next removal lists the kernel again instead of
+// trusting the model, and still removes only what is bpfvpn's.
+func TestHostRemoveTunnelAfterFailedChange(t *testing.T) {
+	ns, h := newTestNetns(t)
+	r := newReconcilerIn(t, ns)
+	c := testSA()
+	c.Unit = 6
+	r.mu.Lock()
+	_, _, err := r.observeXfrm()
+	r.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's policy with unit 6's selector and if_id (another reqid).
+	foreign := policyID(wantPolicies(c)[0])
+	foreign.Tmpls[0].Reqid = 7
+	if err := h.XfrmPolicyAdd(foreign); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	_, err = r.ensurePolicies(c)
+	r.mu.Unlock()
+	if err == nil {
+		t.Fatal("installing over someone else's policy succeeded")
+	}
+	dumps := r.xfrmDumps
+	ch, err := r.RemoveTunnel(context.Background(), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.xfrmDumps != dumps+1 {
+		t.Errorf("removal after a failed change dumped %d times, want once", r.xfrmDumps-dumps)
+	}
+	if len(ch) != 5 {
+		t.Errorf("changes %q, want the five policies bpfvpn installed", strs(ch))
+	}
+	if owned, foreignN := ownedPolicies(t, h); len(owned) != 0 || foreignN != 1 {
+		t.Errorf("left: bpfvpn's policies of %v, %d others (want none and the foreign one)", owned, foreignN)
+	}
+}
