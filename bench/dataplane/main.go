@@ -104,22 +104,12 @@ func pairedRuns(b *benchNS, ifindex uint32, fdA int, mkA func(int) []byte, fdB i
 }
 
 func progBench(repeat uint32, singles int) error {
-	b, err := newBenchNS()
+	s, err := newProgSetup()
 	if err != nil {
 		return err
 	}
-	defer b.ns.Close()
-	objs, err := loader.Load(loader.Options{})
-	if err != nil {
-		return err
-	}
-	defer objs.Close()
-	m := maps.FromObjects(objs)
-	pass, err := trivialPass()
-	if err != nil {
-		return err
-	}
-	defer pass.Close()
+	defer s.Close()
+	b, objs, m, pass := s.b, s.objs, s.m, s.pass
 	start := time.Now()
 	spec := bigSpec(10000, 5)
 	spec.Policies[9999].Action = dataplane.Deny
@@ -149,13 +139,8 @@ func progBench(repeat uint32, singles int) error {
 	// session hit: a handshake establishes the session, measure its ACKs
 	syn := packetFor(b, tcpPkt("10.1.0.2", "10.2.0.2", 40000, 80, tp.SYN), "trust0")
 	synack := packetFor(b, tcpPkt("10.2.0.2", "10.1.0.2", 80, 40000, tp.SYN|tp.ACK), "untr0")
-	for _, h := range []struct {
-		pkt []byte
-		ifc uint32
-	}{{syn, in}, {synack, b.idx["untr0"]}, {ack, in}} {
-		if _, _, err := bench(b, objs.XdpZone, h.ifc, h.pkt, 1); err != nil {
-			return err
-		}
+	if err := s.establish(syn, synack, ack); err != nil {
+		return err
 	}
 	ns, ret, err := bench(b, objs.XdpZone, in, ack, repeat)
 	if err != nil {
