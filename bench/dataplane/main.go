@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/machine"
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
 	"github.com/bpfvpn/bpfvpn/loader"
@@ -34,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/dataplane: needs root")
 		os.Exit(2)
 	}
-	fmt.Printf("machine: %s, %d CPUs, kernel %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("machine: %s, %d CPUs, kernel %s, %s\n", machine.CPUModel(), runtime.NumCPU(), machine.KernelRelease(), time.Now().UTC().Format(time.RFC3339))
 	for _, w := range strings.Split(*what, ",") {
 		var err error
 		switch w {
@@ -54,23 +55,6 @@ func main() {
 			os.Exit(1)
 		}
 	}
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			if _, v, ok := strings.Cut(l, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
 }
 
 func tcpPkt(src, dst string, sp, dp uint16, flags uint8, opts ...byte) tp.Packet {
