@@ -268,6 +268,22 @@ func echoOK(c net.Conn) error {
 	return nil
 }
 
+// tcpEcho opens an echo listener at addr in ns to, connects to it from ns
+// from and exchanges one echo through it: a failed connect ends the test, a
+// failed echo is reported. what names the flow in the messages.
+func tcpEcho(t *testing.T, from, to netns.NsHandle, addr, what string) {
+	t.Helper()
+	_, _ = listenTCP(t, to, addr)
+	c, err := dialTCP(t, from, addr)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	defer c.Close()
+	if err := echoOK(c); err != nil {
+		t.Errorf("%s: echo: %v", what, err)
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -339,15 +355,7 @@ func TestNetnsForwarding(t *testing.T) {
 			t.Errorf("%s attached as %s, want xdp-native on veth", a.Ifname, a.Mode)
 		}
 	}
-	_, _ = listenTCP(t, l.uh, "10.10.2.2:80")
-	c, err := dialTCP(t, l.th, "10.10.2.2:80")
-	if err != nil {
-		t.Fatalf("trust→untrust TCP 80 (permitted): %v", err)
-	}
-	if err := echoOK(c); err != nil {
-		t.Errorf("TCP echo through the session: %v", err)
-	}
-	c.Close()
+	tcpEcho(t, l.th, l.uh, "10.10.2.2:80", "trust→untrust TCP 80 (permitted)")
 	if l.counter(t, loader.BpfvpnCounterIdCNT_REDIRECT) == 0 {
 		t.Error("no packet was XDP_REDIRECTed")
 	}
@@ -544,15 +552,7 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 func TestNetnsSelfSessions(t *testing.T) {
 	l := newLab(t)
 	l.attach(t, labSpec())
-	_, _ = listenTCP(t, l.uh, "10.10.2.2:8080")
-	c, err := dialTCP(t, l.rt, "10.10.2.2:8080")
-	if err != nil {
-		t.Fatalf("router → untrust host TCP (untrust allows only ike): %v", err)
-	}
-	if err := echoOK(c); err != nil {
-		t.Errorf("echo: %v", err)
-	}
-	c.Close()
+	tcpEcho(t, l.rt, l.uh, "10.10.2.2:8080", "router → untrust host TCP (untrust allows only ike)")
 	if err := ping(t, l.rt, "10.10.2.2"); err != nil {
 		t.Errorf("router pings untrust host: %v", err)
 	}
@@ -570,15 +570,7 @@ func TestNetnsSelfSessions(t *testing.T) {
 func TestNetnsIPv6(t *testing.T) {
 	l := newLab(t)
 	l.attach(t, labSpec())
-	_, _ = listenTCP(t, l.uh, "[2001:db8:10:2::2]:80")
-	c, err := dialTCP(t, l.th, "[2001:db8:10:2::2]:80")
-	if err != nil {
-		t.Fatalf("trust→untrust TCP over IPv6: %v", err)
-	}
-	if err := echoOK(c); err != nil {
-		t.Errorf("echo over IPv6: %v", err)
-	}
-	c.Close()
+	tcpEcho(t, l.th, l.uh, "[2001:db8:10:2::2]:80", "trust→untrust TCP over IPv6")
 	_, _ = listenTCP(t, l.th, "[2001:db8:10:1::2]:80")
 	if _, err := dialTCP(t, l.uh, "[2001:db8:10:1::2]:80"); !isTimeout(err) {
 		t.Errorf("untrust→trust over IPv6: %v, want a timeout", err)
