@@ -178,27 +178,49 @@ func dropCounter(t *testing.T, r *Run, gw, name string) uint64 {
 	return 0
 }
 
-func labScenario(t *testing.T, version string) {
-	vm.RequireKernelIPsec(t)
-	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version}, false)
+// upVerified brings r up, verification commands included, and checks that
+// their output shows the tunnel up (Main mode for IKEv1, IKEv2 for
+// version "v2-only") to 172.16.23.1 with one AES-GCM-256 SA pair on st0.0
+// and ESP counters, and every row of extra.
+func upVerified(t *testing.T, ctx context.Context, r *Run, version string, extra ...string) {
+	t.Helper()
 	var verify bytes.Buffer
 	r.opts.Out = io.MultiWriter(&verify, &logWriter{t: t})
-	ctx := context.Background()
 	if err := r.Up(ctx, true); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-
-	// The verification commands show the expected rows.
 	mode := "Main"
 	if version == "v2-only" {
 		mode = "IKEv2"
 	}
-	for _, want := range []string{"Index   State  Initiator cookie", " UP ", mode, "172.16.23.1",
-		"Total active tunnels: 1", "<131073 ESP:aes-gcm-256/None", ">131073 ESP:aes-gcm-256/None", "ESP Statistics:", "Encrypted packets:"} {
+	for _, want := range append([]string{" UP ", mode, "172.16.23.1", "Total active tunnels: 1",
+		"<131073 ESP:aes-gcm-256/None", ">131073 ESP:aes-gcm-256/None", "Encrypted packets:"}, extra...) {
 		if !strings.Contains(verify.String(), want) {
 			t.Errorf("verification output lacks %q", want)
 		}
 	}
+}
+
+// host1Pinger starts pinging Host2 from Host1 every interval.
+func host1Pinger(t *testing.T, r *Run, interval time.Duration) *lab.Pinger {
+	t.Helper()
+	ns, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	p, err := lab.StartPinger(ns, Host2Addr, interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func labScenario(t *testing.T, version string) {
+	vm.RequireKernelIPsec(t)
+	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version}, false)
+	ctx := context.Background()
+	upVerified(t, ctx, r, version, "Index   State  Initiator cookie", "ESP Statistics:")
 
 	t.Run("tcp", func(t *testing.T) {
 		got, mss := tcpTransfer(t, r, 1<<20)
@@ -266,15 +288,7 @@ func labScenario(t *testing.T, version string) {
 		}
 	})
 	t.Run("rekey-20", func(t *testing.T) {
-		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nsH1.Close()
-		p, err := lab.StartPinger(nsH1, Host2Addr, 10*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := host1Pinger(t, r, 10*time.Millisecond)
 		seen := map[string]bool{}
 		for _, s := range spis(t, r, lab.SRX1) {
 			seen[s] = true
@@ -350,15 +364,7 @@ func labScenario(t *testing.T, version string) {
 	})
 	t.Run("kill-9-restart", func(t *testing.T) {
 		before := spis(t, r, lab.SRX1)
-		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nsH1.Close()
-		p, err := lab.StartPinger(nsH1, Host2Addr, 10*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := host1Pinger(t, r, 10*time.Millisecond)
 		pid, ok := r.running(lab.SRX1)
 		if !ok {
 			t.Fatal("srx1 daemon not running")
