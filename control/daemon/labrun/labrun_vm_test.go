@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
@@ -107,42 +105,13 @@ func tcpTransferBetween(t *testing.T, r *Run, from, to string, dstAddr netip.Add
 		t.Fatal(err)
 	}
 	defer nsTo.Close()
-	var ln net.Listener
-	if err := lab.Do(nsTo, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", dstAddr.String()+":0")
-		return err
-	}); err != nil {
+	sink, err := lab.StartTCPSink(nsTo, dstAddr, 60*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	type result struct {
-		n   int64
-		mss int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(60 * time.Second))
-		var mss int
-		if raw, err := c.(*net.TCPConn).SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) { mss, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
-		}
-		n, err := io.Copy(io.Discard, c)
-		done <- result{n, mss, err}
-	}()
-	var conn net.Conn
-	if err := lab.Do(nsFrom, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 10*time.Second)
-		return err
-	}); err != nil {
+	defer sink.Close()
+	conn, err := sink.Dial(nsFrom, 10*time.Second)
+	if err != nil {
 		t.Fatalf("connect %s → %s: %v", from, to, err)
 	}
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
@@ -150,11 +119,11 @@ func tcpTransferBetween(t *testing.T, r *Run, from, to string, dstAddr netip.Add
 		t.Fatalf("send %s → %s: %v", from, to, err)
 	}
 	conn.Close()
-	res := <-done
-	if res.err != nil {
-		t.Fatalf("receive %s → %s: %v", from, to, res.err)
+	res := sink.Wait()
+	if res.Err != nil {
+		t.Fatalf("receive %s → %s: %v", from, to, res.Err)
 	}
-	return res.n, res.mss
+	return res.Bytes, res.MSS
 }
 
 // dropCounter reads a data-plane counter of gw from its pinned maps.
