@@ -18,17 +18,14 @@ func TestTCPSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	h.Close()
-	if err != nil {
-		t.Fatal(err)
+	if err := Do(ns, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	}); err != nil {
+		t.Fatalf("lo up: %v", err)
 	}
 	loopback := netip.MustParseAddr("127.0.0.1")
 

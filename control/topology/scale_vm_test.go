@@ -70,6 +70,22 @@ func upCount(ctx context.Context, r *labrun.Run, gw string) (up, total int, err 
 	return up, len(st.Tunnels), nil
 }
 
+// waitAllUp waits until gw has exactly want tunnels, all up.
+func waitAllUp(t *testing.T, ctx context.Context, r *labrun.Run, gw string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		up, total, err := upCount(ctx, r, gw)
+		if err == nil && up == want && total == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d tunnels up (%v)", gw, up, total, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // waitTunnels waits until both gateways report want tunnels, all up.
 func waitTunnels(t *testing.T, r *labrun.Run, want int, timeout time.Duration) time.Duration {
 	t.Helper()

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -25,12 +24,7 @@ func startSRX3(t *testing.T, ctx context.Context, r *labrun.Run, conf3 string, a
 		t.Fatal(err)
 	}
 	for _, node := range nodes {
-		ns, err := netns.GetFromName(r.Lab().Namespace(node))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := netlink.NewHandleAt(ns)
-		ns.Close()
+		h, err := r.Lab().Handle(node)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,22 +56,6 @@ func commitLab(t *testing.T, r *labrun.Run, configOf func(gw string) (string, er
 			t.Fatal(err)
 		}
 		commit(t, r, gw, text)
-	}
-}
-
-// waitAllUp waits until gw has exactly want tunnels, all up.
-func waitAllUp(t *testing.T, ctx context.Context, r *labrun.Run, gw string, want int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		up, total, err := upCount(ctx, r, gw)
-		if err == nil && up == want && total == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d of %d tunnels up (%v)", gw, up, total, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
