@@ -56,13 +56,21 @@ func inNS(t testing.TB, ns netns.NsHandle, fn func()) {
 // the test ends.
 func (l *lab) udpEcho(t *testing.T) net.Conn {
 	t.Helper()
+	cc, closeBoth := udpEchoPair(t, l.th, l.uh, "10.10.2.2:53")
+	t.Cleanup(closeBoth)
+	return cc
+}
+
+// udpEchoPair starts a UDP echo server at srvAddr in ns server and returns a
+// socket of ns client connected to it, and a function that closes both.
+func udpEchoPair(t *testing.T, client, server netns.NsHandle, srvAddr string) (net.Conn, func()) {
+	t.Helper()
 	var sc net.PacketConn
 	var err error
-	inNS(t, l.uh, func() { sc, err = net.ListenPacket("udp4", "10.10.2.2:53") })
+	inNS(t, server, func() { sc, err = net.ListenPacket("udp4", srvAddr) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sc.Close() })
 	go func() {
 		b := make([]byte, 100)
 		for {
@@ -74,12 +82,12 @@ func (l *lab) udpEcho(t *testing.T) net.Conn {
 		}
 	}()
 	var cc net.Conn
-	inNS(t, l.th, func() { cc, err = net.Dial("udp4", "10.10.2.2:53") })
+	inNS(t, client, func() { cc, err = net.Dial("udp4", srvAddr) })
 	if err != nil {
+		sc.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
+	return cc, func() { cc.Close(); sc.Close() }
 }
 
 func newLab(t *testing.T) *lab {
@@ -319,31 +327,12 @@ func ping(t *testing.T, ns netns.NsHandle, dst string) error {
 	}
 }
 
+// udpExchange sends one datagram from ns client to an echo server at
+// srvAddr in ns server and waits for the echo.
 func udpExchange(t *testing.T, client, server netns.NsHandle, srvAddr string) error {
 	t.Helper()
-	var sc net.PacketConn
-	var err error
-	inNS(t, server, func() { sc, err = net.ListenPacket("udp4", srvAddr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	go func() {
-		b := make([]byte, 100)
-		for {
-			n, from, err := sc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			sc.WriteTo(b[:n], from)
-		}
-	}()
-	var cc net.Conn
-	inNS(t, client, func() { cc, err = net.Dial("udp4", srvAddr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc, closeBoth := udpEchoPair(t, client, server, srvAddr)
+	defer closeBoth()
 	return echoOK(cc)
 }
 
