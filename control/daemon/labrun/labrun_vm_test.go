@@ -378,7 +378,6 @@ func labScenario(t *testing.T, version string) {
 		}
 	})
 	t.Run("on-traffic", func(t *testing.T) {
-		vm.SkipKnownFlaky(t, "IKEv1 on-traffic start can wait behind a stale responder Main Mode (a peer's pre-commit initiation left CONNECTING) until its 75 s negotiation deadline (issue 7)", "6.1.")
 		// Both gateways switch to establish-tunnels on-traffic: the commit
 		// restarts the VPN without negotiating, and the first packet Host1
 		// routes into st0.0 starts IKE.
