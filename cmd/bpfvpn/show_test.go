@@ -89,6 +89,46 @@ func TestClearAgainstFakeDaemon(t *testing.T) {
 	}
 }
 
+// TestClearFlowSessionAgainstFakeDaemon: the words reach the daemon's
+// provider as a filter and its count comes back as text or JSON; without
+// all or a filter, and with a bad value, the CLI answers a syntax error
+// itself.
+func TestClearFlowSessionAgainstFakeDaemon(t *testing.T) {
+	p := opstest.Reference()
+	path := fakeDaemon(t, p)
+	code, stdout, stderr := run(t, "clear", "security", "flow", "session", "protocol", "tcp", "destination-port", "22", "--socket", path)
+	if code != 0 || stdout != "1 active sessions cleared\n" {
+		t.Fatalf("clear by filter: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, "clear", "sec", "fl", "se", "all", "--json", "--socket", path)
+	if code != 0 || stdout != "{\n  \"cleared\": 1\n}\n" {
+		t.Fatalf("clear all --json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	clears := p.Clears()
+	if len(clears) != 2 || clears[0].What != "flow-sessions" || clears[0].Filter.Protocol == nil || *clears[0].Filter.Protocol != 6 ||
+		clears[0].Filter.DestinationPort == nil || *clears[0].Filter.DestinationPort != 22 || clears[1].Filter != (ops.SessionFilter{}) {
+		t.Fatalf("clears %+v", clears)
+	}
+	if got := p.State.Sessions.Sessions; len(got) != 0 {
+		t.Errorf("sessions left %+v", got)
+	}
+
+	none := filepath.Join(t.TempDir(), "none.sock")
+	code, stdout, stderr = run(t, "clear", "security", "flow", "session", "--socket", none)
+	if code != exitSyntax || stdout != "" || !strings.HasPrefix(stderr, "clear security flow session\n                            ^\nsyntax error, expecting <command>.\n") ||
+		!strings.Contains(stderr, "\n  all                  Clear all sessions\n") {
+		t.Fatalf("bare clear security flow session: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	code, _, stderr = run(t, "clear", "security", "flow", "session", "source-prefix", "10.1.1.300/24", "--socket", none)
+	if code != exitSyntax || !strings.Contains(stderr, "syntax error, expecting <prefix>: '10.1.1.300/24' is not an IP address or prefix.") {
+		t.Fatalf("bad prefix: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = run(t, "clear", "security", "flow", "session", "destination-port", "http", "--socket", none)
+	if code != exitSyntax || !strings.Contains(stderr, "'http' is not a port (0-65535).") {
+		t.Fatalf("bad port: exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestShowSyntaxErrorNeedsNoDaemon(t *testing.T) {
 	code, stdout, stderr := run(t, "show", "security", "frob", "--socket", filepath.Join(t.TempDir(), "none.sock"))
 	if code != exitSyntax || stdout != "" {

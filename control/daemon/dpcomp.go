@@ -324,6 +324,18 @@ func (c *dataplaneComponent) SessionSummary() (ops.FlowSessionSummary, error) {
 	return sessionview.Summary(ss, cfg, max), nil
 }
 
+// ClearSessions implements DataplaneView: the sessions go from the table
+// and the flow cache, so their next packets are judged as new flows.
+func (c *dataplaneComponent) ClearSessions(f ops.SessionFilter) (int, error) {
+	m := c.maps()
+	if m == nil {
+		return 0, nil
+	}
+	n, err := dataplane.ClearSessions(m, sessionview.Selector(f))
+	c.log.Info("flow sessions cleared", "filter", f.String(), "count", n)
+	return n, err
+}
+
 // Drops implements DataplaneView.
 func (c *dataplaneComponent) Drops() (map[string]uint64, error) {
 	m := c.maps()

@@ -792,13 +792,14 @@ func (c *ikeComponent) requestChildLocked(now time.Time, tu *tunnel) {
 // trafficLocked starts what a down on-traffic tunnel with IKE SAs sas
 // lacks after a packet was routed into it; trigger says how that was seen.
 // Its own negotiation under way is left to finish, and so is one the peer
-// started until it stalls for ResponderStall.
+// started until it stalls for ResponderStall (then ours starts once the
+// back-off allows).
 func (c *ikeComponent) trafficLocked(now time.Time, tu *tunnel, sas []ike.IKESAStatus, trigger string) {
 	switch p := ikeProgress(sas); {
 	case p == progressIdle:
 		c.log.Info("traffic routed into a down tunnel: negotiating", "vpn", tu.t.VPN, "trigger", trigger)
 		c.initiateLocked(now, tu)
-	case p == progressIKE && c.stalledResponderLocked(now, tu, sas):
+	case p == progressIKE && c.stalledResponderLocked(now, tu, sas) && !now.Before(tu.nextTry):
 		c.log.Info("traffic routed into a down tunnel whose peer-started negotiation stalled: negotiating",
 			"vpn", tu.t.VPN, "trigger", trigger, "stalled-for", now.Sub(tu.respondingSince).Round(time.Millisecond))
 		c.initiateLocked(now, tu)

@@ -698,6 +698,25 @@ func TestSuperviseOnTrafficTakesOverStalledPeerNegotiation(t *testing.T) {
 	if i, _, tm := s.eng.counts(); i != 1 || tm != 0 {
 		t.Fatalf("with our negotiation under way: %d initiations, %d terminations; want 1, 0", i, tm)
 	}
+	// Ours keep failing at once while the peer's stays: each new attempt
+	// waits for the stall and for the back-off.
+	s.eng.onInitiate = []ike.IKESAStatus{peer}
+	s.eng.set(peer)
+	for at, end := s.now.Add(trafficPoll), s.now.Add(3*time.Minute); at.Before(end); at = at.Add(trafficPoll) {
+		tx++
+		s.run(at)
+	}
+	s.eng.mu.Lock()
+	inits := append([]time.Time(nil), s.eng.initiated[1:]...)
+	s.eng.mu.Unlock()
+	if len(inits) < 5 {
+		t.Fatalf("%d attempts in 3 minutes of traffic", len(inits))
+	}
+	for i := 1; i < len(inits); i++ {
+		if gap, want := inits[i].Sub(inits[i-1]), max(ResponderStall, min(RetryMin<<i, RetryMax)); gap < want {
+			t.Errorf("attempt %d after %v, want at least %v (stall and back-off)", i+2, gap, want)
+		}
+	}
 
 	// Without traffic a stalled peer negotiation starts nothing.
 	u := newSupervised(t, "172.16.13.10", "172.16.23.10")

@@ -79,6 +79,9 @@ type DataplaneView interface {
 	PolicyHits() (map[string]uint64, error)
 	Sessions() (ops.FlowSessions, error)
 	SessionSummary() (ops.FlowSessionSummary, error)
+	// ClearSessions deletes the sessions f selects and returns how many
+	// it deleted (also when it fails part way).
+	ClearSessions(f ops.SessionFilter) (int, error)
 	Drops() (map[string]uint64, error)
 }
 
@@ -264,6 +267,19 @@ func (s *State) FlowSessionSummary(ctx context.Context) (ops.FlowSessionSummary,
 		return ops.FlowSessionSummary{}, nil
 	}
 	return dp.SessionSummary()
+}
+
+// ClearFlowSessions implements ops.Provider.
+func (s *State) ClearFlowSessions(ctx context.Context, f ops.SessionFilter) (ops.FlowSessionsCleared, error) {
+	_, _, _, dp, _ := s.snapshot()
+	if dp == nil {
+		return ops.FlowSessionsCleared{}, nil
+	}
+	n, err := dp.ClearSessions(f)
+	if err != nil {
+		return ops.FlowSessionsCleared{}, fmt.Errorf("after %d sessions cleared: %w", n, err)
+	}
+	return ops.FlowSessionsCleared{Cleared: n}, nil
 }
 
 // Zones implements ops.Provider.

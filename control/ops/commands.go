@@ -20,10 +20,15 @@ type runFunc func(ctx context.Context, p Provider, inv Invocation) (View, error)
 
 var (
 	indexOpt = option{word: "index", help: "Index number of security association", value: "number",
-		valid: func(w string) bool { n, err := strconv.ParseUint(w, 10, 32); return err == nil && n > 0 }}
+		valid: func(w string) error {
+			if n, err := strconv.ParseUint(w, 10, 32); err != nil || n == 0 {
+				return fmt.Errorf("'%s' is not a number from 1 to 4294967295", w)
+			}
+			return nil
+		}}
 	detailOpt = option{word: "detail", help: "Display detailed output"}
 	peerOpt   = option{word: "peer-address", help: "IP address of remote peer", positional: true,
-		valid: func(w string) bool { _, err := netip.ParseAddr(w); return err == nil }}
+		valid: func(w string) error { _, err := netip.ParseAddr(w); return err }}
 )
 
 var root = &node{children: []*node{
@@ -57,6 +62,10 @@ var root = &node{children: []*node{
 	}},
 	{word: "clear", help: "Clear information in the system", children: []*node{
 		{word: "security", help: "Clear security information", children: []*node{
+			{word: "flow", help: "Clear flow information", children: []*node{
+				{word: "session", help: "Clear session information", options: sessionFilterOpts, needsOption: true,
+					run: runClearFlowSession},
+			}},
 			{word: "ike", help: "Clear Internet Key Exchange information", children: []*node{
 				{word: "security-associations", aliases: []string{"sa"}, help: "Clear Internet Key Exchange security associations",
 					options: []option{peerOpt, indexOpt}, run: runClearIKESA},

@@ -21,6 +21,8 @@ func FuzzRun(f *testing.F) {
 		"clear security ipsec statistics index 0",
 		"show security flow session summary | count",
 		"show route |no-more",
+		"clear security flow session source-prefix 10.100/16 protocol tcp destination-port 22",
+		"clear sec fl se all", "clear security flow session session-identifier 1021 | display json",
 		"| |", "show security i", "show interfaces a b c",
 	} {
 		f.Add(seed, false)

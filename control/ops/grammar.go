@@ -16,9 +16,11 @@ type option struct {
 	help       string
 	value      string // placeholder of the value ("number"), "" for flags
 	positional bool   // matches any word that is not another option
-	// valid, when set, accepts or rejects the word of a positional option
-	// or the value of a keyword option.
-	valid func(word string) bool
+	// valid, when set, accepts (nil) or rejects the word of a positional
+	// option or the value of a keyword option; its error names the word.
+	valid func(word string) error
+	// alone: the option takes no other option with it (all).
+	alone bool
 }
 
 // node is a keyword of the command tree. A node with run is a command; its
@@ -29,7 +31,9 @@ type node struct {
 	help     string
 	children []*node
 	options  []option
-	run      runFunc
+	// needsOption: the command is incomplete without at least one option.
+	needsOption bool
+	run         runFunc
 }
 
 func (n *node) names() []string { return append([]string{n.word}, n.aliases...) }
@@ -153,7 +157,7 @@ func Parse(words []string) (Invocation, error) {
 			return []string{o.word}
 		})
 		if len(hits) == 0 {
-			if p, ok := positional(avail); ok && (p.valid == nil || p.valid(cmdWords[i])) {
+			if p, ok := positional(avail); ok && (p.valid == nil || p.valid(cmdWords[i]) == nil) {
 				inv.Options[p.word] = cmdWords[i]
 				continue
 			}
@@ -173,10 +177,15 @@ func Parse(words []string) (Invocation, error) {
 		if i >= len(cmdWords) {
 			return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
 		}
-		if o.valid != nil && !o.valid(cmdWords[i]) {
-			return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>.", o.value), nil)
+		if o.valid != nil {
+			if err := o.valid(cmdWords[i]); err != nil {
+				return inv, errAt(i, fmt.Sprintf("syntax error, expecting <%s>: %v.", o.value, err), nil)
+			}
 		}
 		inv.Options[o.word] = cmdWords[i]
+	}
+	if cur.needsOption && len(inv.Options) == 0 {
+		return inv, errAt(len(cmdWords), "syntax error, expecting <command>.", optionCompletions(cur.options))
 	}
 	base := len(cmdWords)
 	for _, g := range pipeGroups {
@@ -199,10 +208,17 @@ func Parse(words []string) (Invocation, error) {
 	return inv, nil
 }
 
+// remainingOptions are the options that may still follow the used ones:
+// none after an option that stands alone, and those only first.
 func remainingOptions(all []option, used map[string]string) []option {
+	for _, o := range all {
+		if _, ok := used[o.word]; ok && o.alone {
+			return nil
+		}
+	}
 	var out []option
 	for _, o := range all {
-		if _, ok := used[o.word]; !ok {
+		if _, ok := used[o.word]; !ok && !(o.alone && len(used) > 0) {
 			out = append(out, o)
 		}
 	}

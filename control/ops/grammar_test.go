@@ -36,6 +36,11 @@ func TestParseAbbreviations(t *testing.T) {
 		{"show security ike sa |display json", "show security ike security-associations", nil, true},
 		{"show security ike sa | d j", "show security ike security-associations", nil, true},
 		{"show route | match st0 | no-more", "show route", nil, false},
+		{"clear security flow session all", "clear security flow session", map[string]string{"all": ""}, false},
+		{"cl sec fl se prot tcp destination-po 22 source-pr 10.100/16", "clear security flow session",
+			map[string]string{"protocol": "tcp", "destination-port": "22", "source-prefix": "10.100/16"}, false},
+		{"clear security flow session session-identifier 1021 | display json", "clear security flow session",
+			map[string]string{"session-identifier": "1021"}, true},
 	}
 	for _, tc := range cases {
 		inv, err := ops.Parse(strings.Fields(tc.words))
@@ -59,6 +64,16 @@ func TestParseAbbreviations(t *testing.T) {
 		}
 	}
 }
+
+// sessionFilterHint is the hint of an incomplete clear security flow session.
+const sessionFilterHint = `Possible completions:
+  all                  Clear all sessions
+  destination-port     Destination port
+  destination-prefix   Destination IP prefix or address
+  protocol             IP protocol name or number
+  session-identifier   Session ID
+  source-port          Source port
+  source-prefix        Source IP prefix or address`
 
 func TestParseErrors(t *testing.T) {
 	cases := []struct {
@@ -94,10 +109,62 @@ Possible completions:
 syntax error, expecting <number>.`},
 		{"show security ipsec statistics index abc", `show security ipsec statistics index abc
                                      ^
-syntax error, expecting <number>.`},
+syntax error, expecting <number>: 'abc' is not a number from 1 to 4294967295.`},
 		{"show security ike sa index 0", `show security ike sa index 0
                            ^
-syntax error, expecting <number>.`},
+syntax error, expecting <number>: '0' is not a number from 1 to 4294967295.`},
+		{"clear security flow session", `clear security flow session
+                            ^
+syntax error, expecting <command>.
+` + sessionFilterHint},
+		{"clear security flow session | display json", `clear security flow session | display json
+                            ^
+syntax error, expecting <command>.
+` + sessionFilterHint},
+		{"clear security flow", `clear security flow
+                    ^
+syntax error, expecting <command>.
+Possible completions:
+  session              Clear session information`},
+		{"clear security flow session all protocol tcp", `clear security flow session all protocol tcp
+                                ^
+syntax error.`},
+		{"clear security flow session protocol tcp all", `clear security flow session protocol tcp all
+                                         ^
+syntax error.
+Possible completions:
+  destination-port     Destination port
+  destination-prefix   Destination IP prefix or address
+  session-identifier   Session ID
+  source-port          Source port
+  source-prefix        Source IP prefix or address`},
+		{"clear security flow session source-prefix 10.0.0.300", `clear security flow session source-prefix 10.0.0.300
+                                          ^
+syntax error, expecting <prefix>: '10.0.0.300' is not an IP address or prefix.`},
+		{"clear security flow session destination-prefix 10.1.0.0/33", `clear security flow session destination-prefix 10.1.0.0/33
+                                               ^
+syntax error, expecting <prefix>: '10.1.0.0/33' is not an IP address or prefix.`},
+		{"clear security flow session source-prefix fe80::1%eth0", `clear security flow session source-prefix fe80::1%eth0
+                                          ^
+syntax error, expecting <prefix>: 'fe80::1%eth0' is not an IP address or prefix.`},
+		{"clear security flow session protocol tcp destination-port 70000", `clear security flow session protocol tcp destination-port 70000
+                                                          ^
+syntax error, expecting <port>: '70000' is not a port (0-65535).`},
+		{"clear security flow session source-port -1", `clear security flow session source-port -1
+                                        ^
+syntax error, expecting <port>: '-1' is not a port (0-65535).`},
+		{"clear security flow session protocol frob", `clear security flow session protocol frob
+                                     ^
+syntax error, expecting <protocol>: 'frob' is not a protocol (a name such as tcp, udp, icmp, or 0-255).`},
+		{"clear security flow session protocol 256", `clear security flow session protocol 256
+                                     ^
+syntax error, expecting <protocol>: '256' is not a protocol (a name such as tcp, udp, icmp, or 0-255).`},
+		{"clear security flow session session-identifier 0x10", `clear security flow session session-identifier 0x10
+                                               ^
+syntax error, expecting <number>: '0x10' is not a session identifier.`},
+		{"clear security flow session protocol", `clear security flow session protocol
+                                     ^
+syntax error, expecting <protocol>.`},
 		{"show security ike sa detail detail", `show security ike sa detail detail
                             ^
 syntax error.
@@ -146,15 +213,7 @@ func TestParseEmpty(t *testing.T) {
 
 func TestPipes(t *testing.T) {
 	p := opstest.Reference()
-	ctx := context.Background()
-	run := func(cmd string) string {
-		t.Helper()
-		out, err := ops.Run(ctx, p, strings.Fields(cmd), false)
-		if err != nil {
-			t.Fatalf("%s: %v", cmd, err)
-		}
-		return out
-	}
+	run := func(cmd string) string { t.Helper(); return opstest.Run(t, p, cmd) }
 	if got, want := run("show route | match st0"), "                    >  via st0.0\n                    >  via st0.0\n                       Local via st0.0\n"; got != want {
 		t.Errorf("match: %q, want %q", got, want)
 	}
@@ -254,12 +313,16 @@ func TestComplete(t *testing.T) {
 		return strings.Join(w, " ")
 	}
 	cases := map[string]string{
-		"":                       "clear show",
-		"show s":                 "security",
-		"show security i":        "ike ipsec",
-		"show security ike sa ":  "detail index",
-		"show security ike sa d": "detail",
-		"show interfaces st0 ":   "terse",
+		"":                                 "clear show",
+		"show s":                           "security",
+		"show security i":                  "ike ipsec",
+		"show security ike sa ":            "detail index",
+		"show security ike sa d":           "detail",
+		"show interfaces st0 ":             "terse",
+		"clear security flow session ":     "all destination-port destination-prefix protocol session-identifier source-port source-prefix",
+		"clear security flow session all ": "",
+		"clear security flow session protocol tcp ": "destination-port destination-prefix session-identifier source-port source-prefix",
+		"clear security flow session pro tcp s":     "session-identifier source-port source-prefix",
 	}
 	for in, want := range cases {
 		w := strings.Split(in, " ")

@@ -38,4 +38,10 @@ type Provider interface {
 	// ClearIKESecurityAssociations tears down IKE SAs (and their IPsec SAs);
 	// tunnels with establish-tunnels immediately are negotiated again.
 	ClearIKESecurityAssociations(ctx context.Context, index uint32) error
+	// ClearFlowSessions deletes the sessions f selects and says how many it
+	// deleted (exactly: a session that ended on its own meanwhile is not
+	// counted). The next packet of a cleared flow is judged like the first
+	// packet of a new flow: checked against the policies again, except that
+	// a TCP packet other than a SYN is dropped (no session, no SYN).
+	ClearFlowSessions(ctx context.Context, f SessionFilter) (FlowSessionsCleared, error)
 }

@@ -35,6 +35,7 @@ var goldenCases = []struct {
 	{"show interfaces st0 terse", "interfaces_st0_terse", false},
 	{"show interfaces st0", "interfaces_st0", false},
 	{"show route", "route", false},
+	{"clear security flow session all", "flow_session_cleared", false},
 }
 
 func checkGolden(t *testing.T, name string, got string, mayUpdate bool) {

@@ -13,8 +13,9 @@ import (
 
 // Clear records one clear action received by the fake.
 type Clear struct {
-	What  string // "ipsec-statistics" or "ike-security-associations"
-	Index uint32
+	What   string // "ipsec-statistics", "ike-security-associations" or "flow-sessions"
+	Index  uint32
+	Filter ops.SessionFilter // of "flow-sessions"
 }
 
 // State is what the fake answers, one field per view.
@@ -119,6 +120,25 @@ func (p *Provider) ClearIKESecurityAssociations(ctx context.Context, index uint3
 	}
 	p.clears = append(p.clears, Clear{What: "ike-security-associations", Index: index})
 	return nil
+}
+
+// ClearFlowSessions removes the sessions f selects from State.Sessions.
+func (p *Provider) ClearFlowSessions(ctx context.Context, f ops.SessionFilter) (ops.FlowSessionsCleared, error) {
+	defer p.lock()()
+	if p.Err != nil {
+		return ops.FlowSessionsCleared{}, p.Err
+	}
+	p.clears = append(p.clears, Clear{What: "flow-sessions", Filter: f})
+	var kept []ops.FlowSession
+	for _, s := range p.State.Sessions.Sessions {
+		proto, _ := ops.ParseProtocol(s.In.Protocol)
+		if !f.Match(s.ID, proto, s.In.Source, s.In.Destination) {
+			kept = append(kept, s)
+		}
+	}
+	n := len(p.State.Sessions.Sessions) - len(kept)
+	p.State.Sessions.Sessions = kept
+	return ops.FlowSessionsCleared{Cleared: n}, nil
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -32,6 +32,14 @@ func ID(k maps.SessKey) uint64 {
 	return uint64(h.Sum32())
 }
 
+// Selector is f over the data plane's sessions (with the session IDs the
+// views show), for dataplane.ClearSessions.
+func Selector(f ops.SessionFilter) func(maps.Session) bool {
+	return func(s maps.Session) bool {
+		return f.Match(ID(s.Key), s.Proto, netip.AddrPortFrom(s.Src, s.SPort), netip.AddrPortFrom(s.Dst, s.DPort))
+	}
+}
+
 // Timeout is the idle timeout the data plane applies to s (config_map's
 // to_* fields, by protocol and TCP state).
 func Timeout(cfg maps.Config, s maps.Session) time.Duration {
@@ -75,7 +83,7 @@ func FlowSessions(ss []maps.Session, cfg maps.Config, n Names) ops.FlowSessions 
 		if n.Interfaces != nil {
 			in, outIf = n.Interfaces(s)
 		}
-		proto := protocolName(s.Proto)
+		proto := ops.ProtocolName(s.Proto)
 		fs.In = ops.FlowWing{Source: netip.AddrPortFrom(s.Src, s.SPort), Destination: netip.AddrPortFrom(s.Dst, s.DPort),
 			Protocol: proto, Interface: in, Packets: s.Packets[0], Bytes: s.Bytes[0]}
 		fs.Out = ops.FlowWing{Source: netip.AddrPortFrom(s.Dst, s.DPort), Destination: netip.AddrPortFrom(s.Src, s.SPort),
@@ -102,22 +110,4 @@ func Summary(ss []maps.Session, cfg maps.Config, maximum uint64) ops.FlowSession
 		}
 	}
 	return sum
-}
-
-func protocolName(p uint8) string {
-	switch p {
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 58:
-		return "icmp6"
-	case 47:
-		return "gre"
-	case 50:
-		return "esp"
-	}
-	return fmt.Sprint(p)
 }

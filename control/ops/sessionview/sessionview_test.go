@@ -64,3 +64,31 @@ func TestSummary(t *testing.T) {
 		t.Fatalf("%+v, want %+v", got, want)
 	}
 }
+
+// TestSelector: a filter typed from what `show security flow session`
+// printed selects the session it was read from: the Session ID, and the
+// addresses, ports and protocol of the In line.
+func TestSelector(t *testing.T) {
+	ss := sessions()
+	shown := sessionview.FlowSessions(ss, cfg, sessionview.Names{})
+	for i, fs := range shown.Sessions {
+		proto, err := ops.ParseProtocol(fs.In.Protocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, sp, dp := fs.ID, fs.In.Source.Port(), fs.In.Destination.Port()
+		f := ops.SessionFilter{SourcePrefix: netip.PrefixFrom(fs.In.Source.Addr(), 32), DestinationPrefix: netip.PrefixFrom(fs.In.Destination.Addr(), 32),
+			Protocol: &proto, SourcePort: &sp, DestinationPort: &dp, SessionID: &id}
+		sel := sessionview.Selector(f)
+		for j, s := range ss {
+			if got := sel(s); got != (i == j) {
+				t.Errorf("filter of shown session %d selects session %d: %v", i, j, got)
+			}
+		}
+		byID := sessionview.Selector(ops.SessionFilter{SessionID: &id})
+		reversed := ops.SessionFilter{SourcePort: &dp, DestinationPort: &sp}
+		if !byID(ss[i]) || (sp != dp && sessionview.Selector(reversed)(ss[i])) {
+			t.Errorf("session %d: selected by its id %v, by its reply direction's ports %v", i, byID(ss[i]), sessionview.Selector(reversed)(ss[i]))
+		}
+	}
+}
