@@ -92,7 +92,7 @@ func TestClearFlowSessionsDataPlane(t *testing.T) {
 		t.Errorf("by session ID: %q", out)
 	}
 	out, err := ops.Run(context.Background(), st, strings.Fields("clear security flow session source-prefix 2001:db8:1::/48 | display json"), false)
-	if err != nil || out != "{\n  \"cleared\": 1\n}\n" {
+	if err != nil || out != "{\n  \"sessions-cleared\": 1\n}\n" {
 		t.Errorf("IPv6 prefix, JSON: %q, %v", out, err)
 	}
 	if got := inLines(); !sameSet(got, want[:1]) {

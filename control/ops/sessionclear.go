@@ -65,7 +65,7 @@ func is[T comparable](want *T, v T) bool { return want == nil || *want == v }
 // FlowSessionsCleared is the answer to `clear security flow session`: how
 // many sessions were deleted.
 type FlowSessionsCleared struct {
-	Cleared int `json:"cleared"`
+	Cleared int `json:"sessions-cleared"`
 }
 
 // WriteText prints the vendor's confirmation (the count only; the vendor

@@ -122,11 +122,11 @@ func TestClearFlowSession(t *testing.T) {
 func TestClearFlowSessionJSON(t *testing.T) {
 	p := opstest.Reference()
 	out, err := ops.Run(context.Background(), p, strings.Fields("clear security flow session protocol tcp | display json"), false)
-	if err != nil || out != "{\n  \"cleared\": 1\n}\n" {
+	if err != nil || out != "{\n  \"sessions-cleared\": 1\n}\n" {
 		t.Fatalf("%q, %v", out, err)
 	}
 	out, err = ops.Run(context.Background(), p, strings.Fields("clear security flow session protocol tcp"), true)
-	if err != nil || out != "{\n  \"cleared\": 0\n}\n" {
+	if err != nil || out != "{\n  \"sessions-cleared\": 0\n}\n" {
 		t.Fatalf("cleared again: %q, %v", out, err)
 	}
 }
