@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// SessionFilter selects the sessions `clear security flow session` clears.
+// SessionFilter selects the sessions `clear security flow session` clears
+// and `show security flow session` lists.
 // The zero value selects every session (`all`); each set field narrows the
 // selection, and the fields combine with AND. Addresses, ports and the
 // protocol are those of the session's initiating direction (the In line of
@@ -76,8 +77,12 @@ func (v FlowSessionsCleared) WriteText(w io.Writer) error {
 }
 
 // Options of `clear security flow session`: all, or at least one filter.
-var sessionFilterOpts = []option{
+var sessionFilterOpts = append([]option{
 	{word: "all", help: "Clear all sessions", alone: true},
+}, sessionSelectOpts...)
+
+// sessionSelectOpts are the filters of `show|clear security flow session`.
+var sessionSelectOpts = []option{
 	{word: "source-prefix", help: "Source IP prefix or address", value: "prefix", valid: validWith(parseFlowPrefix)},
 	{word: "destination-prefix", help: "Destination IP prefix or address", value: "prefix", valid: validWith(parseFlowPrefix)},
 	{word: "protocol", help: "IP protocol name or number", value: "protocol", valid: validWith(ParseProtocol)},

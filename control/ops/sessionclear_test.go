@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -152,5 +153,48 @@ func TestSessionFilterString(t *testing.T) {
 		if again := filterOf(f.String()); !reflect.DeepEqual(again, f) {
 			t.Errorf("%s: %q parses to %+v, want %+v", words, f, again, f)
 		}
+	}
+}
+
+func TestShowFlowSessionFilters(t *testing.T) {
+	cases := []struct {
+		words string
+		ids   []string // Session IDs listed
+	}{
+		{"", []string{"1021", "1022"}},
+		{"protocol tcp", []string{"1022"}},
+		{"destination-port 7", []string{"1021"}},
+		{"source-prefix 10.100.11/24 protocol icmp", []string{"1021"}},
+		{"source-prefix 10.100.22/24", nil},
+		{"session-identifier 1022", []string{"1022"}},
+	}
+	idRE := regexp.MustCompile(`(?m)^Session ID: (\d+),`)
+	for _, tc := range cases {
+		out := opstest.Run(t, opstest.Reference(), "show security flow session "+tc.words)
+		var ids []string
+		for _, m := range idRE.FindAllStringSubmatch(out, -1) {
+			ids = append(ids, m[1])
+		}
+		if !slices.Equal(ids, tc.ids) || !strings.HasSuffix(out, fmt.Sprintf("Total sessions: %d\n", len(tc.ids))) {
+			t.Errorf("%q lists %v, want %v:\n%s", tc.words, ids, tc.ids, out)
+		}
+	}
+	if out := opstest.Run(t, opstest.Reference(), "show security flow session protocol udp | display json"); !strings.Contains(out, `"sessions": []`) {
+		t.Errorf("no session selected, JSON:\n%s", out)
+	}
+	// summary with a filter counts the selected sessions; the maximum is
+	// the table's.
+	p := opstest.Reference()
+	out := opstest.Run(t, p, "show security flow session summary protocol tcp")
+	for _, want := range []string{"Unicast-sessions: 1\n", "Sessions-in-use: 1\n", "  Valid sessions: 1\n", "Maximum-sessions: 524288\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary protocol tcp lacks %q:\n%s", want, out)
+		}
+	}
+	if out := opstest.Run(t, p, "show security flow session summary"); !strings.Contains(out, "Unicast-sessions: 2\n") {
+		t.Errorf("summary without a filter:\n%s", out)
+	}
+	if _, err := ops.Parse(strings.Fields("show security flow session all")); err == nil {
+		t.Error("show security flow session all parsed; all is clear's word")
 	}
 }
