@@ -53,7 +53,8 @@ func (v FlowSessions) WriteText(w io.Writer) error {
 	return ew.err
 }
 
-// Select returns the sessions f selects, by their In wing.
+// Select returns the sessions f selects: by their In wing, and by either
+// wing's interface.
 func (v FlowSessions) Select(f SessionFilter) FlowSessions {
 	if f == (SessionFilter{}) {
 		return v
@@ -61,7 +62,7 @@ func (v FlowSessions) Select(f SessionFilter) FlowSessions {
 	out := FlowSessions{Sessions: []FlowSession{}}
 	for _, s := range v.Sessions {
 		proto, err := ParseProtocol(s.In.Protocol)
-		if err == nil && f.Match(s.ID, proto, s.In.Source, s.In.Destination) {
+		if err == nil && f.Match(s.ID, proto, s.In.Source, s.In.Destination) && f.MatchInterfaces(s.In.Interface, s.Out.Interface) {
 			out.Sessions = append(out.Sessions, s)
 		}
 	}

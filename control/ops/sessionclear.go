@@ -23,6 +23,10 @@ type SessionFilter struct {
 	SourcePort        *uint16
 	DestinationPort   *uint16
 	SessionID         *uint64
+	// Interface is a logical interface (st0.0, ge-0/0/0.0) either
+	// direction of the session uses; a name without a unit (st0) stands
+	// for all its units. "" matches any.
+	Interface string
 }
 
 // Match reports whether f selects the session with view ID id, IP protocol
@@ -53,10 +57,24 @@ func (f SessionFilter) String() string {
 	if f.SessionID != nil {
 		w = append(w, "session-identifier", strconv.FormatUint(*f.SessionID, 10))
 	}
+	if f.Interface != "" {
+		w = append(w, "interface", f.Interface)
+	}
 	if len(w) == 0 {
 		return "all"
 	}
 	return strings.Join(w, " ")
+}
+
+// MatchInterfaces reports whether f's interface is in or out, the
+// interfaces of the session's two directions (the If: of its In and Out
+// lines).
+func (f SessionFilter) MatchInterfaces(in, out string) bool {
+	return f.Interface == "" || isUnitOf(in, f.Interface) || isUnitOf(out, f.Interface)
+}
+
+func isUnitOf(name, want string) bool {
+	return name == want || strings.HasPrefix(name, want+".") && !strings.Contains(want, ".")
 }
 
 func prefixHas(p netip.Prefix, a netip.Addr) bool { return !p.IsValid() || p.Contains(a.Unmap()) }
@@ -89,6 +107,7 @@ var sessionSelectOpts = []option{
 	{word: "source-port", help: "Source port", value: "port", valid: validWith(parsePort)},
 	{word: "destination-port", help: "Destination port", value: "port", valid: validWith(parsePort)},
 	{word: "session-identifier", help: "Session ID", value: "number", valid: validWith(parseSessionID)},
+	{word: "interface", help: "Name of logical interface (either direction)", value: "interface-name"},
 }
 
 func validWith[T any](parse func(string) (T, error)) func(string) error {
@@ -153,6 +172,7 @@ func sessionFilterOf(inv Invocation) (SessionFilter, error) {
 	if p := optionValue(inv, "destination-prefix", parseFlowPrefix, &errs); p != nil {
 		f.DestinationPrefix = *p
 	}
+	f.Interface = inv.Options["interface"]
 	return f, errors.Join(errs...)
 }
 

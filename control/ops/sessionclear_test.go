@@ -167,6 +167,12 @@ func TestShowFlowSessionFilters(t *testing.T) {
 		{"source-prefix 10.100.11/24 protocol icmp", []string{"1021"}},
 		{"source-prefix 10.100.22/24", nil},
 		{"session-identifier 1022", []string{"1022"}},
+		{"interface st0.0", []string{"1021", "1022"}},
+		{"interface ge-0/0/0.0 protocol icmp", []string{"1021"}},
+		{"interface st0", []string{"1021", "1022"}},
+		{"interface st0.1", nil},
+		{"interface ge-0/0/1.0", nil},
+		{"interface ge-0/0", nil},
 	}
 	idRE := regexp.MustCompile(`(?m)^Session ID: (\d+),`)
 	for _, tc := range cases {
@@ -196,5 +202,26 @@ func TestShowFlowSessionFilters(t *testing.T) {
 	}
 	if _, err := ops.Parse(strings.Fields("show security flow session all")); err == nil {
 		t.Error("show security flow session all parsed; all is clear's word")
+	}
+}
+
+func TestSessionFilterInterfaces(t *testing.T) {
+	cases := []struct {
+		iface, in, out string
+		want           bool
+	}{
+		{"", "ge-0/0/0.0", "st0.0", true},
+		{"ge-0/0/0.0", "ge-0/0/0.0", "st0.0", true},
+		{"st0.0", "ge-0/0/0.0", "st0.0", true},
+		{"st0", "ge-0/0/0.0", "st0.0", true},
+		{"st0", "ge-0/0/0.0", "st0.12", true},
+		{"st0.1", "ge-0/0/0.0", "st0.12", false},
+		{"st", "ge-0/0/0.0", "st0.0", false},
+		{"st0.0", "-", "-", false},
+	}
+	for _, c := range cases {
+		if got := (ops.SessionFilter{Interface: c.iface}).MatchInterfaces(c.in, c.out); got != c.want {
+			t.Errorf("interface %q, session on %s/%s: %v, want %v", c.iface, c.in, c.out, got, c.want)
+		}
 	}
 }
