@@ -12,6 +12,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/machine"
 	"github.com/bpfvpn/bpfvpn/control/config"
 )
 
@@ -75,10 +77,10 @@ func main() {
 	if *form == "both" {
 		forms = []string{"set", "hierarchical"}
 	}
-	fmt.Printf("machine: %s, %d CPUs, %s %s/%s\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("machine: %s, %d CPUs, %s %s/%s\n", machine.CPUModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("configuration: %d policies, %d address-book entries\n", *policies, *addresses)
-	fmt.Printf("load average at start: %s\n", loadAvg())
-	defer func() { fmt.Printf("load average at end: %s\n", loadAvg()) }()
+	fmt.Printf("load average at start: %s\n", cmp.Or(machine.LoadAvg(), "unknown"))
+	defer func() { fmt.Printf("load average at end: %s\n", cmp.Or(machine.LoadAvg(), "unknown")) }()
 	for _, f := range forms {
 		// Generated in a child: Linux carries a parent's peak RSS into the
 		// ru_maxrss of children it forks, so the parent must stay small.
@@ -278,34 +280,6 @@ func fileSize(path string) int64 {
 func countLines(path string) int {
 	data, _ := os.ReadFile(path)
 	return bytes.Count(data, []byte("\n"))
-}
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			if _, v, ok := strings.Cut(l, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
-}
-
-// loadAvg reports /proc/loadavg: wall times mean little on a loaded host.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
+	"github.com/bpfvpn/bpfvpn/control/namespace"
 	"github.com/bpfvpn/bpfvpn/loader"
 	"github.com/bpfvpn/bpfvpn/maps"
 )
@@ -36,21 +37,6 @@ type fwdLab struct {
 	names         []string
 	idx           map[string]int
 	mac           map[string]net.HardwareAddr
-}
-
-func inNS(ns netns.NsHandle, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(ns); err != nil {
-		return err
-	}
-	defer netns.Set(orig)
-	return fn()
 }
 
 func newFwdLab() (*fwdLab, error) {
@@ -73,7 +59,7 @@ func newFwdLab() (*fwdLab, error) {
 	orig.Close()
 	runtime.UnlockOSThread()
 	l.gen, l.rt, l.sink = hs[0], hs[1], hs[2]
-	err := inNS(l.rt, func() error {
+	err := namespace.Do(l.rt, func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "rtg"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(l.gen))}); err != nil {
 			return err
 		}
@@ -86,7 +72,7 @@ func newFwdLab() (*fwdLab, error) {
 		return nil, err
 	}
 	up := func(ns netns.NsHandle, dev, cidr, key string) error {
-		return inNS(ns, func() error {
+		return namespace.Do(ns, func() error {
 			lk, err := netlink.LinkByName(dev)
 			if err != nil {
 				return err
@@ -111,7 +97,7 @@ func newFwdLab() (*fwdLab, error) {
 			return nil, fmt.Errorf("set up %s: %w", u.key, err)
 		}
 	}
-	err = inNS(l.rt, func() error {
+	err = namespace.Do(l.rt, func() error {
 		return netlink.NeighAdd(&netlink.Neigh{LinkIndex: l.idx["rts"], Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
 			IP: net.ParseIP("10.20.2.2"), HardwareAddr: l.mac["sink"]})
 	})
@@ -209,7 +195,7 @@ func (l *fwdLab) run(d time.Duration, cnt *ebpf.Map) (float64, float64, error) {
 	before := readCount(cnt)
 	sent := uint64(0)
 	start := time.Now()
-	err = inNS(l.gen, func() error {
+	err = namespace.Do(l.gen, func() error {
 		for time.Since(start) < d {
 			const batch = 200000
 			_, err := gen.Run(&ebpf.RunOptions{Data: b, Repeat: batch, Flags: bpfFTestXDPLiveFrames, BatchSize: 64,
@@ -245,7 +231,7 @@ func fwdBench(d time.Duration, rounds int) error {
 	defer cp.Close()
 	defer cm.Close()
 	var sinkLink link.Link
-	if err := inNS(l.sink, func() error {
+	if err := namespace.Do(l.sink, func() error {
 		var err error
 		sinkLink, err = link.AttachXDP(link.XDPOptions{Program: cp, Interface: l.idx["sink"]})
 		return err
@@ -278,7 +264,7 @@ func fwdBench(d time.Duration, rounds int) error {
 		exec.Command("ip", "netns", "exec", l.names[1], "nft", "delete", "table", "inet", "dpbench").Run()
 		// 2) bpfvpn: XDP with sessions and policies, XDP_REDIRECT
 		var res *dataplane.AttachResult
-		if err := inNS(l.rt, func() error {
+		if err := namespace.Do(l.rt, func() error {
 			var err error
 			res, err = dataplane.Attach(dataplane.AttachOptions{Instance: inst, Interfaces: []string{"rtg", "rts"}, Spec: fwdSpec()})
 			return err
@@ -293,7 +279,7 @@ func fwdBench(d time.Duration, rounds int) error {
 				m.Close()
 			}
 		}
-		inNS(l.rt, func() error { _, err := dataplane.Detach(inst, []string{"rtg", "rts"}); return err })
+		namespace.Do(l.rt, func() error { _, err := dataplane.Detach(inst, []string{"rtg", "rts"}); return err })
 		os.RemoveAll(loader.InstanceDir(inst))
 		if err != nil {
 			return err

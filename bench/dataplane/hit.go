@@ -7,8 +7,6 @@ import (
 
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
-	"github.com/bpfvpn/bpfvpn/loader"
-	"github.com/bpfvpn/bpfvpn/maps"
 )
 
 // hitBench measures the session-hit path alone (a small policy table: a
@@ -17,22 +15,12 @@ import (
 // (XDP_REDIRECT after the route lookup), each against the same-run trivial
 // XDP_PASS program, measured in alternation rounds times.
 func hitBench(repeat uint32, rounds int) error {
-	b, err := newBenchNS()
+	s, err := newProgSetup()
 	if err != nil {
 		return err
 	}
-	defer b.ns.Close()
-	objs, err := loader.Load(loader.Options{})
-	if err != nil {
-		return err
-	}
-	defer objs.Close()
-	m := maps.FromObjects(objs)
-	pass, err := trivialPass()
-	if err != nil {
-		return err
-	}
-	defer pass.Close()
+	defer s.Close()
+	b, objs, m, pass := s.b, s.objs, s.m, s.pass
 	in := b.idx["trust0"]
 	ack := packetFor(b, tcpPkt("10.1.0.2", "10.2.0.2", 40000, 80, tp.ACK), "trust0")
 	p255 := tcpPkt("10.1.0.2", "10.2.0.2", 40000, 80, tp.ACK)
@@ -52,14 +40,8 @@ func hitBench(repeat uint32, rounds int) error {
 		if err := clearSessions(m); err != nil {
 			return err
 		}
-		// a full handshake: only an established TCP session is cached
-		for _, h := range []struct {
-			pkt []byte
-			ifc uint32
-		}{{syn, in}, {synack, b.idx["untr0"]}, {ack, in}} {
-			if _, _, err := bench(b, objs.XdpZone, h.ifc, h.pkt, 1); err != nil {
-				return err
-			}
+		if err := s.establish(syn, synack, ack); err != nil {
+			return err
 		}
 		// A redirect decrements the TTL of the buffer the runs of one
 		// call share: redirect rows run calls of 200 runs of a TTL 255

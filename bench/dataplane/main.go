@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/machine"
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
 	tp "github.com/bpfvpn/bpfvpn/control/dataplane/testpkt"
 	"github.com/bpfvpn/bpfvpn/loader"
@@ -34,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/dataplane: needs root")
 		os.Exit(2)
 	}
-	fmt.Printf("machine: %s, %d CPUs, kernel %s, %s\n", cpuModel(), runtime.NumCPU(), kernel(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("machine: %s, %d CPUs, kernel %s, %s\n", machine.CPUModel(), runtime.NumCPU(), machine.KernelRelease(), time.Now().UTC().Format(time.RFC3339))
 	for _, w := range strings.Split(*what, ",") {
 		var err error
 		switch w {
@@ -54,23 +55,6 @@ func main() {
 			os.Exit(1)
 		}
 	}
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			if _, v, ok := strings.Cut(l, ":"); ok {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
 }
 
 func tcpPkt(src, dst string, sp, dp uint16, flags uint8, opts ...byte) tp.Packet {
@@ -104,22 +88,12 @@ func pairedRuns(b *benchNS, ifindex uint32, fdA int, mkA func(int) []byte, fdB i
 }
 
 func progBench(repeat uint32, singles int) error {
-	b, err := newBenchNS()
+	s, err := newProgSetup()
 	if err != nil {
 		return err
 	}
-	defer b.ns.Close()
-	objs, err := loader.Load(loader.Options{})
-	if err != nil {
-		return err
-	}
-	defer objs.Close()
-	m := maps.FromObjects(objs)
-	pass, err := trivialPass()
-	if err != nil {
-		return err
-	}
-	defer pass.Close()
+	defer s.Close()
+	b, objs, m, pass := s.b, s.objs, s.m, s.pass
 	start := time.Now()
 	spec := bigSpec(10000, 5)
 	spec.Policies[9999].Action = dataplane.Deny
@@ -149,13 +123,8 @@ func progBench(repeat uint32, singles int) error {
 	// session hit: a handshake establishes the session, measure its ACKs
 	syn := packetFor(b, tcpPkt("10.1.0.2", "10.2.0.2", 40000, 80, tp.SYN), "trust0")
 	synack := packetFor(b, tcpPkt("10.2.0.2", "10.1.0.2", 80, 40000, tp.SYN|tp.ACK), "untr0")
-	for _, h := range []struct {
-		pkt []byte
-		ifc uint32
-	}{{syn, in}, {synack, b.idx["untr0"]}, {ack, in}} {
-		if _, _, err := bench(b, objs.XdpZone, h.ifc, h.pkt, 1); err != nil {
-			return err
-		}
+	if err := s.establish(syn, synack, ack); err != nil {
+		return err
 	}
 	ns, ret, err := bench(b, objs.XdpZone, in, ack, repeat)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/bpfvpn/bpfvpn/control/namespace"
 )
 
 // benchNS is a private network namespace for route lookups:
@@ -72,17 +74,4 @@ func newBenchNS() (*benchNS, error) {
 }
 
 // in runs fn on a thread inside the namespace.
-func (b *benchNS) in(fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	if err := netns.Set(b.ns); err != nil {
-		return err
-	}
-	defer netns.Set(orig)
-	return fn()
-}
+func (b *benchNS) in(fn func() error) error { return namespace.Do(b.ns, fn) }

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"os"
@@ -287,39 +286,13 @@ func throughput(r *labrun.Run, length time.Duration) (float64, error) {
 		return 0, err
 	}
 	defer nsH2.Close()
-	var ln net.Listener
-	if err := lab.Do(nsH2, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", labrun.Host2Addr.String()+":0")
-		return err
-	}); err != nil {
+	sink, err := lab.StartTCPSink(nsH2, labrun.Host2Addr, length+30*time.Second)
+	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	type result struct {
-		n       int64
-		elapsed time.Duration
-		err     error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(length + 30*time.Second))
-		start := time.Now()
-		n, err := io.Copy(io.Discard, c)
-		done <- result{n, time.Since(start), err}
-	}()
-	var conn net.Conn
-	if err := lab.Do(nsH1, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 10*time.Second)
-		return err
-	}); err != nil {
+	defer sink.Close()
+	conn, err := sink.Dial(nsH1, 10*time.Second)
+	if err != nil {
 		return 0, fmt.Errorf("connect host1 → host2: %w", err)
 	}
 	buf := make([]byte, 64<<10)
@@ -335,9 +308,9 @@ func throughput(r *labrun.Run, length time.Duration) (float64, error) {
 		}
 	}
 	conn.Close()
-	res := <-done
-	if res.err != nil {
-		return 0, fmt.Errorf("receive: %w", res.err)
+	res := sink.Wait()
+	if res.Err != nil {
+		return 0, fmt.Errorf("receive: %w", res.Err)
 	}
-	return float64(res.n) * 8 / res.elapsed.Seconds(), nil
+	return float64(res.Bytes) * 8 / res.Elapsed.Seconds(), nil
 }

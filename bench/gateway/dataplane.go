@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/bpfvpn/bpfvpn/control/daemon"
 	"github.com/bpfvpn/bpfvpn/control/dataplane"
+	"github.com/bpfvpn/bpfvpn/control/namespace"
 	"github.com/bpfvpn/bpfvpn/loader"
 )
 
@@ -165,23 +165,12 @@ set applications application bench-udp destination-port 5000
 
 // inNetns runs fn on a thread in the named namespace.
 func inNetns(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
 	ns, err := netns.GetFromName(name)
 	if err != nil {
 		return err
 	}
 	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		return err
-	}
-	defer netns.Set(orig)
-	return fn()
+	return namespace.Do(ns, fn)
 }
 
 // flow is a one-way UDP flow client → server through the gateway, one

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/machine"
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/ikev2"
 	"github.com/bpfvpn/bpfvpn/ike/interop"
@@ -181,31 +183,9 @@ secrets {
 // proc samples a process's CPU time and resident memory.
 type proc struct{ pid int }
 
-func (p proc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100
-}
+func (p proc) cpu() time.Duration { return machine.ProcessCPU(p.pid) }
 
-func (p proc) rssKB() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return v
-		}
-	}
-	return 0
-}
+func (p proc) rssKB() int64 { return machine.ProcessKB(p.pid, "VmRSS") }
 
 type result struct {
 	responder string
@@ -539,8 +519,7 @@ func drive(groups []suite.DHGroup, n, conc, workers, hold, rounds int) (string, 
 	}
 	var b strings.Builder
 	host, _ := os.Hostname()
-	cpuModel := cpuName()
-	fmt.Fprintf(&b, "Machine: %s, %s, %d CPUs, Linux %s, Go %s, strongSwan %s. Date %s.\n\n", host, cpuModel, runtime.NumCPU(), kernel(), runtime.Version(), charonVersion(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Machine: %s, %s, %d CPUs, Linux %s, Go %s, strongSwan %s. Date %s.\n\n", host, machine.CPUModel(), runtime.NumCPU(), machine.KernelRelease(), runtime.Version(), charonVersion(), time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "Command: `go run ./bench/ike -groups %s -n %d -c %d -workers %d -rounds %d -hold %d` (as root; generator = %d bpfvpn initiator engines per responder reusing their DH value (RFC 7296 §2.12) so more CPU goes to the responders; childless IKE SAs, PSK, AES-GCM-128/PRF-SHA256; loopback in a private netns; both responders run side by side and the measurement alternates between them in %d rounds).\n\n", groupNames(groups), n, conc, workers, rounds, hold, workers, rounds)
 	b.WriteString("| responder | KE | IKE SAs | failed | IKE SAs/s | p50 setup | p99 setup | responder CPU | CPU per SA | generator CPU per SA | datagrams dropped (responder / elsewhere) | responder RSS |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
@@ -549,7 +528,7 @@ func drive(groups []suite.DHGroup, n, conc, workers, hold, rounds int) (string, 
 			(r.genCPU / time.Duration(r.n)).Round(time.Microsecond), r.drops, r.genDrops, r.rssKB/1024)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "Load average at the end: %s.\n\n", loadAvg())
+	fmt.Fprintf(&b, "Load average at the end: %s.\n\n", cmp.Or(machine.LoadAvg(), "?"))
 	for i := 0; i+1 < len(rows); i += 2 {
 		fmt.Fprintf(&b, "Ratio bpfvpn/charon, %v: %.2fx IKE SAs/s, %.2fx less responder CPU per SA; per round:", rows[i].group, rows[i].rate()/rows[i+1].rate(),
 			float64(rows[i+1].cpu)/float64(max(rows[i].cpu, 1)))
@@ -602,34 +581,6 @@ func verdict(bpf, charon result) string {
 		v += fmt.Sprintf("; %d bpfvpn and %d charon setups failed", bpf.failed, charon.failed)
 	}
 	return v
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuName() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			_, v, _ := strings.Cut(l, ":")
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
-}
-
-func kernel() string {
-	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return strings.TrimSpace(string(b))
 }
 
 func charonVersion() string {

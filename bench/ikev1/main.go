@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/machine"
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/ikev1"
 	"github.com/bpfvpn/bpfvpn/ike/interop"
@@ -231,13 +232,13 @@ secrets { ike-1 { secret = "%s" } }
 		port, natt uint16
 		pid        int
 	}{{"strongSwan charon 5.9.8", charonAddr, charonPort, charonNATT, ch.Pid()}, {"bpfvpn", bpfAddr, bpfPort, bpfNATT, srv.Process.Pid}} {
-		before := procCPU(target.pid)
+		before := machine.ProcessCPU(target.pid)
 		r, err := generate(ns, s, netip.AddrPortFrom(target.addr, target.port), target.natt, n, c)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", target.name, err)
 		}
-		r.cpu = procCPU(target.pid) - before
-		r.hwm = procHWM(target.pid)
+		r.cpu = machine.ProcessCPU(target.pid) - before
+		r.hwm = machine.ProcessKB(target.pid, "VmHWM")
 		r.name = target.name
 		r.responder = target.pid
 		results = append(results, r)
@@ -348,37 +349,6 @@ func cpuSelf() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// procCPU reads utime+stime of pid from /proc (clock ticks of 10 ms).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
-}
-
-// procHWM is the peak resident set of pid in kB.
-func procHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return v
-		}
-	}
-	return 0
-}
-
 func pct(l []time.Duration, p float64) time.Duration {
 	if len(l) == 0 {
 		return 0
@@ -393,7 +363,7 @@ func format(s benchSuite, n, c int, rs []result) string {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "\n### IKEv1 Main Mode + Quick Mode setups: %s\n\n", s.name)
 	fmt.Fprintf(&b, "Command: `go run ./bench/ikev1 -suite <suite> -n %d -c %d` (root). Machine: %s, %d CPUs, %s, Go %s; %s.\n\n",
-		n, c, host, runtime.NumCPU(), kernel(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		n, c, host, runtime.NumCPU(), strings.TrimSpace("Linux "+machine.KernelRelease()), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	b.WriteString("| responder | setups | failed | wall s | setups/s | p50 ms | p99 ms | responder CPU s | CPU ms/setup | responder peak RSS MB |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
@@ -413,12 +383,4 @@ func format(s benchSuite, n, c int, rs []result) string {
 			r1/r0, rs[0].genCPU.Seconds(), rs[1].genCPU.Seconds())
 	}
 	return b.String()
-}
-
-func kernel() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return "Linux"
-	}
-	return "Linux " + strings.TrimSpace(string(b))
 }

@@ -7,12 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"sort"
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/control/kernel"
-	"github.com/bpfvpn/bpfvpn/control/lab"
 )
 
 // benchTunnels times n st0 units (xfrm interface, /30 address, SA pair and
@@ -97,17 +95,8 @@ func tunnelsOnce(n int) (links, sas, ip time.Duration, err error) {
 			}
 		}
 	}
-	cmd := exec.Command("ip", "-batch", "-")
-	cmd.Stdin = &b
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	t0 = time.Now()
-	if err := lab.Start(ns2, cmd); err != nil {
+	if ip, err = ipBatch(ns2, &b); err != nil {
 		return 0, 0, 0, err
 	}
-	if err := cmd.Wait(); err != nil {
-		return 0, 0, 0, fmt.Errorf("ip -batch: %v: %.500s", err, stderr.String())
-	}
-	ip = time.Since(t0)
 	return links, sas, ip, nil
 }

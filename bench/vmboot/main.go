@@ -7,6 +7,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/machine"
 	"github.com/bpfvpn/bpfvpn/vm"
 )
 
@@ -69,7 +71,7 @@ func run(n int, kernel string) error {
 	}
 	hostStats := summarize(host)
 
-	fmt.Printf("machine: %s\n\n", machine())
+	fmt.Printf("machine: %s\n\n", describeMachine())
 	fmt.Println("| date (UTC) | kernel | boot → command, median of", n, "| boot → exit (qemu gone), median | host `true` median | VM/host (exit) | load avg before |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, s := range series {
@@ -77,7 +79,7 @@ func run(n int, kernel string) error {
 		if err != nil {
 			return err
 		}
-		load := loadavg()
+		load := cmp.Or(machine.LoadAvg(), "?")
 		var boot, total []time.Duration
 		for i := 0; i < n; i++ {
 			res, err := vm.Run(ctx, vm.Config{
@@ -105,31 +107,9 @@ func run(n int, kernel string) error {
 	return nil
 }
 
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	rel, _ := exec.Command("uname", "-r").Output()
+func describeMachine() string {
 	qemu, _ := exec.Command("qemu-system-x86_64", "--version").Output()
 	qv, _, _ := strings.Cut(string(qemu), "\n")
 	return fmt.Sprintf("nproc %d, %s, host kernel %s, %s, accel %s",
-		runtime.NumCPU(), cpu, strings.TrimSpace(string(rel)), strings.TrimSpace(qv), vm.DefaultAccel)
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
+		runtime.NumCPU(), machine.CPUModel(), machine.KernelRelease(), strings.TrimSpace(qv), vm.DefaultAccel)
 }

@@ -101,7 +101,7 @@ func TestClearFlowSessionAgainstFakeDaemon(t *testing.T) {
 		t.Fatalf("clear by filter: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	code, stdout, stderr = run(t, "clear", "sec", "fl", "se", "all", "--json", "--socket", path)
-	if code != 0 || stdout != "{\n  \"cleared\": 1\n}\n" {
+	if code != 0 || stdout != "{\n  \"sessions-cleared\": 1\n}\n" {
 		t.Fatalf("clear all --json: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	clears := p.Clears()

@@ -91,6 +91,20 @@ func compactChild(n *node) *node {
 	return k
 }
 
+// writeBlock ends the line in b with " {", writes n's children one level
+// deeper and the closing brace at depth; it returns the buffer for reuse.
+func writeBlock(w *bufio.Writer, n *node, depth int, b []byte) []byte {
+	b = append(b, " {\n"...)
+	_, _ = w.Write(b)
+	for _, k := range n.kids {
+		b = writeHier(w, k, depth+1, b, "")
+	}
+	b = appendIndent(b[:0], depth)
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+	return b
+}
+
 // writeHier writes n at depth; prefix holds the keywords of inline parents
 // (`family `) that are written on the child's line.
 func writeHier(w *bufio.Writer, n *node, depth int, b []byte, prefix string) []byte {
@@ -141,15 +155,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte, prefix string) []b
 			_, _ = w.Write(b)
 			return b
 		}
-		b = append(b, " {\n"...)
-		_, _ = w.Write(b)
-		for _, k := range n.kids {
-			b = writeHier(w, k, depth+1, b, "")
-		}
-		b = appendIndent(b[:0], depth)
-		b = append(b, "}\n"...)
-		_, _ = w.Write(b)
-		return b
+		return writeBlock(w, n, depth, b)
 	}
 	if n.inactive() {
 		b = append(b, "inactive: "...)
@@ -171,15 +177,7 @@ func writeHier(w *bufio.Writer, n *node, depth int, b []byte, prefix string) []b
 			secretLine = k.sp.secret
 		}
 	default:
-		b = append(b, " {\n"...)
-		_, _ = w.Write(b)
-		for _, k := range n.kids {
-			b = writeHier(w, k, depth+1, b, "")
-		}
-		b = appendIndent(b[:0], depth)
-		b = append(b, "}\n"...)
-		_, _ = w.Write(b)
-		return b
+		return writeBlock(w, n, depth, b)
 	}
 	b = append(b, ';')
 	if secretLine {

@@ -331,7 +331,10 @@ func (c *dataplaneComponent) ClearSessions(f ops.SessionFilter) (int, error) {
 	if m == nil {
 		return 0, nil
 	}
-	n, err := dataplane.ClearSessions(m, sessionview.Selector(f))
+	c.mu.Lock()
+	units := c.units
+	c.mu.Unlock()
+	n, err := dataplane.ClearSessions(m, sessionview.Selector(f, sessionview.Names{Interfaces: sessionInterfaces(units)}))
 	c.log.Info("flow sessions cleared", "filter", f.String(), "count", n)
 	return n, err
 }

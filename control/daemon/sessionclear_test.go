@@ -50,7 +50,9 @@ func TestClearFlowSessionsDataPlane(t *testing.T) {
 	}
 	t.Cleanup(func() { objs.Close() })
 	m := maps.FromObjects(objs)
-	dp := &dataplaneComponent{log: slog.New(slog.DiscardHandler), set: m}
+	// Loopback addresses route through lo on any kernel: their sessions
+	// show (and are cleared) on lo0.0.
+	dp := &dataplaneComponent{log: slog.New(slog.DiscardHandler), set: m, units: map[string]string{"lo": "lo0.0"}}
 	st := newState(nil)
 	run := func(cmd string) string { t.Helper(); return opstest.Run(t, st, cmd) }
 	if out := run("clear security flow session all"); out != "0 active sessions cleared\n" {
@@ -92,11 +94,27 @@ func TestClearFlowSessionsDataPlane(t *testing.T) {
 		t.Errorf("by session ID: %q", out)
 	}
 	out, err := ops.Run(context.Background(), st, strings.Fields("clear security flow session source-prefix 2001:db8:1::/48 | display json"), false)
-	if err != nil || out != "{\n  \"cleared\": 1\n}\n" {
+	if err != nil || out != "{\n  \"sessions-cleared\": 1\n}\n" {
 		t.Errorf("IPv6 prefix, JSON: %q, %v", out, err)
 	}
 	if got := inLines(); !sameSet(got, want[:1]) {
 		t.Fatalf("sessions left %q, want %q", got, want[:1])
+	}
+	// By interface: a unit, or an interface without a unit for all of
+	// them, with the other filters ANDed.
+	putSession(t, m, 6, "127.0.0.1:1000", "127.0.0.2:80")
+	putSession(t, m, 17, "127.0.0.1:1001", "127.0.0.3:53")
+	for _, c := range []struct{ cmd, want string }{
+		{"interface lo0.1", "0 active sessions cleared\n"},
+		{"interface lo0 protocol udp", "1 active sessions cleared\n"},
+		{"interface lo0.0", "1 active sessions cleared\n"},
+	} {
+		if out := run("clear security flow session " + c.cmd); out != c.want {
+			t.Errorf("%s: %q, want %q", c.cmd, out, c.want)
+		}
+	}
+	if got := inLines(); !sameSet(got, want[:1]) {
+		t.Fatalf("sessions left after the interface clears %q, want %q", got, want[:1])
 	}
 	if out := run("clear security flow session all"); out != "1 active sessions cleared\n" {
 		t.Errorf("all: %q", out)

@@ -40,7 +40,7 @@ func TestProgClearSessions(t *testing.T) {
 	})
 	clear := func(filter ops.SessionFilter, want int) {
 		t.Helper()
-		n, err := dataplane.ClearSessions(f.m, sessionview.Selector(filter))
+		n, err := dataplane.ClearSessions(f.m, sessionview.Selector(filter, sessionview.Names{}))
 		if err != nil || n != want {
 			t.Fatalf("clear %+v: %d sessions (%v), want %d", filter, n, err, want)
 		}
@@ -103,7 +103,7 @@ func TestProgClearSessions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return sessionview.Selector(ops.SessionFilter{})(s)
+		return sessionview.Selector(ops.SessionFilter{}, sessionview.Names{})(s)
 	})
 	if err != nil || n != len(ss)-1 {
 		t.Fatalf("clear all: %d sessions (%v), want %d of %d listed", n, err, len(ss)-1, len(ss))

@@ -159,18 +159,7 @@ func sharedObjects(t testing.TB) *loader.Objects {
 // in runs fn on a thread inside the fixture's namespace.
 func (f *progFixture) in(t testing.TB, fn func()) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	if err := netns.Set(f.ns); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
-	fn()
+	inNS(t, f.ns, fn)
 }
 
 func (f *progFixture) apply(t testing.TB, spec *dataplane.Spec) *dataplane.Compiled {

@@ -56,13 +56,21 @@ func inNS(t testing.TB, ns netns.NsHandle, fn func()) {
 // the test ends.
 func (l *lab) udpEcho(t *testing.T) net.Conn {
 	t.Helper()
+	cc, closeBoth := udpEchoPair(t, l.th, l.uh, "10.10.2.2:53")
+	t.Cleanup(closeBoth)
+	return cc
+}
+
+// udpEchoPair starts a UDP echo server at srvAddr in ns server and returns a
+// socket of ns client connected to it, and a function that closes both.
+func udpEchoPair(t *testing.T, client, server netns.NsHandle, srvAddr string) (net.Conn, func()) {
+	t.Helper()
 	var sc net.PacketConn
 	var err error
-	inNS(t, l.uh, func() { sc, err = net.ListenPacket("udp4", "10.10.2.2:53") })
+	inNS(t, server, func() { sc, err = net.ListenPacket("udp4", srvAddr) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sc.Close() })
 	go func() {
 		b := make([]byte, 100)
 		for {
@@ -74,12 +82,12 @@ func (l *lab) udpEcho(t *testing.T) net.Conn {
 		}
 	}()
 	var cc net.Conn
-	inNS(t, l.th, func() { cc, err = net.Dial("udp4", "10.10.2.2:53") })
+	inNS(t, client, func() { cc, err = net.Dial("udp4", srvAddr) })
 	if err != nil {
+		sc.Close()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cc.Close() })
-	return cc
+	return cc, func() { cc.Close(); sc.Close() }
 }
 
 func newLab(t *testing.T) *lab {
@@ -268,6 +276,22 @@ func echoOK(c net.Conn) error {
 	return nil
 }
 
+// tcpEcho opens an echo listener at addr in ns to, connects to it from ns
+// from and exchanges one echo through it: a failed connect ends the test, a
+// failed echo is reported. what names the flow in the messages.
+func tcpEcho(t *testing.T, from, to netns.NsHandle, addr, what string) {
+	t.Helper()
+	_, _ = listenTCP(t, to, addr)
+	c, err := dialTCP(t, from, addr)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	defer c.Close()
+	if err := echoOK(c); err != nil {
+		t.Errorf("%s: echo: %v", what, err)
+	}
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -303,31 +327,12 @@ func ping(t *testing.T, ns netns.NsHandle, dst string) error {
 	}
 }
 
+// udpExchange sends one datagram from ns client to an echo server at
+// srvAddr in ns server and waits for the echo.
 func udpExchange(t *testing.T, client, server netns.NsHandle, srvAddr string) error {
 	t.Helper()
-	var sc net.PacketConn
-	var err error
-	inNS(t, server, func() { sc, err = net.ListenPacket("udp4", srvAddr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	go func() {
-		b := make([]byte, 100)
-		for {
-			n, from, err := sc.ReadFrom(b)
-			if err != nil {
-				return
-			}
-			sc.WriteTo(b[:n], from)
-		}
-	}()
-	var cc net.Conn
-	inNS(t, client, func() { cc, err = net.Dial("udp4", srvAddr) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc, closeBoth := udpEchoPair(t, client, server, srvAddr)
+	defer closeBoth()
 	return echoOK(cc)
 }
 
@@ -339,15 +344,7 @@ func TestNetnsForwarding(t *testing.T) {
 			t.Errorf("%s attached as %s, want xdp-native on veth", a.Ifname, a.Mode)
 		}
 	}
-	_, _ = listenTCP(t, l.uh, "10.10.2.2:80")
-	c, err := dialTCP(t, l.th, "10.10.2.2:80")
-	if err != nil {
-		t.Fatalf("trust→untrust TCP 80 (permitted): %v", err)
-	}
-	if err := echoOK(c); err != nil {
-		t.Errorf("TCP echo through the session: %v", err)
-	}
-	c.Close()
+	tcpEcho(t, l.th, l.uh, "10.10.2.2:80", "trust→untrust TCP 80 (permitted)")
 	if l.counter(t, loader.BpfvpnCounterIdCNT_REDIRECT) == 0 {
 		t.Error("no packet was XDP_REDIRECTed")
 	}
@@ -544,15 +541,7 @@ func TestNetnsAttachLifecycle(t *testing.T) {
 func TestNetnsSelfSessions(t *testing.T) {
 	l := newLab(t)
 	l.attach(t, labSpec())
-	_, _ = listenTCP(t, l.uh, "10.10.2.2:8080")
-	c, err := dialTCP(t, l.rt, "10.10.2.2:8080")
-	if err != nil {
-		t.Fatalf("router → untrust host TCP (untrust allows only ike): %v", err)
-	}
-	if err := echoOK(c); err != nil {
-		t.Errorf("echo: %v", err)
-	}
-	c.Close()
+	tcpEcho(t, l.rt, l.uh, "10.10.2.2:8080", "router → untrust host TCP (untrust allows only ike)")
 	if err := ping(t, l.rt, "10.10.2.2"); err != nil {
 		t.Errorf("router pings untrust host: %v", err)
 	}
@@ -570,15 +559,7 @@ func TestNetnsSelfSessions(t *testing.T) {
 func TestNetnsIPv6(t *testing.T) {
 	l := newLab(t)
 	l.attach(t, labSpec())
-	_, _ = listenTCP(t, l.uh, "[2001:db8:10:2::2]:80")
-	c, err := dialTCP(t, l.th, "[2001:db8:10:2::2]:80")
-	if err != nil {
-		t.Fatalf("trust→untrust TCP over IPv6: %v", err)
-	}
-	if err := echoOK(c); err != nil {
-		t.Errorf("echo over IPv6: %v", err)
-	}
-	c.Close()
+	tcpEcho(t, l.th, l.uh, "[2001:db8:10:2::2]:80", "trust→untrust TCP over IPv6")
 	_, _ = listenTCP(t, l.th, "[2001:db8:10:1::2]:80")
 	if _, err := dialTCP(t, l.uh, "[2001:db8:10:1::2]:80"); !isTimeout(err) {
 		t.Errorf("untrust→trust over IPv6: %v, want a timeout", err)

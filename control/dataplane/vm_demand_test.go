@@ -2,7 +2,6 @@ package dataplane_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -26,22 +25,7 @@ func TestVMTunnelDemand(t *testing.T) {
 		if err := netlink.LinkAdd(&netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: "st0.0"}, Ifid: vmIfID}); err != nil {
 			t.Fatal(err)
 		}
-		lk, err := netlink.LinkByName("st0.0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := netlink.ParseAddr("10.200.0.1/24")
-		if err := netlink.AddrAdd(lk, a); err != nil {
-			t.Fatal(err)
-		}
-		if err := netlink.LinkSetUp(lk); err != nil {
-			t.Fatal(err)
-		}
-		_, dst, _ := net.ParseCIDR("10.201.0.0/24")
-		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: lk.Attrs().Index, Dst: dst}); err != nil {
-			t.Fatal(err)
-		}
-		st0 = uint32(lk.Attrs().Index)
+		st0 = uint32(linkUp(t, "st0.0", "10.200.0.1/24", "10.201.0.0/24"))
 	})
 	spec := labSpec()
 	spec.Zones = append(spec.Zones, dataplane.Zone{Name: "vpn"})

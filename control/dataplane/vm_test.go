@@ -42,6 +42,31 @@ func (l *lab) dump(t *testing.T) {
 	t.Logf("%s", out)
 }
 
+// linkUp gives the link name of the calling thread's namespace the address
+// addr, sets it up and routes the given prefixes into it; it returns the
+// link's index.
+func linkUp(t *testing.T, name, addr string, routes ...string) int {
+	t.Helper()
+	lk, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := netlink.ParseAddr(addr)
+	if err := netlink.AddrAdd(lk, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(lk); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		_, dst, _ := net.ParseCIDR(r)
+		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: lk.Attrs().Index, Dst: dst}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return lk.Attrs().Index
+}
+
 // addTunnel gives ns an st0.0 XFRM interface (if_id 1) with addr, ESP SAs
 // (rfc4106(gcm(aes))) between local and peer and 0/0 policies.
 func addTunnel(t *testing.T, ns netns.NsHandle, addr string, local, peer net.IP, outSPI, inSPI int, outK, inK []byte, routes ...string) {
@@ -54,15 +79,7 @@ func addTunnel(t *testing.T, ns netns.NsHandle, addr string, local, peer net.IP,
 			}
 		}
 		must(netlink.LinkAdd(&netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: "st0.0"}, Ifid: vmIfID}))
-		st, err := netlink.LinkByName("st0.0")
-		must(err)
-		a, _ := netlink.ParseAddr(addr)
-		must(netlink.AddrAdd(st, a))
-		must(netlink.LinkSetUp(st))
-		for _, r := range routes {
-			_, dst, _ := net.ParseCIDR(r)
-			must(netlink.RouteAdd(&netlink.Route{LinkIndex: st.Attrs().Index, Dst: dst}))
-		}
+		linkUp(t, "st0.0", addr, routes...)
 		sa := func(src, dst net.IP, spi int, k []byte) *netlink.XfrmState {
 			return &netlink.XfrmState{Src: src, Dst: dst, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL,
 				Spi: spi, Reqid: 1, Ifid: vmIfID, ReplayWindow: 32,

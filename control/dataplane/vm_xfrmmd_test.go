@@ -55,18 +55,7 @@ func TestVMXfrmCollectMD(t *testing.T) {
 			}
 			t.Fatalf("add collect_md xfrm interface: %v", err)
 		}
-		lk, err := netlink.LinkByName("ipsec0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := netlink.ParseAddr("10.200.0.1/24")
-		if err := netlink.AddrAdd(lk, a); err != nil {
-			t.Fatal(err)
-		}
-		if err := netlink.LinkSetUp(lk); err != nil {
-			t.Fatal(err)
-		}
-		ifindex = lk.Attrs().Index
+		ifindex = linkUp(t, "ipsec0", "10.200.0.1/24")
 		sa := func(src, dst net.IP, spi int, k []byte) *netlink.XfrmState {
 			return &netlink.XfrmState{Src: src, Dst: dst, Proto: netlink.XFRM_PROTO_ESP, Mode: netlink.XFRM_MODE_TUNNEL,
 				Spi: spi, Reqid: 1, Ifid: hubIfID, ReplayWindow: 32,

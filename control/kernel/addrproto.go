@@ -77,19 +77,7 @@ func parseAddrMsg(m []byte) (obsAddr, bool) {
 
 // addrAdd adds p to link index with IFA_PROTO = RouteProtocol.
 func (r *Reconciler) addrAdd(index int, p netip.Prefix) error {
-	family := unix.AF_INET
-	if p.Addr().Is6() {
-		family = unix.AF_INET6
-	}
-	req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	req.Sockets = r.routeSock
-	msg := nl.NewIfAddrmsg(family)
-	msg.Index = uint32(index)
-	msg.Prefixlen = uint8(p.Bits())
-	req.AddData(msg)
-	ip := p.Addr().AsSlice()
-	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, ip))
-	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, ip))
+	req := r.addrRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK, index, p)
 	req.AddData(nl.NewRtAttr(ifaProto, []byte{uint8(RouteProtocol)}))
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
@@ -97,11 +85,18 @@ func (r *Reconciler) addrAdd(index int, p netip.Prefix) error {
 
 // addrDel removes p from link index.
 func (r *Reconciler) addrDel(index int, p netip.Prefix) error {
+	_, err := r.addrRequest(unix.RTM_DELADDR, unix.NLM_F_ACK, index, p).Execute(unix.NETLINK_ROUTE, 0)
+	return err
+}
+
+// addrRequest is a proto netlink request of type typ for p (IFA_LOCAL and
+// IFA_ADDRESS) on link index, sent on the reconciler's route socket.
+func (r *Reconciler) addrRequest(typ, flags int, index int, p netip.Prefix) *nl.NetlinkRequest {
 	family := unix.AF_INET
 	if p.Addr().Is6() {
 		family = unix.AF_INET6
 	}
-	req := nl.NewNetlinkRequest(unix.RTM_DELADDR, unix.NLM_F_ACK)
+	req := nl.NewNetlinkRequest(typ, flags)
 	req.Sockets = r.routeSock
 	msg := nl.NewIfAddrmsg(family)
 	msg.Index = uint32(index)
@@ -110,8 +105,7 @@ func (r *Reconciler) addrDel(index int, p netip.Prefix) error {
 	ip := p.Addr().AsSlice()
 	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, ip))
 	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, ip))
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-	return err
+	return req
 }
 
 // walkAttrs calls fn for each netlink attribute in b (type without the

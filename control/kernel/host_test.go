@@ -15,13 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newTestNetns creates an anonymous network namespace that disappears when
-// the test ends, with lo up and a veth pair veth0/veth1 (both ends inside).
-func newTestNetns(t *testing.T) (netns.NsHandle, *netlink.Handle) {
+// newAnonNetns returns an anonymous network namespace and a netlink handle
+// in it, both closed when the test ends.
+func newAnonNetns(t *testing.T) (netns.NsHandle, *netlink.Handle) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
 	ns, err := lab.NewAnonymous()
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +29,17 @@ func newTestNetns(t *testing.T) (netns.NsHandle, *netlink.Handle) {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
+	return ns, h
+}
+
+// newTestNetns creates an anonymous network namespace that disappears when
+// the test ends, with lo up and a veth pair veth0/veth1 (both ends inside).
+func newTestNetns(t *testing.T) (netns.NsHandle, *netlink.Handle) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	ns, h := newAnonNetns(t)
 	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -95,6 +95,18 @@ func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
+// ownedSA returns the ESP state s as bpfvpn's observed SA, or false when s
+// is not ESP or its if_id and reqid are not of a bpfvpn tunnel.
+func ownedSA(s netlink.XfrmState) (obsSA, bool) {
+	unit, peer, ok := tunnelOfXfrm(s.Ifid, s.Reqid)
+	if !ok || s.Proto != netlink.XFRM_PROTO_ESP {
+		return obsSA{}, false
+	}
+	src, _ := netip.AddrFromSlice(s.Src)
+	dst, _ := netip.AddrFromSlice(s.Dst)
+	return obsSA{Unit: unit, Peer: peer, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()}, true
+}
+
 // observeXfrm lists the XFRM states and policies bpfvpn owns and makes
 // them the Reconciler's model (xfrmModel). Caller holds mu.
 func (r *Reconciler) observeXfrm() ([]obsSA, []obsPolicy, error) {
@@ -106,13 +118,9 @@ func (r *Reconciler) observeXfrm() ([]obsSA, []obsPolicy, error) {
 	}
 	var sas []obsSA
 	for _, s := range states {
-		unit, peer, ok := tunnelOfXfrm(s.Ifid, s.Reqid)
-		if !ok || s.Proto != netlink.XFRM_PROTO_ESP {
-			continue
+		if o, ok := ownedSA(s); ok {
+			sas = append(sas, o)
 		}
-		src, _ := netip.AddrFromSlice(s.Src)
-		dst, _ := netip.AddrFromSlice(s.Dst)
-		sas = append(sas, obsSA{Unit: unit, Peer: peer, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()})
 	}
 	// Per family: the library renders a zero selector of an unfiltered dump
 	// as 0.0.0.0/0 even for ::/0.

@@ -42,20 +42,17 @@ func (r *Reconciler) SAStatistics() ([]SAStats, error) {
 	}
 	var out []SAStats
 	for _, s := range states {
-		unit, peer, ok := tunnelOfXfrm(s.Ifid, s.Reqid)
-		if !ok || s.Proto != netlink.XFRM_PROTO_ESP {
+		o, ok := ownedSA(s)
+		if !ok {
 			continue
 		}
-		src, _ := netip.AddrFromSlice(s.Src)
-		dst, _ := netip.AddrFromSlice(s.Dst)
-		o := obsSA{Unit: unit, Peer: peer, SPI: uint32(s.Spi), Src: src.Unmap(), Dst: dst.Unmap()}
 		c := SACounters{
 			Bytes: s.Statistics.Bytes, Packets: s.Statistics.Packets,
 			ReplayErrors: uint64(s.Statistics.Replay), ReplayWindowDrops: uint64(s.Statistics.ReplayWindow),
 			IntegrityFailures: uint64(s.Statistics.Failed),
 		}
 		out = append(out, SAStats{
-			Unit: unit, Peer: peer, SPI: o.SPI, Src: o.Src, Dst: o.Dst, Direction: r.direction(o, pols),
+			Unit: o.Unit, Peer: o.Peer, SPI: o.SPI, Src: o.Src, Dst: o.Dst, Direction: r.direction(o, pols),
 			AddTime: s.Statistics.AddTime, SACounters: c.sub(r.baselines[saID{o.Dst, o.SPI}]),
 		})
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/lab"
 	"github.com/bpfvpn/bpfvpn/vm"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // TestVMMultipointHub runs a hub with a multipoint st0.0 and two spokes
@@ -20,25 +19,13 @@ import (
 // going down withdraws only its routes.
 func TestVMMultipointHub(t *testing.T) {
 	vm.RequireKernelIPsec(t)
-	if unix.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	watchdog(t, 4*time.Minute)
+	startVMTest(t)
 	ctx := context.Background()
 	hub := &vmSite{name: "hub", st0: ip("10.200.0.1"), lan: ip("10.20.0.1")}
 	s1 := &vmSite{name: "spoke1", wan: ip("10.98.1.2"), st0: ip("10.200.0.2"), lan: ip("10.21.0.1")}
 	s2 := &vmSite{name: "spoke2", wan: ip("10.98.2.2"), st0: ip("10.200.0.3"), lan: ip("10.23.0.1")}
 	for _, s := range []*vmSite{hub, s1, s2} {
-		ns, err := lab.NewAnonymous()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		h, err := netlink.NewHandleAt(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(h.Close)
+		ns, h := newAnonNetns(t)
 		s.ns, s.h, s.r = ns, h, newReconcilerIn(t, ns)
 	}
 	// hub wan1 <-> spoke1 wan0, hub wan2 <-> spoke2 wan0

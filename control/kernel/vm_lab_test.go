@@ -10,7 +10,6 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/lab"
 	"github.com/bpfvpn/bpfvpn/vm"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 )
 
 // TestVMLabReferenceTunnel is the reference topology end to end without IKE
@@ -20,10 +19,7 @@ import (
 // st0.0 and ESP across the internet node.
 func TestVMLabReferenceTunnel(t *testing.T) {
 	vm.RequireKernelIPsec(t)
-	if unix.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	watchdog(t, 4*time.Minute)
+	startVMTest(t)
 	var rb [3]byte
 	_, _ = rand.Read(rb[:])
 	l := lab.New("ktvm" + hex.EncodeToString(rb[:]) + "-")

@@ -44,23 +44,11 @@ type vmSite struct {
 func newVMPair(t *testing.T) (a, b *vmSite) {
 	t.Helper()
 	vm.RequireKernelIPsec(t)
-	if unix.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	watchdog(t, 4*time.Minute)
+	startVMTest(t)
 	a = &vmSite{name: "A", wan: ip("10.99.0.1"), st0: ip("10.200.0.1"), st06: ip("fd00:200::1"), lan: ip("10.11.0.1")}
 	b = &vmSite{name: "B", wan: ip("10.99.0.2"), st0: ip("10.200.0.2"), st06: ip("fd00:200::2"), lan: ip("10.22.0.1")}
 	for _, s := range []*vmSite{a, b} {
-		ns, err := lab.NewAnonymous()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ns.Close() })
-		h, err := netlink.NewHandleAt(ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(h.Close)
+		ns, h := newAnonNetns(t)
 		s.ns, s.h = ns, h
 		s.r = newReconcilerIn(t, ns)
 	}
@@ -95,6 +83,16 @@ func newVMPair(t *testing.T) (a, b *vmSite) {
 func (s *vmSite) reconcile(t *testing.T) []Change {
 	t.Helper()
 	return mustReconcile(t, s.r, s.state)
+}
+
+// startVMTest follows vm.RequireKernelIPsec in a VM test: it skips the test
+// unless it runs as root and bounds it with a 4-minute watchdog.
+func startVMTest(t *testing.T) {
+	t.Helper()
+	if unix.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	watchdog(t, 4*time.Minute)
 }
 
 // watchdog dumps every goroutine and ends the test binary if the test runs

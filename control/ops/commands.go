@@ -40,9 +40,9 @@ var root = &node{children: []*node{
 		{word: "route", help: "Show routing table information", run: runRoutes},
 		{word: "security", help: "Show security information", children: []*node{
 			{word: "flow", help: "Show flow information", children: []*node{
-				{word: "session", help: "Show session information", options: []option{
+				{word: "session", help: "Show session information", options: append([]option{
 					{word: "summary", help: "Display summary output"},
-				}, run: runFlowSession},
+				}, sessionSelectOpts...), run: runFlowSession},
 			}},
 			{word: "ike", help: "Show Internet Key Exchange information", children: []*node{
 				{word: "security-associations", aliases: []string{"sa"}, help: "Show Internet Key Exchange security associations",
@@ -191,18 +191,29 @@ func runPolicies(ctx context.Context, p Provider, inv Invocation) (View, error) 
 }
 
 func runFlowSession(ctx context.Context, p Provider, inv Invocation) (View, error) {
+	f, err := sessionFilterOf(inv)
+	if err != nil {
+		return nil, fmt.Errorf("flow session: %w", err)
+	}
 	if inv.Has("summary") {
 		s, err := p.FlowSessionSummary(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("flow session summary: %w", err)
 		}
-		return s, nil
+		if f == (SessionFilter{}) {
+			return s, nil
+		}
+		all, err := p.FlowSessions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("flow session summary: %w", err)
+		}
+		return selectedSummary(all.Select(f), s.Maximum), nil
 	}
 	s, err := p.FlowSessions(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("flow session: %w", err)
 	}
-	return s, nil
+	return s.Select(f), nil
 }
 
 func runZones(ctx context.Context, p Provider, _ Invocation) (View, error) {

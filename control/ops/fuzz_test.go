@@ -23,6 +23,7 @@ func FuzzRun(f *testing.F) {
 		"show route |no-more",
 		"clear security flow session source-prefix 10.100/16 protocol tcp destination-port 22",
 		"clear sec fl se all", "clear security flow session session-identifier 1021 | display json",
+		"show security flow session summary interface st0 protocol tcp", "clear security flow session interface ge-0/0/0.0",
 		"| |", "show security i", "show interfaces a b c",
 	} {
 		f.Add(seed, false)

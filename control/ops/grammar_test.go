@@ -70,6 +70,7 @@ const sessionFilterHint = `Possible completions:
   all                  Clear all sessions
   destination-port     Destination port
   destination-prefix   Destination IP prefix or address
+  interface            Name of logical interface (either direction)
   protocol             IP protocol name or number
   session-identifier   Session ID
   source-port          Source port
@@ -135,6 +136,7 @@ syntax error.
 Possible completions:
   destination-port     Destination port
   destination-prefix   Destination IP prefix or address
+  interface            Name of logical interface (either direction)
   session-identifier   Session ID
   source-port          Source port
   source-prefix        Source IP prefix or address`},
@@ -319,9 +321,9 @@ func TestComplete(t *testing.T) {
 		"show security ike sa ":            "detail index",
 		"show security ike sa d":           "detail",
 		"show interfaces st0 ":             "terse",
-		"clear security flow session ":     "all destination-port destination-prefix protocol session-identifier source-port source-prefix",
+		"clear security flow session ":     "all destination-port destination-prefix interface protocol session-identifier source-port source-prefix",
 		"clear security flow session all ": "",
-		"clear security flow session protocol tcp ": "destination-port destination-prefix session-identifier source-port source-prefix",
+		"clear security flow session protocol tcp ": "destination-port destination-prefix interface session-identifier source-port source-prefix",
 		"clear security flow session pro tcp s":     "session-identifier source-port source-prefix",
 	}
 	for in, want := range cases {

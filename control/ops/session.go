@@ -53,6 +53,38 @@ func (v FlowSessions) WriteText(w io.Writer) error {
 	return ew.err
 }
 
+// Select returns the sessions f selects: by their In wing, and by either
+// wing's interface.
+func (v FlowSessions) Select(f SessionFilter) FlowSessions {
+	if f == (SessionFilter{}) {
+		return v
+	}
+	out := FlowSessions{Sessions: []FlowSession{}}
+	for _, s := range v.Sessions {
+		proto, err := ParseProtocol(s.In.Protocol)
+		if err == nil && f.Match(s.ID, proto, s.In.Source, s.In.Destination) && f.MatchInterfaces(s.In.Interface, s.Out.Interface) {
+			out.Sessions = append(out.Sessions, s)
+		}
+	}
+	return out
+}
+
+// selectedSummary is the summary of the sessions a filter selected; the
+// table's maximum is the whole table's.
+func selectedSummary(v FlowSessions, maximum uint64) FlowSessionSummary {
+	s := FlowSessionSummary{Maximum: maximum}
+	for _, x := range v.Sessions {
+		s.Unicast++
+		s.InUse++
+		if x.Valid {
+			s.Valid++
+		} else {
+			s.Invalidated++
+		}
+	}
+	return s
+}
+
 func wing(f FlowWing) string {
 	return fmt.Sprintf("%s/%d --> %s/%d;%s, Conn Tag: 0x0, If: %s, Pkts: %d, Bytes: %d,",
 		addrString(f.Source.Addr()), f.Source.Port(), addrString(f.Destination.Addr()), f.Destination.Port(),

@@ -10,7 +10,8 @@ import (
 	"strings"
 )
 
-// SessionFilter selects the sessions `clear security flow session` clears.
+// SessionFilter selects the sessions `clear security flow session` clears
+// and `show security flow session` lists.
 // The zero value selects every session (`all`); each set field narrows the
 // selection, and the fields combine with AND. Addresses, ports and the
 // protocol are those of the session's initiating direction (the In line of
@@ -22,6 +23,10 @@ type SessionFilter struct {
 	SourcePort        *uint16
 	DestinationPort   *uint16
 	SessionID         *uint64
+	// Interface is a logical interface (st0.0, ge-0/0/0.0) either
+	// direction of the session uses; a name without a unit (st0) stands
+	// for all its units. "" matches any.
+	Interface string
 }
 
 // Match reports whether f selects the session with view ID id, IP protocol
@@ -52,10 +57,24 @@ func (f SessionFilter) String() string {
 	if f.SessionID != nil {
 		w = append(w, "session-identifier", strconv.FormatUint(*f.SessionID, 10))
 	}
+	if f.Interface != "" {
+		w = append(w, "interface", f.Interface)
+	}
 	if len(w) == 0 {
 		return "all"
 	}
 	return strings.Join(w, " ")
+}
+
+// MatchInterfaces reports whether f's interface is in or out, the
+// interfaces of the session's two directions (the If: of its In and Out
+// lines).
+func (f SessionFilter) MatchInterfaces(in, out string) bool {
+	return f.Interface == "" || isUnitOf(in, f.Interface) || isUnitOf(out, f.Interface)
+}
+
+func isUnitOf(name, want string) bool {
+	return name == want || strings.HasPrefix(name, want+".") && !strings.Contains(want, ".")
 }
 
 func prefixHas(p netip.Prefix, a netip.Addr) bool { return !p.IsValid() || p.Contains(a.Unmap()) }
@@ -65,7 +84,7 @@ func is[T comparable](want *T, v T) bool { return want == nil || *want == v }
 // FlowSessionsCleared is the answer to `clear security flow session`: how
 // many sessions were deleted.
 type FlowSessionsCleared struct {
-	Cleared int `json:"cleared"`
+	Cleared int `json:"sessions-cleared"`
 }
 
 // WriteText prints the vendor's confirmation (the count only; the vendor
@@ -76,14 +95,19 @@ func (v FlowSessionsCleared) WriteText(w io.Writer) error {
 }
 
 // Options of `clear security flow session`: all, or at least one filter.
-var sessionFilterOpts = []option{
+var sessionFilterOpts = append([]option{
 	{word: "all", help: "Clear all sessions", alone: true},
+}, sessionSelectOpts...)
+
+// sessionSelectOpts are the filters of `show|clear security flow session`.
+var sessionSelectOpts = []option{
 	{word: "source-prefix", help: "Source IP prefix or address", value: "prefix", valid: validWith(parseFlowPrefix)},
 	{word: "destination-prefix", help: "Destination IP prefix or address", value: "prefix", valid: validWith(parseFlowPrefix)},
 	{word: "protocol", help: "IP protocol name or number", value: "protocol", valid: validWith(ParseProtocol)},
 	{word: "source-port", help: "Source port", value: "port", valid: validWith(parsePort)},
 	{word: "destination-port", help: "Destination port", value: "port", valid: validWith(parsePort)},
 	{word: "session-identifier", help: "Session ID", value: "number", valid: validWith(parseSessionID)},
+	{word: "interface", help: "Name of logical interface (either direction)", value: "interface-name"},
 }
 
 func validWith[T any](parse func(string) (T, error)) func(string) error {
@@ -148,6 +172,7 @@ func sessionFilterOf(inv Invocation) (SessionFilter, error) {
 	if p := optionValue(inv, "destination-prefix", parseFlowPrefix, &errs); p != nil {
 		f.DestinationPrefix = *p
 	}
+	f.Interface = inv.Options["interface"]
 	return f, errors.Join(errs...)
 }
 

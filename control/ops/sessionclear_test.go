@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -122,11 +123,11 @@ func TestClearFlowSession(t *testing.T) {
 func TestClearFlowSessionJSON(t *testing.T) {
 	p := opstest.Reference()
 	out, err := ops.Run(context.Background(), p, strings.Fields("clear security flow session protocol tcp | display json"), false)
-	if err != nil || out != "{\n  \"cleared\": 1\n}\n" {
+	if err != nil || out != "{\n  \"sessions-cleared\": 1\n}\n" {
 		t.Fatalf("%q, %v", out, err)
 	}
 	out, err = ops.Run(context.Background(), p, strings.Fields("clear security flow session protocol tcp"), true)
-	if err != nil || out != "{\n  \"cleared\": 0\n}\n" {
+	if err != nil || out != "{\n  \"sessions-cleared\": 0\n}\n" {
 		t.Fatalf("cleared again: %q, %v", out, err)
 	}
 }
@@ -151,6 +152,76 @@ func TestSessionFilterString(t *testing.T) {
 		}
 		if again := filterOf(f.String()); !reflect.DeepEqual(again, f) {
 			t.Errorf("%s: %q parses to %+v, want %+v", words, f, again, f)
+		}
+	}
+}
+
+func TestShowFlowSessionFilters(t *testing.T) {
+	cases := []struct {
+		words string
+		ids   []string // Session IDs listed
+	}{
+		{"", []string{"1021", "1022"}},
+		{"protocol tcp", []string{"1022"}},
+		{"destination-port 7", []string{"1021"}},
+		{"source-prefix 10.100.11/24 protocol icmp", []string{"1021"}},
+		{"source-prefix 10.100.22/24", nil},
+		{"session-identifier 1022", []string{"1022"}},
+		{"interface st0.0", []string{"1021", "1022"}},
+		{"interface ge-0/0/0.0 protocol icmp", []string{"1021"}},
+		{"interface st0", []string{"1021", "1022"}},
+		{"interface st0.1", nil},
+		{"interface ge-0/0/1.0", nil},
+		{"interface ge-0/0", nil},
+	}
+	idRE := regexp.MustCompile(`(?m)^Session ID: (\d+),`)
+	for _, tc := range cases {
+		out := opstest.Run(t, opstest.Reference(), "show security flow session "+tc.words)
+		var ids []string
+		for _, m := range idRE.FindAllStringSubmatch(out, -1) {
+			ids = append(ids, m[1])
+		}
+		if !slices.Equal(ids, tc.ids) || !strings.HasSuffix(out, fmt.Sprintf("Total sessions: %d\n", len(tc.ids))) {
+			t.Errorf("%q lists %v, want %v:\n%s", tc.words, ids, tc.ids, out)
+		}
+	}
+	if out := opstest.Run(t, opstest.Reference(), "show security flow session protocol udp | display json"); !strings.Contains(out, `"sessions": []`) {
+		t.Errorf("no session selected, JSON:\n%s", out)
+	}
+	// summary with a filter counts the selected sessions; the maximum is
+	// the table's.
+	p := opstest.Reference()
+	out := opstest.Run(t, p, "show security flow session summary protocol tcp")
+	for _, want := range []string{"Unicast-sessions: 1\n", "Sessions-in-use: 1\n", "  Valid sessions: 1\n", "Maximum-sessions: 524288\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary protocol tcp lacks %q:\n%s", want, out)
+		}
+	}
+	if out := opstest.Run(t, p, "show security flow session summary"); !strings.Contains(out, "Unicast-sessions: 2\n") {
+		t.Errorf("summary without a filter:\n%s", out)
+	}
+	if _, err := ops.Parse(strings.Fields("show security flow session all")); err == nil {
+		t.Error("show security flow session all parsed; all is clear's word")
+	}
+}
+
+func TestSessionFilterInterfaces(t *testing.T) {
+	cases := []struct {
+		iface, in, out string
+		want           bool
+	}{
+		{"", "ge-0/0/0.0", "st0.0", true},
+		{"ge-0/0/0.0", "ge-0/0/0.0", "st0.0", true},
+		{"st0.0", "ge-0/0/0.0", "st0.0", true},
+		{"st0", "ge-0/0/0.0", "st0.0", true},
+		{"st0", "ge-0/0/0.0", "st0.12", true},
+		{"st0.1", "ge-0/0/0.0", "st0.12", false},
+		{"st", "ge-0/0/0.0", "st0.0", false},
+		{"st0.0", "-", "-", false},
+	}
+	for _, c := range cases {
+		if got := (ops.SessionFilter{Interface: c.iface}).MatchInterfaces(c.in, c.out); got != c.want {
+			t.Errorf("interface %q, session on %s/%s: %v, want %v", c.iface, c.in, c.out, got, c.want)
 		}
 	}
 }

@@ -2,37 +2,15 @@ package topology
 
 import (
 	"context"
-	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/bpfvpn/bpfvpn/control/daemon/labrun"
 	"github.com/bpfvpn/bpfvpn/control/lab"
 	"github.com/bpfvpn/bpfvpn/vm"
 )
-
-// serviceDev returns the interface SRX1 routes ServiceAddr through.
-func serviceDev(t *testing.T, r *labrun.Run) string {
-	t.Helper()
-	h, err := r.Lab().Handle(lab.SRX1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	routes, err := h.RouteGet(ServiceAddr.AsSlice())
-	if err != nil || len(routes) == 0 {
-		return "none"
-	}
-	l, err := h.LinkByIndex(routes[0].LinkIndex)
-	if err != nil {
-		return "?"
-	}
-	return l.Attrs().Name
-}
 
 // waitService waits until Host1 reaches ServiceAddr through SRX1's dev.
 func waitService(t *testing.T, r *labrun.Run, dev string, timeout time.Duration) time.Duration {
@@ -45,7 +23,7 @@ func waitService(t *testing.T, r *labrun.Run, dev string, timeout time.Duration)
 	defer ns.Close()
 	last := ""
 	for {
-		got := serviceDev(t, r)
+		got := routeDev(t, r, lab.SRX1, ServiceAddr)
 		if got == dev {
 			st, err := lab.Ping(ns, ServiceAddr, 2, 100*time.Millisecond, 2*time.Second)
 			if err == nil && st.Received == 2 {
@@ -77,66 +55,20 @@ func TestVMPrimaryBackup(t *testing.T) {
 	if err := r.Up(ctx, true); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-	t.Cleanup(func() { RemoveSite(r.Lab(), BackupSite) })
-	if err := AddSite(r.Lab(), BackupSite); err != nil {
-		t.Fatal(err)
-	}
-	// SRX2 and SRX3 both own the service address.
-	for _, node := range []string{lab.SRX2, SRX3} {
-		ns, err := netns.GetFromName(r.Lab().Namespace(node))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := netlink.NewHandleAt(ns)
-		ns.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		lo, _ := h.LinkByName("lo")
-		err = h.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: ServiceAddr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-		h.Close()
-		if err != nil {
-			t.Fatalf("%s: service address: %v", node, err)
-		}
-	}
 	conf3, err := BackupConfig(SRX3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns3, err := netns.GetFromName(BackupSite.Namespace(r.Lab()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d3, err := StartDaemon(ctx, ns3, filepath.Join(t.TempDir(), SRX3), "", []string{daemonEnv + "=1"}, conf3)
-	ns3.Close()
-	if err != nil {
-		t.Fatalf("srx3: %v", err)
-	}
-	t.Cleanup(d3.Stop)
+	// SRX2 and SRX3 both own the service address.
+	startSRX3(t, ctx, r, conf3, ServiceAddr, lab.SRX2, SRX3)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("srx1 routes: %s", op(t, r, lab.SRX1, "show", "route"))
 		}
 	})
-	for _, gw := range []string{lab.SRX2, lab.SRX1} {
-		text, err := BackupConfig(gw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		commit(t, r, gw, text)
-	}
+	commitLab(t, r, BackupConfig)
 	// Both VPNs up on SRX1; the service goes through the primary.
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		up, total, err := upCount(ctx, r, lab.SRX1)
-		if err == nil && up == 2 && total == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("srx1: %d of %d tunnels up (%v)", up, total, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitAllUp(t, ctx, r, lab.SRX1, 2, 90*time.Second)
 	waitService(t, r, "st0.0", 30*time.Second)
 
 	inet, err := r.Lab().Handle(lab.Internet)

@@ -2,10 +2,8 @@ package topology
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,25 +16,6 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/lab"
 	"github.com/bpfvpn/bpfvpn/vm"
 )
-
-// routeDev returns the interface node routes dst through.
-func routeDev(t *testing.T, r *labrun.Run, node string, dst netip.Addr) string {
-	t.Helper()
-	h, err := r.Lab().Handle(node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	routes, err := h.RouteGet(dst.AsSlice())
-	if err != nil || len(routes) == 0 {
-		return "none"
-	}
-	l, err := h.LinkByIndex(routes[0].LinkIndex)
-	if err != nil {
-		return "?"
-	}
-	return l.Attrs().Name
-}
 
 // pingUntil pings dst from node until all of count are answered or timeout.
 func pingUntil(t *testing.T, r *labrun.Run, node string, dst netip.Addr, timeout time.Duration) {
@@ -74,24 +53,6 @@ func startHub(t *testing.T, ctx context.Context, on bool) *labrun.Run {
 	if err := r.Up(ctx, false); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-	t.Cleanup(func() { RemoveSite(r.Lab(), BackupSite) })
-	if err := AddSite(r.Lab(), BackupSite); err != nil {
-		t.Fatal(err)
-	}
-	ns3, err := netns.GetFromName(BackupSite.Namespace(r.Lab()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h3, err := netlink.NewHandleAt(ns3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo, _ := h3.LinkByName("lo")
-	err = h3.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: Spoke3Addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-	h3.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	conf3, err := HubConfig(SRX3)
 	if err != nil {
 		t.Fatal(err)
@@ -99,31 +60,23 @@ func startHub(t *testing.T, ctx context.Context, on bool) *labrun.Run {
 	if on {
 		conf3 = onTraffic(conf3, "VPN-to-SRX1")
 	}
-	d3, err := StartDaemon(ctx, ns3, filepath.Join(t.TempDir(), SRX3), "", []string{daemonEnv + "=1"}, conf3)
-	ns3.Close()
-	if err != nil {
-		t.Fatalf("srx3: %v", err)
-	}
-	t.Cleanup(d3.Stop)
+	startSRX3(t, ctx, r, conf3, Spoke3Addr, SRX3)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("hub routes:\n%s", op(t, r, lab.SRX1, "show", "route"))
 			t.Logf("hub st0:\n%s", op(t, r, lab.SRX1, "show", "interfaces", "st0"))
 		}
 	})
-	for _, gw := range []string{lab.SRX2, lab.SRX1} {
+	commitLab(t, r, func(gw string) (string, error) {
 		text, err := HubConfig(gw)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if on && gw == lab.SRX2 {
 			text = onTraffic(text, "VPN-to-Host1")
 		}
 		if on && gw == lab.SRX1 {
 			text = onTraffic(text, "VPN-to-Host2", "VPN-to-SRX3")
 		}
-		commit(t, r, gw, text)
-	}
+		return text, err
+	})
 	return r
 }
 
@@ -138,17 +91,7 @@ func TestVMHubAndSpoke(t *testing.T) {
 	vm.RequireKernelIPsec(t)
 	ctx := context.Background()
 	r := startHub(t, ctx, false)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		up, total, err := upCount(ctx, r, lab.SRX1)
-		if err == nil && up == 2 && total == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hub: %d of %d tunnels up (%v)", up, total, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitAllUp(t, ctx, r, lab.SRX1, 2, 90*time.Second)
 
 	t.Run("hub-to-spokes", func(t *testing.T) {
 		pingUntil(t, r, lab.Host1, labrun.Host2Addr, 30*time.Second)

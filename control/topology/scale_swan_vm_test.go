@@ -81,16 +81,8 @@ func TestVMScaleStrongSwanPeer(t *testing.T) {
 	if _, err := os.Stat(interop.CharonBinary); err != nil {
 		t.Skip("strongSwan charon missing (Debian strongswan-charon, strongswan-swanctl)")
 	}
-	n := scaleCount(t)
-	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, false)
 	ctx := context.Background()
-	if err := r.Up(ctx, false); err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	if n > LinkScaleTunnels {
-		addInternetRoutes(t, r)
-	}
-	raiseNeighbourLimits(t, n)
+	r, n := upScaleLab(t, ctx)
 
 	// SRX2's daemon lays out the st0 units and WAN addresses, then leaves
 	// them to charon (a stopped daemon keeps its kernel objects).

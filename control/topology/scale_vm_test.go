@@ -37,6 +37,23 @@ func scaleCount(t *testing.T) int {
 	return n
 }
 
+// upScaleLab brings up the IKEv2 lab without the data plane (the
+// reference tunnel up) and prepares its Internet node for the scale tests'
+// scaleCount(t) tunnels, which it returns.
+func upScaleLab(t *testing.T, ctx context.Context) (*labrun.Run, int) {
+	t.Helper()
+	n := scaleCount(t)
+	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, false)
+	if err := r.Up(ctx, false); err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	if n > LinkScaleTunnels {
+		addInternetRoutes(t, r)
+	}
+	raiseNeighbourLimits(t, n)
+	return r, n
+}
+
 // upCount returns how many of gw's tunnels are up, of how many.
 func upCount(ctx context.Context, r *labrun.Run, gw string) (up, total int, err error) {
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -51,6 +68,22 @@ func upCount(ctx context.Context, r *labrun.Run, gw string) (up, total int, err 
 		}
 	}
 	return up, len(st.Tunnels), nil
+}
+
+// waitAllUp waits until gw has exactly want tunnels, all up.
+func waitAllUp(t *testing.T, ctx context.Context, r *labrun.Run, gw string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		up, total, err := upCount(ctx, r, gw)
+		if err == nil && up == want && total == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d tunnels up (%v)", gw, up, total, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // waitTunnels waits until both gateways report want tunnels, all up.
@@ -237,16 +270,8 @@ func TestVMScaleTunnelsBothInitiate(t *testing.T) { scaleTunnels(t, "immediately
 func scaleTunnels(t *testing.T, srx2Establish string) {
 	vm.RequireKernelIPsec(t)
 	testStart := time.Now()
-	n := scaleCount(t)
-	r := newLab(t, lab.ConfigOptions{IKEVersion: "v2-only"}, false)
 	ctx := context.Background()
-	if err := r.Up(ctx, false); err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	if n > LinkScaleTunnels {
-		addInternetRoutes(t, r)
-	}
-	raiseNeighbourLimits(t, n)
+	r, n := upScaleLab(t, ctx)
 	s0, p0 := xfrmCounts(t, r, lab.SRX1)
 	t.Logf("reference tunnel: srx1 holds %d XFRM states, %d policies", s0, p0)
 	if s0 < 2 || p0 < 3 {

@@ -1,7 +1,6 @@
 package ikev1
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -115,16 +114,7 @@ func newNSFixture(t *testing.T, s interopSuite) *nsFixture {
 	p.RemotePort, p.RemoteNATTPort = nsCharonPort, nsCharonNATT
 	p.IKE, p.ESP, p.PFS = s.ike, s.esp, s.pfs
 	p.DPD = DPD{Mode: DPDProbeIdle, Interval: 5 * time.Second, Threshold: 3}
-	sink := newRecSink()
-	eng, err := New([]Peer{p}, r, sink, Options{Logger: testLogger(t), RetransmitBase: time.Second, RetransmitTries: 4, DeleteDelay: time.Second})
-	if err != nil {
-		r.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = r.Run(ctx, eng) }()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
+	eng, sink := runEngine(t, r, p, Options{Logger: testLogger(t), RetransmitBase: time.Second, RetransmitTries: 4, DeleteDelay: time.Second})
 	return &nsFixture{t: t, charon: ch, eng: eng, sink: sink}
 }
 

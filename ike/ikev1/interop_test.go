@@ -66,8 +66,17 @@ func startBpfvpn(t *testing.T, mk func(port, nattPort int) Peer) *bpfvpnEnd {
 	addrs := r.LocalAddrs()
 	p := mk(int(addrs[0].Port()), int(addrs[1].Port()))
 	p.LocalPort, p.LocalNATTPort = addrs[0].Port(), addrs[1].Port()
+	eng, sink := runEngine(t, r, p, Options{Logger: testLogger(t), RetransmitBase: time.Second, RetransmitTries: 4})
+	return &bpfvpnEnd{eng: eng, sink: sink, port: int(p.localPort())}
+}
+
+// runEngine starts an engine for peer p on the sockets of r and returns it
+// with its SA sink; the engine stops and r closes when the test ends (r
+// also when the engine cannot be made).
+func runEngine(t *testing.T, r *udp.Runner, p Peer, opts Options) (*Engine, *recSink) {
+	t.Helper()
 	sink := newRecSink()
-	eng, err := New([]Peer{p}, r, sink, Options{Logger: testLogger(t), RetransmitBase: time.Second, RetransmitTries: 4})
+	eng, err := New([]Peer{p}, r, sink, opts)
 	if err != nil {
 		r.Close()
 		t.Fatal(err)
@@ -80,7 +89,7 @@ func startBpfvpn(t *testing.T, mk func(port, nattPort int) Peer) *bpfvpnEnd {
 		<-done
 		r.Close()
 	})
-	return &bpfvpnEnd{eng: eng, sink: sink, port: int(p.localPort())}
+	return eng, sink
 }
 
 // waitFor polls cond until it holds or the deadline passes.

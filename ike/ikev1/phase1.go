@@ -333,11 +333,7 @@ func (p *phase1) setupHash() error {
 }
 
 func (p *phase1) initiatorMM2(now time.Time, d ike.Datagram, m isakmp.Message) error {
-	rsa, ok := isakmp.Find(m.Payloads, isakmp.PayloadSA)
-	if !ok {
-		return errors.New("no SA payload")
-	}
-	sa, err := isakmp.ParseSA(rsa.Body)
+	sa, err := findSA(m.Payloads)
 	if err != nil {
 		return err
 	}

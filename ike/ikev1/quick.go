@@ -342,23 +342,19 @@ func (p *phase1) respondQM1(now time.Time, d ike.Datagram, m isakmp.Message, dg 
 		return err
 	}
 	cfg := &p.peer.cfg
-	rsa, ok := isakmp.Find(ps, isakmp.PayloadSA)
-	if !ok {
-		return errors.New("no SA payload")
-	}
-	sa, err := isakmp.ParseSA(rsa.Body)
+	sa, err := findSA(ps)
 	if err != nil {
 		return err
 	}
-	rn, ok := isakmp.Find(ps, isakmp.PayloadNonce)
-	if !ok || len(rn.Body) < 8 || len(rn.Body) > 256 {
-		return errors.New("missing or bad NONCE")
+	rn, err := quickNonce(ps)
+	if err != nil {
+		return err
 	}
 	idi, idr, err := clientIDs(ps)
 	if err != nil {
 		return err
 	}
-	q := &quickEx{p1: p, mid: mid, role: ike.Responder, ni: append([]byte(nil), rn.Body...)}
+	q := &quickEx{p1: p, mid: mid, role: ike.Responder, ni: append([]byte(nil), rn...)}
 	q.rt.e, q.rt.stats = p.e, &p.stats
 	// Proxy identities: the initiator's IDci is our remote side.
 	q.remote, q.local = idi, idr
@@ -549,19 +545,15 @@ func (q *quickEx) initiatorQM2(now time.Time, m isakmp.Message, dg [32]byte) err
 	if len(ps) == 0 || ps[0].Type != isakmp.PayloadHash {
 		return errors.New("first payload is not HASH")
 	}
-	rn, ok := isakmp.Find(ps, isakmp.PayloadNonce)
-	if !ok || len(rn.Body) < 8 || len(rn.Body) > 256 {
-		return errors.New("missing or bad NONCE")
+	rn, err := quickNonce(ps)
+	if err != nil {
+		return err
 	}
 	if err := p.verifyFirstHash(ps, p.keys.prf.Compute(p.keys.skeyidA, midBytes(q.mid), q.ni, after)); err != nil {
 		return err
 	}
-	q.nr = append([]byte(nil), rn.Body...)
-	rsa, ok := isakmp.Find(ps, isakmp.PayloadSA)
-	if !ok {
-		return errors.New("no SA payload")
-	}
-	sa, err := isakmp.ParseSA(rsa.Body)
+	q.nr = append([]byte(nil), rn...)
+	sa, err := findSA(ps)
 	if err != nil {
 		return err
 	}
@@ -747,4 +739,23 @@ func (p *phase1) retryLater(now time.Time) {
 			p.e.ensureUp(now, ps)
 		}
 	})
+}
+
+// findSA returns the parsed SA payload of ps.
+func findSA(ps []isakmp.RawPayload) (*isakmp.SA, error) {
+	rsa, ok := isakmp.Find(ps, isakmp.PayloadSA)
+	if !ok {
+		return nil, errors.New("no SA payload")
+	}
+	return isakmp.ParseSA(rsa.Body)
+}
+
+// quickNonce returns the body of the NONCE payload of a Quick Mode message
+// (8 to 256 bytes, RFC 2409 §5).
+func quickNonce(ps []isakmp.RawPayload) ([]byte, error) {
+	n, ok := isakmp.Find(ps, isakmp.PayloadNonce)
+	if !ok || len(n.Body) < 8 || len(n.Body) > 256 {
+		return nil, errors.New("missing or bad NONCE")
+	}
+	return n.Body, nil
 }

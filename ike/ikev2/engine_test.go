@@ -37,6 +37,15 @@ type pair struct {
 	connB Connection
 }
 
+// reseed moves both engines of p to a fresh in-memory network whose loss
+// and reordering draw from seed.
+func (p *pair) reseed(seed uint64) {
+	p.net = iketest.NewNetwork(seed)
+	p.net.Attach(addrA, p.a)
+	p.net.Attach(addrB, p.b)
+	p.a.cfg.Sender, p.b.cfg.Sender = p.net, p.net
+}
+
 func defaultIKE() []IKEProposal {
 	return []IKEProposal{{Encryption: []suite.Encr{{ID: suite.EncrAESGCM16, KeyBits: 256}}, PRF: []suite.PRFID{suite.PRFHMACSHA2384}, DH: []suite.DHGroup{suite.ECP384}}}
 }

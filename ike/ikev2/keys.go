@@ -7,6 +7,29 @@ import (
 	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
+// renewKE wipes the private value of *ke, if any, and puts a fresh key
+// exchange of group g in its place (a retried request sends a new KE).
+// On error *ke keeps the wiped old value.
+func renewKE(ke *suite.KeyExchange, g suite.DHGroup) error {
+	if *ke != nil {
+		(*ke).Wipe()
+	}
+	fresh, err := suite.NewKeyExchange(g)
+	if err != nil {
+		return err
+	}
+	*ke = fresh
+	return nil
+}
+
+// dropKE wipes the private value of *ke, if any, and clears it.
+func dropKE(ke *suite.KeyExchange) {
+	if *ke != nil {
+		(*ke).Wipe()
+		*ke = nil
+	}
+}
+
 // ikeKeys are the keys of one IKE SA (RFC 7296 §2.14). Initiator and
 // responder refer to the original initiator of this IKE SA.
 type ikeKeys struct {

@@ -110,6 +110,14 @@ func (o offered) pick(t suite.TransformType, ok func(Transform) bool) (Transform
 	return Transform{}, false
 }
 
+// pickEncr returns the first offered encryption (algorithm and key length)
+// that is one of ours.
+func (o offered) pickEncr(ours []suite.Encr) (suite.Encr, bool) {
+	encr := func(t Transform) suite.Encr { return suite.Encr{ID: suite.EncrID(t.ID), KeyBits: int(t.KeyLen)} }
+	t, ok := o.pick(suite.TransformENCR, func(t Transform) bool { return slices.Contains(ours, encr(t)) })
+	return encr(t), ok
+}
+
 // selectIKE chooses an IKE suite from the peer's proposals. keGroup is the
 // group of the peer's KE payload: preferred when acceptable. It returns the
 // chosen proposal (number and SPI kept) for the response.
@@ -121,13 +129,10 @@ func selectIKE(peer *SA, ours []IKEProposal, keGroup suite.DHGroup) (ikeAlgs, Pr
 		o := group(pp)
 		for _, my := range ours {
 			var a ikeAlgs
-			et, ok := o.pick(suite.TransformENCR, func(t Transform) bool {
-				return slices.Contains(my.Encryption, suite.Encr{ID: suite.EncrID(t.ID), KeyBits: int(t.KeyLen)})
-			})
-			if !ok {
+			var ok bool
+			if a.Encr, ok = o.pickEncr(my.Encryption); !ok {
 				continue
 			}
-			a.Encr = suite.Encr{ID: suite.EncrID(et.ID), KeyBits: int(et.KeyLen)}
 			pt, ok := o.pick(suite.TransformPRF, func(t Transform) bool { return slices.Contains(my.PRF, suite.PRFID(t.ID)) })
 			if !ok {
 				continue
@@ -203,13 +208,10 @@ func selectChild(peer *SA, ours []ChildProposal, withDH bool, keGroup suite.DHGr
 		o := group(pp)
 		for _, my := range ours {
 			var a childAlgs
-			et, ok := o.pick(suite.TransformENCR, func(t Transform) bool {
-				return slices.Contains(my.Encryption, suite.Encr{ID: suite.EncrID(t.ID), KeyBits: int(t.KeyLen)})
-			})
-			if !ok {
+			var ok bool
+			if a.Encr, ok = o.pickEncr(my.Encryption); !ok {
 				continue
 			}
-			a.Encr = suite.Encr{ID: suite.EncrID(et.ID), KeyBits: int(et.KeyLen)}
 			if !a.Encr.AEAD() {
 				it, ok := o.pick(suite.TransformINTEG, func(t Transform) bool { return slices.Contains(my.Integrity, suite.IntegID(t.ID)) })
 				if !ok {

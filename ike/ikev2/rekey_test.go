@@ -141,10 +141,7 @@ func firstKey(m map[uint32]bool) uint32 {
 func TestSimultaneousChildRekey(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
 		p := newPair(t, nil, nil)
-		p.net = iketest.NewNetwork(seed)
-		p.net.Attach(addrA, p.a)
-		p.net.Attach(addrB, p.b)
-		p.a.cfg.Sender, p.b.cfg.Sender = p.net, p.net
+		p.reseed(seed)
 		p.establish()
 		p.net.Reorder = seed%2 == 0
 		p.a.RekeyChild(p.now(), "vpnA")

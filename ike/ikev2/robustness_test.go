@@ -17,10 +17,7 @@ import (
 func TestLossyReorderedNetwork(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		p := newPair(t, nil, nil)
-		p.net = iketest.NewNetwork(seed)
-		p.net.Attach(addrA, p.a)
-		p.net.Attach(addrB, p.b)
-		p.a.cfg.Sender, p.b.cfg.Sender = p.net, p.net
+		p.reseed(seed)
 		p.net.LossRate = 0.3
 		p.net.Reorder = true
 		p.a.Initiate(p.now(), "vpnA")

@@ -68,15 +68,10 @@ func (t *childCreateTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error 
 			t.group = c.ChildProposals[0].DH[0]
 		}
 		if t.group != suite.DHNone {
-			if t.ke != nil {
-				t.ke.Wipe()
-			}
-			ke, err := suite.NewKeyExchange(t.group)
-			if err != nil {
+			if err := renewKE(&t.ke, t.group); err != nil {
 				return err
 			}
-			t.ke = ke
-			*out = append(*out, &KE{Group: uint16(t.group), Data: ke.PublicValue()})
+			*out = append(*out, &KE{Group: uint16(t.group), Data: t.ke.PublicValue()})
 		}
 	}
 	*out = append(*out, tsPayload(false, t.localTS), tsPayload(true, t.remoteTS))
@@ -87,10 +82,7 @@ func (t *childCreateTask) release(s *ikeSA) {
 	if t.ch != nil && s.e.childSPIs[t.ch.sa.SPIIn] == t.ch {
 		delete(s.e.childSPIs, t.ch.sa.SPIIn)
 	}
-	if t.ke != nil {
-		t.ke.Wipe()
-		t.ke = nil
-	}
+	dropKE(&t.ke)
 }
 
 func (t *childCreateTask) processI(s *ikeSA, now time.Time, in []Payload) error {

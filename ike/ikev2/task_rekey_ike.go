@@ -56,17 +56,12 @@ func (t *ikeRekeyTask) buildI(s *ikeSA, now time.Time, out *[]Payload) error {
 	if t.group == suite.DHNone {
 		t.group = s.algs.DH
 	}
-	if t.ke != nil {
-		t.ke.Wipe()
-	}
-	ke, err := suite.NewKeyExchange(t.group)
-	if err != nil {
+	if err := renewKE(&t.ke, t.group); err != nil {
 		return err
 	}
-	t.ke = ke
 	t.ni = s.e.nonce()
 	*out = append(*out, ikeProposals(s.conn.IKEProposals, binary.BigEndian.AppendUint64(nil, t.ns.spiI)),
-		&Nonce{Data: t.ni}, &KE{Group: uint16(t.group), Data: ke.PublicValue()})
+		&Nonce{Data: t.ni}, &KE{Group: uint16(t.group), Data: t.ke.PublicValue()})
 	return nil
 }
 
@@ -74,10 +69,7 @@ func (t *ikeRekeyTask) abort(s *ikeSA) {
 	if t.ns != nil && s.e.sas[t.ns.localSPI()] == t.ns {
 		delete(s.e.sas, t.ns.localSPI())
 	}
-	if t.ke != nil {
-		t.ke.Wipe()
-		t.ke = nil
-	}
+	dropKE(&t.ke)
 	if s.rekeying == t {
 		s.rekeying = nil
 		if s.state == ike.StateRekeying {

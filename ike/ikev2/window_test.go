@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/bpfvpn/bpfvpn/ike"
-	"github.com/bpfvpn/bpfvpn/ike/iketest"
 	"github.com/bpfvpn/bpfvpn/ike/suite"
 )
 
@@ -203,10 +202,7 @@ func TestWindowResponseCache(t *testing.T) {
 func TestWindowLossyReordered(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		p := newPair(t, nil, nil)
-		p.net = iketest.NewNetwork(seed)
-		p.net.Attach(addrA, p.a)
-		p.net.Attach(addrB, p.b)
-		p.a.cfg.Sender, p.b.cfg.Sender = p.net, p.net
+		p.reseed(seed)
 		p.establish()
 		p.net.LossRate = 0.2
 		p.net.Reorder = true

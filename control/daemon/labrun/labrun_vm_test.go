@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfvpn/bpfvpn/control/api"
 	"github.com/bpfvpn/bpfvpn/control/daemon"
@@ -107,42 +105,13 @@ func tcpTransferBetween(t *testing.T, r *Run, from, to string, dstAddr netip.Add
 		t.Fatal(err)
 	}
 	defer nsTo.Close()
-	var ln net.Listener
-	if err := lab.Do(nsTo, func() error {
-		var err error
-		ln, err = net.Listen("tcp4", dstAddr.String()+":0")
-		return err
-	}); err != nil {
+	sink, err := lab.StartTCPSink(nsTo, dstAddr, 60*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	type result struct {
-		n   int64
-		mss int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(60 * time.Second))
-		var mss int
-		if raw, err := c.(*net.TCPConn).SyscallConn(); err == nil {
-			raw.Control(func(fd uintptr) { mss, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_MAXSEG) })
-		}
-		n, err := io.Copy(io.Discard, c)
-		done <- result{n, mss, err}
-	}()
-	var conn net.Conn
-	if err := lab.Do(nsFrom, func() error {
-		var err error
-		conn, err = net.DialTimeout("tcp4", ln.Addr().String(), 10*time.Second)
-		return err
-	}); err != nil {
+	defer sink.Close()
+	conn, err := sink.Dial(nsFrom, 10*time.Second)
+	if err != nil {
 		t.Fatalf("connect %s → %s: %v", from, to, err)
 	}
 	conn.SetDeadline(time.Now().Add(60 * time.Second))
@@ -150,11 +119,11 @@ func tcpTransferBetween(t *testing.T, r *Run, from, to string, dstAddr netip.Add
 		t.Fatalf("send %s → %s: %v", from, to, err)
 	}
 	conn.Close()
-	res := <-done
-	if res.err != nil {
-		t.Fatalf("receive %s → %s: %v", from, to, res.err)
+	res := sink.Wait()
+	if res.Err != nil {
+		t.Fatalf("receive %s → %s: %v", from, to, res.Err)
 	}
-	return res.n, res.mss
+	return res.Bytes, res.MSS
 }
 
 // dropCounter reads a data-plane counter of gw from its pinned maps.
@@ -178,27 +147,49 @@ func dropCounter(t *testing.T, r *Run, gw, name string) uint64 {
 	return 0
 }
 
-func labScenario(t *testing.T, version string) {
-	vm.RequireKernelIPsec(t)
-	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version}, false)
+// upVerified brings r up, verification commands included, and checks that
+// their output shows the tunnel up (Main mode for IKEv1, IKEv2 for
+// version "v2-only") to 172.16.23.1 with one AES-GCM-256 SA pair on st0.0
+// and ESP counters, and every row of extra.
+func upVerified(t *testing.T, ctx context.Context, r *Run, version string, extra ...string) {
+	t.Helper()
 	var verify bytes.Buffer
 	r.opts.Out = io.MultiWriter(&verify, &logWriter{t: t})
-	ctx := context.Background()
 	if err := r.Up(ctx, true); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
-
-	// The verification commands show the expected rows.
 	mode := "Main"
 	if version == "v2-only" {
 		mode = "IKEv2"
 	}
-	for _, want := range []string{"Index   State  Initiator cookie", " UP ", mode, "172.16.23.1",
-		"Total active tunnels: 1", "<131073 ESP:aes-gcm-256/None", ">131073 ESP:aes-gcm-256/None", "ESP Statistics:", "Encrypted packets:"} {
+	for _, want := range append([]string{" UP ", mode, "172.16.23.1", "Total active tunnels: 1",
+		"<131073 ESP:aes-gcm-256/None", ">131073 ESP:aes-gcm-256/None", "Encrypted packets:"}, extra...) {
 		if !strings.Contains(verify.String(), want) {
 			t.Errorf("verification output lacks %q", want)
 		}
 	}
+}
+
+// host1Pinger starts pinging Host2 from Host1 every interval.
+func host1Pinger(t *testing.T, r *Run, interval time.Duration) *lab.Pinger {
+	t.Helper()
+	ns, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	p, err := lab.StartPinger(ns, Host2Addr, interval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func labScenario(t *testing.T, version string) {
+	vm.RequireKernelIPsec(t)
+	r := newTestRun(t, lab.ConfigOptions{IKEVersion: version}, false)
+	ctx := context.Background()
+	upVerified(t, ctx, r, version, "Index   State  Initiator cookie", "ESP Statistics:")
 
 	t.Run("tcp", func(t *testing.T) {
 		got, mss := tcpTransfer(t, r, 1<<20)
@@ -266,15 +257,7 @@ func labScenario(t *testing.T, version string) {
 		}
 	})
 	t.Run("rekey-20", func(t *testing.T) {
-		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nsH1.Close()
-		p, err := lab.StartPinger(nsH1, Host2Addr, 10*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := host1Pinger(t, r, 10*time.Millisecond)
 		seen := map[string]bool{}
 		for _, s := range spis(t, r, lab.SRX1) {
 			seen[s] = true
@@ -350,15 +333,7 @@ func labScenario(t *testing.T, version string) {
 	})
 	t.Run("kill-9-restart", func(t *testing.T) {
 		before := spis(t, r, lab.SRX1)
-		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nsH1.Close()
-		p, err := lab.StartPinger(nsH1, Host2Addr, 10*time.Millisecond)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := host1Pinger(t, r, 10*time.Millisecond)
 		pid, ok := r.running(lab.SRX1)
 		if !ok {
 			t.Fatal("srx1 daemon not running")

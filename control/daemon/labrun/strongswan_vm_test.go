@@ -1,10 +1,8 @@
 package labrun
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -76,22 +74,8 @@ func sameSAs(t *testing.T, r *Run) (bool, string) {
 
 func strongSwanScenario(t *testing.T, version string) {
 	r := newStrongSwanRun(t, lab.ConfigOptions{IKEVersion: version}, false)
-	var verify bytes.Buffer
-	r.opts.Out = io.MultiWriter(&verify, &logWriter{t: t})
 	ctx := context.Background()
-	if err := r.Up(ctx, true); err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	mode := "Main"
-	if version == "v2-only" {
-		mode = "IKEv2"
-	}
-	for _, want := range []string{" UP ", mode, "172.16.23.1", "Total active tunnels: 1",
-		"<131073 ESP:aes-gcm-256/None", ">131073 ESP:aes-gcm-256/None", "Encrypted packets:"} {
-		if !strings.Contains(verify.String(), want) {
-			t.Errorf("verification output lacks %q", want)
-		}
-	}
+	upVerified(t, ctx, r, version)
 	if ok, why := sameSAs(t, r); !ok {
 		t.Fatalf("bpfvpn and charon disagree: %s", why)
 	}

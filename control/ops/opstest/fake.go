@@ -129,16 +129,18 @@ func (p *Provider) ClearFlowSessions(ctx context.Context, f ops.SessionFilter) (
 		return ops.FlowSessionsCleared{}, p.Err
 	}
 	p.clears = append(p.clears, Clear{What: "flow-sessions", Filter: f})
+	cleared := map[uint64]bool{}
+	for _, s := range p.State.Sessions.Select(f).Sessions {
+		cleared[s.ID] = true
+	}
 	var kept []ops.FlowSession
 	for _, s := range p.State.Sessions.Sessions {
-		proto, _ := ops.ParseProtocol(s.In.Protocol)
-		if !f.Match(s.ID, proto, s.In.Source, s.In.Destination) {
+		if !cleared[s.ID] {
 			kept = append(kept, s)
 		}
 	}
-	n := len(p.State.Sessions.Sessions) - len(kept)
 	p.State.Sessions.Sessions = kept
-	return ops.FlowSessionsCleared{Cleared: n}, nil
+	return ops.FlowSessionsCleared{Cleared: len(cleared)}, nil
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }

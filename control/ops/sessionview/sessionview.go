@@ -24,6 +24,13 @@ type Names struct {
 	Interfaces func(s maps.Session) (in, out string)
 }
 
+func (n Names) interfaces(s maps.Session) (in, out string) {
+	if n.Interfaces == nil {
+		return "-", "-"
+	}
+	return n.Interfaces(s)
+}
+
 // ID is a session's number in the views: a hash of its key, stable while
 // the session lives.
 func ID(k maps.SessKey) uint64 {
@@ -32,11 +39,18 @@ func ID(k maps.SessKey) uint64 {
 	return uint64(h.Sum32())
 }
 
-// Selector is f over the data plane's sessions (with the session IDs the
-// views show), for dataplane.ClearSessions.
-func Selector(f ops.SessionFilter) func(maps.Session) bool {
+// Selector is f over the data plane's sessions (with the session IDs and
+// the interface names n gives the views), for dataplane.ClearSessions.
+func Selector(f ops.SessionFilter, n Names) func(maps.Session) bool {
 	return func(s maps.Session) bool {
-		return f.Match(ID(s.Key), s.Proto, netip.AddrPortFrom(s.Src, s.SPort), netip.AddrPortFrom(s.Dst, s.DPort))
+		if !f.Match(ID(s.Key), s.Proto, netip.AddrPortFrom(s.Src, s.SPort), netip.AddrPortFrom(s.Dst, s.DPort)) {
+			return false
+		}
+		if f.Interface == "" {
+			return true
+		}
+		in, out := n.interfaces(s)
+		return f.MatchInterfaces(in, out)
 	}
 }
 
@@ -79,10 +93,7 @@ func FlowSessions(ss []maps.Session, cfg maps.Config, n Names) ops.FlowSessions 
 		if n.Policy != nil {
 			fs.PolicyName, fs.PolicyIndex = n.Policy(s.Policy)
 		}
-		in, outIf := "-", "-"
-		if n.Interfaces != nil {
-			in, outIf = n.Interfaces(s)
-		}
+		in, outIf := n.interfaces(s)
 		proto := ops.ProtocolName(s.Proto)
 		fs.In = ops.FlowWing{Source: netip.AddrPortFrom(s.Src, s.SPort), Destination: netip.AddrPortFrom(s.Dst, s.DPort),
 			Protocol: proto, Interface: in, Packets: s.Packets[0], Bytes: s.Bytes[0]}

@@ -79,16 +79,16 @@ func TestSelector(t *testing.T) {
 		id, sp, dp := fs.ID, fs.In.Source.Port(), fs.In.Destination.Port()
 		f := ops.SessionFilter{SourcePrefix: netip.PrefixFrom(fs.In.Source.Addr(), 32), DestinationPrefix: netip.PrefixFrom(fs.In.Destination.Addr(), 32),
 			Protocol: &proto, SourcePort: &sp, DestinationPort: &dp, SessionID: &id}
-		sel := sessionview.Selector(f)
+		sel := sessionview.Selector(f, sessionview.Names{})
 		for j, s := range ss {
 			if got := sel(s); got != (i == j) {
 				t.Errorf("filter of shown session %d selects session %d: %v", i, j, got)
 			}
 		}
-		byID := sessionview.Selector(ops.SessionFilter{SessionID: &id})
+		byID := sessionview.Selector(ops.SessionFilter{SessionID: &id}, sessionview.Names{})
 		reversed := ops.SessionFilter{SourcePort: &dp, DestinationPort: &sp}
-		if !byID(ss[i]) || (sp != dp && sessionview.Selector(reversed)(ss[i])) {
-			t.Errorf("session %d: selected by its id %v, by its reply direction's ports %v", i, byID(ss[i]), sessionview.Selector(reversed)(ss[i]))
+		if !byID(ss[i]) || (sp != dp && sessionview.Selector(reversed, sessionview.Names{})(ss[i])) {
+			t.Errorf("session %d: selected by its id %v, by its reply direction's ports %v", i, byID(ss[i]), sessionview.Selector(reversed, sessionview.Names{})(ss[i]))
 		}
 	}
 }

@@ -2,6 +2,15 @@
 // and benchmarks of the IKEv1 engine: its own strongswan.conf, VICI socket,
 // ports and (through a private mount namespace) its own /run, so it never
 // touches a system charon or another test's.
+//
+// It is separate from ike/interop on purpose: this charon runs in the
+// caller's network namespace with kernel-netlink and the crypto plugins the
+// IKEv1 suites need (no kernel-libipsec, so its tests run where
+// libcharon-extra-plugins is missing), logs with timestamps and, with
+// LogKeys, the CHILD SA keys its key-comparison test parses, and keeps its
+// own retransmission settings; ike/interop's charon runs in a named
+// namespace with kernel-libipsec and benchmark limits. One harness would
+// need all of these as options and change what the existing tests run.
 package swan
 
 import (
