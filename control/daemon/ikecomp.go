@@ -169,6 +169,10 @@ type tunnel struct {
 	progress atomic.Uint32
 	engErr   atomic.Pointer[string]
 	supErr   atomic.Pointer[string]
+	// negotiations counts the IKE SAs the supervision initiated; failures
+	// those that ended without the tunnel coming up.
+	negotiations atomic.Uint64
+	failures     atomic.Uint64
 
 	// sup guards the supervision state below. Lock order: the component's
 	// mu, then sup, then the engine's own lock.
@@ -513,6 +517,7 @@ func (c *ikeComponent) initiateLocked(now time.Time, tu *tunnel) {
 		tu.backoff = 0
 	}
 	tu.attempts++
+	tu.negotiations.Add(1)
 	tu.delay = c.nextBackoff(tu)
 	tu.nextTry = now.Add(tu.delay)
 	tu.deadline = now.Add(NegotiationTimeout)
@@ -576,12 +581,24 @@ func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
 		d += ResponderDelay
 	}
 	tu.supErr.Store(&why)
+	tu.failures.Add(1)
 	c.log.Warn("negotiation abandoned; retrying", "vpn", tu.t.VPN, "reason", why, "retry-in", d.Round(time.Millisecond))
 	tu.eng.Terminate(now)
 	c.releaseSlot(tu)
 	tu.progress.Store(uint32(progressIdle))
 	tu.nextTry = now.Add(d)
 	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+}
+
+// endAttemptLocked ends the timing of a tunnel whose IKE SAs are gone
+// while it is down: a negotiation still being timed (deadline set) failed
+// in the engine. (One abandoned at its deadline was counted then, and one
+// that brought the tunnel up had its deadline cleared.)
+func (c *ikeComponent) endAttemptLocked(tu *tunnel) {
+	if !tu.deadline.IsZero() {
+		tu.failures.Add(1)
+		tu.deadline = time.Time{}
+	}
 }
 
 // progress is how far a tunnel that is not up got, from its IKE SAs.
@@ -671,6 +688,8 @@ func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
 	c.stalledResponderLocked(now, tu, sas)
 	if p != progressIdle {
 		next = c.timeNegotiation(now, tu, p, false)
+	} else {
+		c.endAttemptLocked(tu)
 	}
 	if now.Before(tu.nextProbe) {
 		return minTime(next, tu.nextProbe)
@@ -727,8 +746,9 @@ func (c *ikeComponent) superviseImmediate(now time.Time, tu *tunnel) time.Time {
 		return c.timeNegotiation(now, tu, p, true)
 	}
 	// Idle: the last attempt failed in the engine (or was abandoned).
+	c.endAttemptLocked(tu)
 	c.releaseSlot(tu)
-	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+	tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}
 	if now.Before(tu.nextTry) {
 		return tu.nextTry
 	}

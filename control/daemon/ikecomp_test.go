@@ -17,6 +17,7 @@ import (
 	"github.com/bpfvpn/bpfvpn/control/config"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/control/lab"
+	"github.com/bpfvpn/bpfvpn/control/ops/opstest"
 	"github.com/bpfvpn/bpfvpn/ike"
 	"github.com/bpfvpn/bpfvpn/ike/udp"
 )
@@ -551,6 +552,9 @@ func TestSuperviseAbandonsStuckIKENegotiation(t *testing.T) {
 	if len(inits) < 4 || terms < len(inits)-1 {
 		t.Fatalf("in 10 minutes: %d initiations, %d terminations", len(inits), terms)
 	}
+	if st := s.c.Tunnels()[0]; st.Negotiations != uint64(len(inits)) || st.Failures != uint64(terms) {
+		t.Errorf("status counts %d negotiations, %d failures; want %d started, %d abandoned", st.Negotiations, st.Failures, len(inits), terms)
+	}
 	var waits []time.Duration
 	for i := 1; i < len(inits); i++ {
 		waits = append(waits, inits[i].Sub(inits[i-1])-NegotiationTimeout)
@@ -596,6 +600,18 @@ func TestSuperviseBacksOffFailedInitiations(t *testing.T) {
 	}
 	if len(inits) < 6 {
 		t.Fatalf("%d attempts in 5 minutes", len(inits))
+	}
+	// Every attempt but the last failed in the engine, seen by a later run.
+	if st := s.c.Tunnels()[0]; st.Negotiations != uint64(len(inits)) || st.Failures < uint64(len(inits)-1) || st.Failures > uint64(len(inits)) {
+		t.Errorf("status counts %d negotiations, %d failures after %d attempts that failed at once", st.Negotiations, st.Failures, len(inits))
+	}
+	// show security ipsec inactive-tunnels lists it with those counts.
+	st := newState(nil)
+	st.SetTunnelSource(s.c)
+	out := opstest.Run(t, st, "show security ipsec inactive-tunnels")
+	row := fmt.Sprintf("  131074   500   %-6d %-6d -     172.16.23.10     ", len(inits), s.c.Tunnels()[0].Failures)
+	if !strings.Contains(out, "Total inactive tunnels: 1\n") || !strings.Contains(out, "with establish immediately: 1\n") || !strings.Contains(out, row) {
+		t.Errorf("inactive-tunnels, want a row starting %q:\n%s", row, out)
 	}
 	// Coming up resets the back-off.
 	s.tu.up.Store(true)

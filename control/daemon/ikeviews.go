@@ -113,7 +113,8 @@ func (c *ikeComponent) Tunnels() []TunnelStatus {
 	var out []TunnelStatus
 	for _, tu := range c.snapshotTunnels() {
 		ts := TunnelStatus{VPN: tu.t.VPN, Interface: fmt.Sprintf("st0.%d", tu.t.Unit), Gateway: tu.t.Gateway,
-			Version: tu.t.Version, Establish: establishName(tu.t.Immediate), Up: tu.up.Load()}
+			Version: tu.t.Version, Establish: establishName(tu.t.Immediate), Up: tu.up.Load(),
+			Unit: tu.t.Unit, Remote: tu.t.Remote, Negotiations: tu.negotiations.Load(), Failures: tu.failures.Load()}
 		switch {
 		case ts.Up:
 			ts.State = "up"

@@ -26,6 +26,14 @@ type TunnelStatus struct {
 	// for traffic", "retrying in 4s", "no IKE engine", …).
 	State     string `json:"state"`
 	LastError string `json:"last-error,omitempty"`
+	// Unit is the st0 unit; Remote the peer's address.
+	Unit   int        `json:"unit"`
+	Remote netip.Addr `json:"remote"`
+	// Negotiations counts the IKE negotiations this gateway started for
+	// the tunnel; Failures those that ended without an IPsec SA pair
+	// (failed in the engine or abandoned at their deadline).
+	Negotiations uint64 `json:"negotiations"`
+	Failures     uint64 `json:"failures"`
 }
 
 // TunnelSource is what the IKE component tells the operational views.
@@ -176,6 +184,24 @@ func (s *State) IPsecSecurityAssociations(ctx context.Context, index uint32) (op
 		if index == ops.AllIndexes || sa.ID == index {
 			v.SAs = append(v.SAs, sa)
 		}
+	}
+	return v, nil
+}
+
+// InactiveTunnels implements ops.Provider.
+func (s *State) InactiveTunnels(ctx context.Context) (ops.InactiveTunnels, error) {
+	_, ts, _, _, _ := s.snapshot()
+	v := ops.InactiveTunnels{Tunnels: []ops.InactiveTunnel{}}
+	if ts == nil {
+		return v, nil
+	}
+	for _, t := range ts.Tunnels() {
+		if t.Up {
+			continue
+		}
+		v.Tunnels = append(v.Tunnels, ops.InactiveTunnel{ID: TunnelID(t.Unit), VPNName: t.VPN, Interface: t.Interface,
+			Port: 500, Gateway: t.Remote, Negotiations: t.Negotiations, Failures: t.Failures,
+			Immediate: t.Establish == establishName(true), State: t.State, DownReason: t.LastError})
 	}
 	return v, nil
 }

@@ -53,6 +53,8 @@ var root = &node{children: []*node{
 					options: []option{indexOpt, detailOpt}, run: runIPsecSA},
 				{word: "statistics", help: "Show IPSec statistics",
 					options: []option{indexOpt}, run: runIPsecStatistics},
+				{word: "inactive-tunnels", help: "Show inactive IPSec tunnels",
+					options: []option{indexOpt}, run: runInactiveTunnels},
 			}},
 			{word: "policies", help: "Show security policies", options: []option{
 				{word: "hit-count", help: "Show policies hit count"},

@@ -32,6 +32,9 @@ type Provider interface {
 	Interfaces(ctx context.Context, name string) (Interfaces, error)
 	// Routes backs `show route`.
 	Routes(ctx context.Context) (Routes, error)
+	// InactiveTunnels backs `show security ipsec inactive-tunnels`: the
+	// configured VPNs without an installed IPsec SA pair.
+	InactiveTunnels(ctx context.Context) (InactiveTunnels, error)
 
 	// ClearIPsecStatistics zeroes the counters shown by IPsecStatistics.
 	ClearIPsecStatistics(ctx context.Context, index uint32) error

@@ -29,6 +29,7 @@ type State struct {
 	Zones      ops.Zones
 	Interfaces ops.Interfaces
 	Routes     ops.Routes
+	Inactive   ops.InactiveTunnels
 }
 
 // Provider is a fake ops.Provider that answers from State. Err, when set, is
@@ -101,6 +102,11 @@ func (p *Provider) Interfaces(ctx context.Context, name string) (ops.Interfaces,
 func (p *Provider) Routes(ctx context.Context) (ops.Routes, error) {
 	defer p.lock()()
 	return p.State.Routes, p.Err
+}
+
+func (p *Provider) InactiveTunnels(ctx context.Context) (ops.InactiveTunnels, error) {
+	defer p.lock()()
+	return p.State.Inactive, p.Err
 }
 
 func (p *Provider) ClearIPsecStatistics(ctx context.Context, index uint32) error {
