@@ -402,6 +402,11 @@ func labScenario(t *testing.T, version string) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		// The down tunnel is listed as the vendor's inactive tunnel.
+		inactive := op(t, r, lab.SRX1, "show", "security", "ipsec", "inactive-tunnels")
+		if !strings.Contains(inactive, "Total inactive tunnels: 1\n") || !regexp.MustCompile(`(?m)^  131073 +500 .* 172\.16\.23\.1 +`).MatchString(inactive) {
+			t.Errorf("srx1> show security ipsec inactive-tunnels:\n%s", inactive)
+		}
 		nsH1, err := netns.GetFromName(r.Lab().Namespace(lab.Host1))
 		if err != nil {
 			t.Fatal(err)
@@ -414,6 +419,9 @@ func labScenario(t *testing.T, version string) {
 		}
 		if err := r.WaitTunnel(ctx, 30*time.Second); err != nil {
 			t.Fatal(err)
+		}
+		if out := op(t, r, lab.SRX1, "show", "security", "ipsec", "inactive-tunnels"); !strings.Contains(out, "Total inactive tunnels: 0\n") {
+			t.Errorf("srx1> show security ipsec inactive-tunnels with the tunnel up:\n%s", out)
 		}
 	})
 }
