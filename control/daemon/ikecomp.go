@@ -182,8 +182,12 @@ type tunnel struct {
 	resetBackoff atomic.Bool
 	backoff      time.Duration
 	// delay is the back-off step of the attempt under way.
-	delay     time.Duration
-	attempts  int
+	delay    time.Duration
+	attempts int
+	// initiated is set while the negotiation being timed is one this
+	// gateway started (its end counts in failures unless the tunnel came
+	// up).
+	initiated bool
 	lastTx    uint64
 	haveTx    bool
 	nextProbe time.Time
@@ -518,6 +522,7 @@ func (c *ikeComponent) initiateLocked(now time.Time, tu *tunnel) {
 	}
 	tu.attempts++
 	tu.negotiations.Add(1)
+	tu.initiated = true
 	tu.delay = c.nextBackoff(tu)
 	tu.nextTry = now.Add(tu.delay)
 	tu.deadline = now.Add(NegotiationTimeout)
@@ -581,7 +586,7 @@ func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
 		d += ResponderDelay
 	}
 	tu.supErr.Store(&why)
-	tu.failures.Add(1)
+	c.endAttemptLocked(tu)
 	c.log.Warn("negotiation abandoned; retrying", "vpn", tu.t.VPN, "reason", why, "retry-in", d.Round(time.Millisecond))
 	tu.eng.Terminate(now)
 	c.releaseSlot(tu)
@@ -590,15 +595,15 @@ func (c *ikeComponent) abandonLocked(now time.Time, tu *tunnel, why string) {
 	tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
 }
 
-// endAttemptLocked ends the timing of a tunnel whose IKE SAs are gone
-// while it is down: a negotiation still being timed (deadline set) failed
-// in the engine. (One abandoned at its deadline was counted then, and one
-// that brought the tunnel up had its deadline cleared.)
+// endAttemptLocked ends the negotiation being timed while the tunnel is
+// down: abandoned at its deadline, or gone from the engine (failed). One
+// this gateway started counts as a failure; one that brought the tunnel up
+// was cleared by then.
 func (c *ikeComponent) endAttemptLocked(tu *tunnel) {
-	if !tu.deadline.IsZero() {
+	if !tu.deadline.IsZero() && tu.initiated {
 		tu.failures.Add(1)
-		tu.deadline = time.Time{}
 	}
+	tu.deadline, tu.initiated = time.Time{}, false
 }
 
 // progress is how far a tunnel that is not up got, from its IKE SAs.
@@ -665,6 +670,7 @@ func (c *ikeComponent) superviseOne(now time.Time, tu *tunnel) time.Time {
 	if tu.up.Load() {
 		c.releaseSlot(tu)
 		tu.deadline, tu.childlessSince, tu.childAsked = time.Time{}, time.Time{}, time.Time{}
+		tu.initiated = false
 		tu.supErr.Store(nil)
 		tu.progress.Store(uint32(progressEstablished))
 		if c.staleUpLocked(now, tu) {

@@ -582,6 +582,10 @@ func TestSuperviseHigherAddressYieldsAfterCollision(t *testing.T) {
 	if d := s.tu.nextTry.Sub(s.now); d < RetryMin+ResponderDelay {
 		t.Errorf("the end with the higher address retries after %v, want at least %v", d, RetryMin+ResponderDelay)
 	}
+	// The peer's negotiation was abandoned, not one of ours.
+	if st := s.c.Tunnels()[0]; st.Negotiations != 0 || st.Failures != 0 {
+		t.Errorf("status counts %d negotiations, %d failures; want none of ours", st.Negotiations, st.Failures)
+	}
 }
 
 func TestSuperviseBacksOffFailedInitiations(t *testing.T) {
