@@ -26,9 +26,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/vethns"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 	"github.com/bpfvpn/bpfvpn/control/lab"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -77,42 +77,10 @@ func dst(i int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
 }
 
-// setup returns a fresh namespace with veth0 (10.0.0.1/24) up.
-func setup() (netns.NsHandle, error) {
-	ns, err := lab.NewAnonymous()
-	if err != nil {
-		return ns, err
-	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		ns.Close()
-		return ns, err
-	}
-	defer h.Close()
-	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}); err != nil {
-		ns.Close()
-		return ns, err
-	}
-	for _, n := range []string{"veth0", "veth1"} {
-		l, _ := h.LinkByName(n)
-		if err := h.LinkSetUp(l); err != nil {
-			ns.Close()
-			return ns, err
-		}
-	}
-	l, _ := h.LinkByName("veth0")
-	a, _ := netlink.ParseAddr("10.0.0.1/24")
-	if err := h.AddrAdd(l, a); err != nil {
-		ns.Close()
-		return ns, err
-	}
-	return ns, nil
-}
-
 func once(n int) ([4]time.Duration, error) {
 	var out [4]time.Duration
 	ctx := context.Background()
-	ns, err := setup()
+	ns, err := vethns.New()
 	if err != nil {
 		return out, err
 	}
@@ -151,7 +119,7 @@ func once(n int) ([4]time.Duration, error) {
 		return out, fmt.Errorf("one change: %d changes, %v", len(ch), err)
 	}
 
-	ns2, err := setup()
+	ns2, err := vethns.New()
 	if err != nil {
 		return out, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/vethns"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
 )
 
@@ -42,7 +43,7 @@ func unitAddr(i int) netip.Prefix {
 
 func tunnelsOnce(n int) (links, sas, ip time.Duration, err error) {
 	ctx := context.Background()
-	ns, err := setup()
+	ns, err := vethns.New()
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -74,7 +75,7 @@ func tunnelsOnce(n int) (links, sas, ip time.Duration, err error) {
 	}
 	sas = time.Since(t0)
 
-	ns2, err := setup()
+	ns2, err := vethns.New()
 	if err != nil {
 		return 0, 0, 0, err
 	}

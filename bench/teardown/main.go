@@ -30,9 +30,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/bpfvpn/bpfvpn/bench/internal/vethns"
 	"github.com/bpfvpn/bpfvpn/control/kernel"
-	"github.com/bpfvpn/bpfvpn/control/lab"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -69,14 +68,11 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float
 // removeAll builds n tunnels in a new namespace and times their removal.
 func removeAll(n int, reconcilerEach bool) (time.Duration, error) {
 	ctx := context.Background()
-	ns, err := setup()
+	ns, err := builtNamespace(ctx, n)
 	if err != nil {
 		return 0, err
 	}
 	defer ns.Close()
-	if err := build(ctx, ns, n); err != nil {
-		return 0, err
-	}
 	// The removing Reconciler starts knowing nothing, as a daemon's does
 	// after a restart; the building one is closed.
 	var r *kernel.Reconciler
@@ -114,14 +110,11 @@ func removeAll(n int, reconcilerEach bool) (time.Duration, error) {
 // Reconcile of a state without them by a new Reconciler.
 func reconcileEmpty(n int) (time.Duration, error) {
 	ctx := context.Background()
-	ns, err := setup()
+	ns, err := builtNamespace(ctx, n)
 	if err != nil {
 		return 0, err
 	}
 	defer ns.Close()
-	if err := build(ctx, ns, n); err != nil {
-		return 0, err
-	}
 	r, err := kernel.New(kernel.Options{NetNS: ns, NetNSSet: true})
 	if err != nil {
 		return 0, err
@@ -164,46 +157,20 @@ func build(ctx context.Context, ns netns.NsHandle, n int) error {
 	return nil
 }
 
-func unitAddr(i int) netip.Prefix {
-	v := uint32(172)<<24 | uint32(16)<<16 | uint32(4*i+1)
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 30)
-}
-
-// setup returns a fresh namespace with veth0 (10.0.0.1/24) up.
-func setup() (netns.NsHandle, error) {
-	ns, err := lab.NewAnonymous()
+// builtNamespace returns a new namespace (vethns) holding n tunnels.
+func builtNamespace(ctx context.Context, n int) (netns.NsHandle, error) {
+	ns, err := vethns.New()
 	if err != nil {
 		return ns, err
 	}
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		ns.Close()
-		return ns, err
-	}
-	defer h.Close()
-	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}); err != nil {
-		ns.Close()
-		return ns, err
-	}
-	for _, name := range []string{"veth0", "veth1"} {
-		l, err := h.LinkByName(name)
-		if err == nil {
-			err = h.LinkSetUp(l)
-		}
-		if err != nil {
-			ns.Close()
-			return ns, fmt.Errorf("set %s up: %w", name, err)
-		}
-	}
-	l, err := h.LinkByName("veth0")
-	if err != nil {
-		ns.Close()
-		return ns, err
-	}
-	a, _ := netlink.ParseAddr("10.0.0.1/24")
-	if err := h.AddrAdd(l, a); err != nil {
+	if err := build(ctx, ns, n); err != nil {
 		ns.Close()
 		return ns, err
 	}
 	return ns, nil
+}
+
+func unitAddr(i int) netip.Prefix {
+	v := uint32(172)<<24 | uint32(16)<<16 | uint32(4*i+1)
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 30)
 }
