@@ -124,7 +124,14 @@ func ikeNamespace(t *testing.T) netns.NsHandle {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	err = lab.Do(ns, func() error {
+	addLoopback(t, ns, "172.16.13.1/32", "172.16.23.1/32")
+	return ns
+}
+
+// addLoopback sets ns's loopback up and adds addrs to it.
+func addLoopback(t *testing.T, ns netns.NsHandle, addrs ...string) {
+	t.Helper()
+	err := lab.Do(ns, func() error {
 		lo, err := netlink.LinkByName("lo")
 		if err != nil {
 			return err
@@ -132,10 +139,13 @@ func ikeNamespace(t *testing.T) netns.NsHandle {
 		if err := netlink.LinkSetUp(lo); err != nil {
 			return err
 		}
-		for _, a := range []string{"172.16.13.1/32", "172.16.23.1/32"} {
-			addr, _ := netlink.ParseAddr(a)
-			if err := netlink.AddrAdd(lo, addr); err != nil {
+		for _, a := range addrs {
+			addr, err := netlink.ParseAddr(a)
+			if err != nil {
 				return err
+			}
+			if err := netlink.AddrAdd(lo, addr); err != nil {
+				return fmt.Errorf("add %s to lo: %w", a, err)
 			}
 		}
 		return nil
@@ -143,7 +153,6 @@ func ikeNamespace(t *testing.T) netns.NsHandle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ns
 }
 
 func labConfig(t *testing.T, gw string, opts lab.ConfigOptions, extra string) *config.Config {
@@ -815,24 +824,11 @@ func TestIKEComponentsConvergeWhenBothInitiate(t *testing.T) {
 	for _, version := range []string{"v2-only", "v1-only"} {
 		t.Run(version, func(t *testing.T) {
 			ns := ikeNamespace(t)
-			err := lab.Do(ns, func() error {
-				lo, err := netlink.LinkByName("lo")
-				if err != nil {
-					return err
-				}
-				for i := 1; i <= n; i++ {
-					for _, a := range []string{fmt.Sprintf("172.16.13.%d/32", 10+i), fmt.Sprintf("172.16.23.%d/32", 10+i)} {
-						addr, _ := netlink.ParseAddr(a)
-						if err := netlink.AddrAdd(lo, addr); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
+			var addrs []string
+			for i := 1; i <= n; i++ {
+				addrs = append(addrs, fmt.Sprintf("172.16.13.%d/32", 10+i), fmt.Sprintf("172.16.23.%d/32", 10+i))
 			}
+			addLoopback(t, ns, addrs...)
 			// The supervision's first attempt waits: the test starts
 			// every negotiation on both ends at once instead.
 			old, oldNego, oldGrace := ResponderDelay, NegotiationTimeout, ChildGrace
